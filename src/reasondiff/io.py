@@ -1,0 +1,62 @@
+"""Reading user images and writing videos, with errors that name the file and the problem."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+from diffusers.utils import export_to_gif, export_to_video
+
+VIDEO_SUFFIXES = (".mp4", ".gif")
+
+
+@dataclass(frozen=True)
+class Example:
+    """A bundled unpaired example: a condition image and a prompt that describe different moments."""
+
+    image_path: Path
+    prompt: str
+
+
+def bundled_example(name: str = "broken_vase") -> Example:
+    root = resources.files("reasondiff") / "assets" / "examples"
+    spec = json.loads((root / f"{name}.json").read_text())
+    return Example(image_path=Path(str(root / spec["image"])), prompt=spec["prompt"])
+
+
+def load_image(path: str | Path) -> PIL.Image.Image:
+    """Open `path` as an RGB image, or raise ValueError naming the file and what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"image file not found: {path}")
+    try:
+        with PIL.Image.open(path) as img:
+            img.load()
+            return img.convert("RGB")
+    except (PIL.UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"{path} is not a readable image ({err})") from err
+
+
+def check_video_path(path: str | Path) -> Path:
+    """Fail before generating, not after, when the output path cannot hold a video."""
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"output {path} must end in one of {', '.join(VIDEO_SUFFIXES)}")
+    return path
+
+
+def save_video(frames: np.ndarray, path: str | Path, fps: int = 8) -> Path:
+    """Write frames `[F, H, W, 3]` with values in [0, 1] as .mp4 (imageio-ffmpeg) or .gif."""
+    path = check_video_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".gif":
+        images = [PIL.Image.fromarray((np.clip(f, 0, 1) * 255).round().astype(np.uint8)) for f in frames]
+        export_to_gif(images, str(path), fps=fps)
+    else:
+        # macro_block_size=1: keep the generated size (e.g. 64x64) instead of letting ffmpeg rescale it.
+        export_to_video(list(frames), str(path), fps=fps, macro_block_size=1)
+    return path

@@ -1,0 +1,3 @@
+from .alignformer import AlignFormer
+
+__all__ = ["AlignFormer"]

@@ -1,0 +1,19 @@
+import pytest
+import torch
+from PIL import Image
+
+from reasondiff.models import tiny
+
+
+@pytest.fixture
+def wan_components():
+    return tiny.wan_components(seed=0)
+
+
+@pytest.fixture
+def condition_image():
+    """A 64x64 image with structure (a gradient and a square), so the VAE sees more than a flat colour."""
+    x = torch.linspace(0, 255, 64).round().to(torch.uint8)
+    pixels = torch.stack([x[None, :].expand(64, 64), x[:, None].expand(64, 64), torch.full((64, 64), 90)], -1)
+    pixels[20:40, 20:40] = torch.tensor([200, 30, 30], dtype=torch.uint8)
+    return Image.fromarray(pixels.to(torch.uint8).numpy())
