@@ -1,8 +1,13 @@
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from PIL import Image
 
 from reasondiff.models import tiny
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers.py
 
 
 @pytest.fixture

@@ -3,73 +3,116 @@ import json
 import imageio.v3 as iio
 import pytest
 from diffusers import WanImageToVideoPipeline
+from helpers import VASE_STORY, reasondiff_pipeline
 from typer.testing import CliRunner
 
-from reasondiff import __version__
+from reasondiff import Narration, __version__
 from reasondiff.cli import app
+from reasondiff.io import bundled_example
 from reasondiff.models import tiny
 
 runner = CliRunner()
-FAST = ["--steps", "2", "--num-frames", "9"]
+FAST = ["--steps", "2", "--frames", "17"]
+
+
+def invoke(*args):
+    return runner.invoke(app, ["generate", *args])
 
 
 def test_help_and_version():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0 and "generate" in result.output
-    result = runner.invoke(app, ["generate", "--help"])
-    assert result.exit_code == 0 and "4k+1" in result.output
+    result = invoke("--help")
+    assert result.exit_code == 0 and "4k+1" in result.output and "--narration" in result.output
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and __version__ in result.output
 
 
-def test_generate_writes_a_video_and_its_settings(tmp_path):
-    out = tmp_path / "cat.mp4"
-    result = runner.invoke(app, ["generate", "-o", str(out), *FAST])
+def test_bundled_example_writes_a_playable_video_and_its_narration(tmp_path):
+    out = tmp_path / "clip.mp4"
+    result = invoke("-o", str(out), *FAST)
     assert result.exit_code == 0, result.output
     assert "RANDOM weights" in result.output  # the tiny default says plainly what it is
-    frames = iio.imread(out)
-    assert frames.shape == (9, 64, 64, 3)
-    record = json.loads(out.with_suffix(".json").read_text())
-    assert record["prompt"] == "A cat plays in the room" and record["num_frames"] == 9 and record["seed"] == 0
+    assert iio.imread(out).shape == (17, 64, 64, 3)
+    narration = Narration.from_json((tmp_path / "clip.narration.json").read_text())
+    assert narration.position == 17 and narration.num_frames == 17
+    assert narration.descriptions == bundled_example().narration.resample(17).descriptions
+    generation = narration.metadata["generation"]
+    assert generation["prompt"] == "A cat plays in the room" and generation["seed"] == 0
+    assert generation["mode"] == "reasondiff"
 
 
-def test_generate_gif(tmp_path):
+def test_a_user_narration_drives_the_video(tmp_path, condition_image):
+    image, script = tmp_path / "in.png", tmp_path / "script.json"
+    condition_image.save(image)
+    script.write_text(VASE_STORY.to_json())
     out = tmp_path / "cat.gif"
-    result = runner.invoke(app, ["generate", "-o", str(out), *FAST])
+    result = invoke("-i", str(image), "-p", "a cat plays", "-n", str(script), "-o", str(out), *FAST)
     assert result.exit_code == 0, result.output
-    assert iio.imread(out).shape[0] == 9
+    assert iio.imread(out).shape[0] == 17
+    written = Narration.from_json((tmp_path / "cat.narration.json").read_text())
+    assert written.descriptions == VASE_STORY.descriptions and written.position == VASE_STORY.position
 
 
-def test_generate_loads_a_local_diffusers_folder(tmp_path):
-    WanImageToVideoPipeline(**tiny.wan_components(seed=0)).save_pretrained(tmp_path / "wan")
-    out = tmp_path / "v.mp4"
-    result = runner.invoke(app, ["generate", "--model", str(tmp_path / "wan"), "-o", str(out), *FAST])
+def test_wan_mode_needs_no_narration(tmp_path, condition_image):
+    image = tmp_path / "in.png"
+    condition_image.save(image)
+    result = invoke("-i", str(image), "-p", "a cat plays", "--mode", "wan", "-o", str(tmp_path / "w.mp4"), *FAST)
+    assert result.exit_code == 0, result.output
+    written = Narration.from_json((tmp_path / "w.narration.json").read_text())
+    assert written.position == 1 and set(written.descriptions) == {"a cat plays"}
+
+
+def test_generate_loads_saved_pipelines(tmp_path):
+    reasondiff_pipeline().save_pretrained(tmp_path / "rd")
+    result = invoke("--model", str(tmp_path / "rd"), "-o", str(tmp_path / "a.mp4"), *FAST)
     assert result.exit_code == 0, result.output
     assert "RANDOM weights" not in result.output
-    assert iio.imread(out).shape == (9, 64, 64, 3)
+    assert iio.imread(tmp_path / "a.mp4").shape == (17, 64, 64, 3)
+
+    WanImageToVideoPipeline(**tiny.wan_components(seed=0)).save_pretrained(tmp_path / "wan")
+    result = invoke("--model", str(tmp_path / "wan"), "-o", str(tmp_path / "b.mp4"), *FAST)
+    assert result.exit_code == 2 and "needs an AlignFormer" in result.output
+    tiny.alignformer(seed=0).save_pretrained(tmp_path / "align")
+    result = invoke("--model", str(tmp_path / "wan"), "--alignformer", str(tmp_path / "align"),
+                    "-o", str(tmp_path / "b.mp4"), *FAST)
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--num-frames", "16"], "4k+1"),
+        (["--frames", "16"], "4k+1"),
         (["--image", "missing.png"], "not found"),
         (["--height", "60"], "multiples of 16"),
         (["-o", "video.avi"], ".mp4"),
         (["--steps", "0"], "at least 1"),
+        (["--prompt", " "], "prompt is empty"),
+        (["--mode", "magic"], "unknown mode"),
+        (["--frames", "33", "--narration", "{script}"], "describes 17 frames"),
+        (["--narration", "{bad}"], "not a valid narration"),
+        (["--narration", "missing.json"], "narration file not found"),
+        (["--image", "{image}", "--prompt", "a dog"], "needs a frame-wise narration"),
+        (["--model", "{nowhere}"], "could not load model"),
     ],
 )
-def test_bad_input_exits_2_with_a_message(args, message, tmp_path, monkeypatch):
+def test_bad_input_exits_2_with_one_clear_line(args, message, tmp_path, monkeypatch, condition_image):
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["generate", *args])
-    assert result.exit_code == 2
+    (tmp_path / "script.json").write_text(VASE_STORY.to_json())
+    (tmp_path / "bad.json").write_text(json.dumps({"position": 30, "descriptions": ["a"] * 17}))
+    condition_image.save(tmp_path / "in.png")
+    paths = {"script": "script.json", "bad": "bad.json", "image": "in.png", "nowhere": str(tmp_path / "no_model")}
+    result = invoke(*[a.format(**paths) for a in args])
+    assert result.exit_code == 2, result.output
     assert message in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
 
 
 def test_a_file_that_is_not_an_image_is_named(tmp_path):
     fake = tmp_path / "photo.png"
     fake.write_text("not an image")
-    result = runner.invoke(app, ["generate", "--image", str(fake), "-o", str(tmp_path / "v.mp4")])
+    result = invoke("--image", str(fake), "-o", str(tmp_path / "v.mp4"))
     assert result.exit_code == 2
     assert "photo.png is not a readable image" in result.output
     assert not (tmp_path / "v.mp4").exists()

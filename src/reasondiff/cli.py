@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -19,9 +18,12 @@ app = typer.Typer(
 )
 
 TINY_NOTICE = (
-    "NOTICE: --model tiny runs Wan2.1-I2V's real classes with tiny RANDOM weights. The video is noise, "
-    "and no reasoning is applied yet: this command currently runs plain Wan I2V (image as first frame). "
-    "ReasonDiffPipeline and the trained offline mini model are not built yet."
+    "NOTICE: --model tiny is an install smoke test: Wan2.1-I2V's real classes with tiny RANDOM weights and an "
+    "untrained AlignFormer. The video is noise. The trained offline mini model is not built yet."
+)
+MODES_HELP = (
+    "reasondiff (full method) | wan (plain Wan2.1 I2V) | no_enhanced_latents | no_multi_prompt (ablations). "
+    "'rewrite' needs a narrator backend."
 )
 
 
@@ -51,101 +53,154 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def _load_wan_pipeline(model: str, device: str, dtype: str):
+def _load_pipeline(model: str, alignformer: Path | None, lora: Path | None, device: str, dtype: str):
     import torch
-    from diffusers import WanImageToVideoPipeline
 
     from .models import tiny
+    from .models.alignformer import AlignFormer
+    from .pipelines import ReasonDiffPipeline
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if dtype == "auto":
         dtype = "bfloat16" if device.startswith("cuda") else "float32"
     torch_dtype = getattr(torch, dtype)
-    if model == "tiny":
-        pipe = WanImageToVideoPipeline(**tiny.wan_components(seed=0))  # float32: a test model, any dtype is moot
+    if model == "tiny":  # float32: a test model, any other dtype is moot
+        pipe = ReasonDiffPipeline(**tiny.wan_components(seed=0), alignformer=tiny.alignformer(seed=0))
     else:
-        # A hub id (e.g. Wan-AI/Wan2.1-I2V-14B-480P-Diffusers) or a local folder in the diffusers layout;
-        # from_pretrained keeps the modules Wan marks as float32-only in float32.
-        pipe = WanImageToVideoPipeline.from_pretrained(model, torch_dtype=torch_dtype)
+        # A hub id (e.g. Wan-AI/Wan2.1-I2V-14B-480P-Diffusers) or a local folder in the diffusers layout; a saved
+        # ReasonDiff pipeline brings its AlignFormer, a plain Wan2.1 folder needs --alignformer.
+        extra = {"alignformer": AlignFormer.from_pretrained(alignformer, torch_dtype=torch_dtype)} if alignformer else {}
+        pipe = ReasonDiffPipeline.from_pretrained(model, torch_dtype=torch_dtype, **extra)
+    if lora is not None:
+        pipe.load_lora_weights(str(lora))
     return pipe.to(device), device
+
+
+def _narration_for(narration_file: Path | None, image: Path | None, prompt: str | None, num_frames: int, mode: str):
+    """The user's narration file, the bundled example's, or None when the mode needs none."""
+    from .io import bundled_example
+    from .narrator.schema import Narration
+
+    if narration_file is not None:
+        if not narration_file.is_file():
+            raise ValueError(f"narration file not found: {narration_file}")
+        try:
+            return Narration.from_json(narration_file.read_text())
+        except Exception as err:  # pydantic's message names the field at fault
+            raise ValueError(f"{narration_file} is not a valid narration: {err}") from err
+    if mode == "wan":
+        return None
+    if image is None and prompt is None:
+        return bundled_example().narration.resample(num_frames)
+    raise ValueError(
+        f"mode {mode!r} needs a frame-wise narration: pass --narration FILE.json "
+        '({"position": j, "descriptions": [one per frame]}), or use --mode wan. '
+        "Narrator backends (GPT-4o, local VLMs) are not available in this version."
+    )
 
 
 @app.command()
 def generate(
     image: Path = typer.Option(None, "--image", "-i", help="Condition image. Default: the bundled broken-vase example."),
     prompt: str = typer.Option(None, "--prompt", "-p", help="Text prompt. Default: the bundled example's prompt."),
-    output: Path = typer.Option(Path("outputs/example.mp4"), "--output", "-o", help="Video to write (.mp4 or .gif)."),
-    model: str = typer.Option(
-        "tiny", help="'tiny' (random weights, offline), a hub id, or a local diffusers folder of Wan2.1-I2V."
+    out: Path = typer.Option(
+        Path("outputs/example.mp4"), "--out", "--output", "-o",
+        help="Video to write (.mp4 or .gif); OUT.narration.json is written beside it.",
     ),
-    num_frames: int = typer.Option(17, help="Frames to generate; must be 4k+1 (17, 33, 81)."),
+    narration: Path = typer.Option(
+        None, "--narration", "-n", help='Frame-wise script as JSON: {"position": j, "descriptions": [...]}.'
+    ),
+    mode: str = typer.Option("reasondiff", help=MODES_HELP),
+    model: str = typer.Option(
+        "tiny", help="'tiny' (random weights, offline), a hub id, or a local diffusers folder (Wan2.1-I2V or ReasonDiff)."
+    ),
+    alignformer: Path = typer.Option(None, help="AlignFormer folder to use with a plain Wan2.1-I2V --model."),
+    lora: Path = typer.Option(None, help="Stage-1 LoRA weights for the DiT (a file or folder load_lora_weights reads)."),
+    frames: int = typer.Option(17, "--frames", "--num-frames", help="Frames to generate; must be 4k+1 (17, 33, 81)."),
     height: int = typer.Option(64, help="Height in pixels, a multiple of 16."),
     width: int = typer.Option(64, help="Width in pixels, a multiple of 16."),
     steps: int = typer.Option(4, help="Denoising steps (the paper uses 50 with real weights)."),
-    guidance_scale: float = typer.Option(5.0, help="Classifier-free guidance scale (the paper uses 5.0)."),
+    guidance: float = typer.Option(5.0, "--guidance", "--guidance-scale", help="Classifier-free guidance scale."),
+    negative_prompt: str = typer.Option(None, help="Negative prompt for classifier-free guidance."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same video."),
     fps: int = typer.Option(8, help="Frames per second of the written video."),
     device: str = typer.Option("auto", help="'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ..."),
     dtype: str = typer.Option("auto", help="'auto' (bfloat16 on CUDA, float32 on CPU), 'float32', 'bfloat16'."),
 ) -> None:
-    """Generate a video from a prompt and a condition image.
+    """Generate a video from a prompt and a condition image that need not show the same moment.
 
-    Example: reasondiff generate --image vase.png --prompt "A cat plays in the room" -o cat.mp4
+    Examples:
+
+      reasondiff generate                       # the bundled example on the tiny offline model
+
+      reasondiff generate -i vase.png -p "A cat plays in the room" -n script.json -o cat.mp4
+
+      reasondiff generate -i vase.png -p "A cat plays in the room" --mode wan -o baseline.mp4
     """
     import torch
 
     from .frames import check_num_frames
     from .io import bundled_example, check_video_path, load_image, save_video
+    from .pipelines import MODES
 
     example = bundled_example()
     try:
-        check_num_frames(num_frames)
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if mode == "rewrite":
+            raise ValueError("mode 'rewrite' needs a narrator backend, which this version does not have yet")
+        if prompt is not None and not prompt.strip():
+            raise ValueError("the prompt is empty")
+        check_num_frames(frames)
         if height % 16 or width % 16 or height <= 0 or width <= 0:
             raise ValueError(f"height and width must be positive multiples of 16, got {height}x{width}")
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
-        check_video_path(output)
+        check_video_path(out)
         image_path = image or example.image_path
         condition = load_image(image_path)
+        script = _narration_for(narration, image, prompt, frames, mode)
+        if script is not None and script.num_frames != frames:
+            raise ValueError(
+                f"the narration describes {script.num_frames} frames but --frames is {frames}: "
+                f"give a narration with {frames} descriptions or pass --frames {script.num_frames}"
+            )
     except ValueError as err:
         _fail(str(err))
     prompt = prompt if prompt is not None else example.prompt
 
     if model == "tiny":
         typer.secho(TINY_NOTICE, fg=typer.colors.YELLOW, err=True)
-    pipe, device = _load_wan_pipeline(model, device, dtype)
+    try:
+        pipe, device = _load_pipeline(model, alignformer, lora, device, dtype)
+    except (OSError, ValueError) as err:
+        _fail(f"could not load model {model!r}: {err}")
     start = time.perf_counter()
-    result = pipe(
-        image=condition.resize((width, height)),
-        prompt=prompt,
-        height=height,
-        width=width,
-        num_frames=num_frames,
-        num_inference_steps=steps,
-        guidance_scale=guidance_scale,
-        generator=torch.Generator(device="cpu").manual_seed(seed),
-        output_type="np",
-    )
+    try:
+        result = pipe(
+            condition.resize((width, height)), prompt, narration=script, mode=mode, negative_prompt=negative_prompt,
+            num_frames=frames, height=height, width=width, num_inference_steps=steps, guidance_scale=guidance,
+            generator=torch.Generator(device="cpu").manual_seed(seed), output_type="np",
+        )
+    except ValueError as err:
+        _fail(str(err))
     seconds = time.perf_counter() - start
-    frames = result.frames[0]
-    save_video(frames, output, fps=fps)
-    record = {
-        "model": model,
-        "mode": "wan-baseline",
-        "prompt": prompt,
-        "image": str(image_path),
-        "num_frames": num_frames,
-        "height": height,
-        "width": width,
-        "steps": steps,
-        "guidance_scale": guidance_scale,
-        "seed": seed,
-        "seconds": round(seconds, 3),
-        "reasondiff_version": __version__,
-    }
-    output.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-    typer.echo(f"wrote {output} ({frames.shape[0]} frames, {width}x{height}) in {seconds:.1f} s on {device}")
+    video = result.frames[0]
+    save_video(video, out, fps=fps)
+
+    from .narrator.schema import Narration
+
+    used = result.narration or Narration(position=1, descriptions=[result.prompt] * frames)
+    record = used.model_copy(update={"metadata": {**used.metadata, "generation": {
+        "mode": mode, "model": model, "prompt": prompt, "prompt_used": result.prompt, "image": str(image_path),
+        "num_frames": frames, "height": height, "width": width, "steps": steps, "guidance_scale": guidance,
+        "seed": seed, "seconds": round(seconds, 3), "reasondiff_version": __version__,
+    }}})
+    narration_path = out.with_suffix(".narration.json")
+    narration_path.write_text(record.to_json(indent=2) + "\n")
+    typer.echo(f"wrote {out} ({video.shape[0]} frames, {width}x{height}, mode {mode}) in {seconds:.1f} s on {device}")
+    typer.echo(f"wrote {narration_path} (image at frame {used.position} of {used.num_frames})")
 
 
 def main() -> None:

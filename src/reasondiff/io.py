@@ -16,16 +16,28 @@ VIDEO_SUFFIXES = (".mp4", ".gif")
 
 @dataclass(frozen=True)
 class Example:
-    """A bundled unpaired example: a condition image and a prompt that describe different moments."""
+    """A bundled unpaired example: a condition image and a prompt that describe different moments,
+    and a hand-written 81-frame narration of the story that joins them."""
 
     image_path: Path
     prompt: str
+    narration_path: Path
+
+    @property
+    def narration(self):
+        from .narrator.schema import Narration
+
+        return Narration.from_json(self.narration_path.read_text())
 
 
 def bundled_example(name: str = "broken_vase") -> Example:
     root = resources.files("reasondiff") / "assets" / "examples"
     spec = json.loads((root / f"{name}.json").read_text())
-    return Example(image_path=Path(str(root / spec["image"])), prompt=spec["prompt"])
+    return Example(
+        image_path=Path(str(root / spec["image"])),
+        prompt=spec["prompt"],
+        narration_path=Path(str(root / spec["narration"])),
+    )
 
 
 def load_image(path: str | Path) -> PIL.Image.Image:

@@ -1,0 +1,3 @@
+from .pipeline_reasondiff import MODES, ReasonDiffPipeline, ReasonDiffPipelineOutput
+
+__all__ = ["MODES", "ReasonDiffPipeline", "ReasonDiffPipelineOutput"]

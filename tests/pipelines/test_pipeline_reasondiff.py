@@ -1,0 +1,212 @@
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from diffusers import WanImageToVideoPipeline
+from helpers import CALL, VASE_STORY, ScriptedNarrator, generator, reasondiff_pipeline
+from peft import LoraConfig
+from peft.utils import get_peft_model_state_dict
+
+from reasondiff import Narration, ReasonDiffPipeline
+from reasondiff.models import tiny
+from reasondiff.pipelines import MODES
+from reasondiff.pipelines.conditioning import encode_video, place_image
+
+PROMPT = "a cat plays in the room"
+
+
+def wan_reference(condition_image, prompt=PROMPT, seed=0):
+    wan = WanImageToVideoPipeline(**tiny.wan_components(seed=0))
+    wan.set_progress_bar_config(disable=True)
+    return wan(image=condition_image, prompt=prompt, generator=generator(seed), **CALL).frames
+
+
+def test_wan_mode_equals_diffusers_wan_i2v(condition_image):
+    expected = wan_reference(condition_image)
+    out = reasondiff_pipeline()(condition_image, PROMPT, mode="wan", generator=generator(0), **CALL)
+    np.testing.assert_allclose(out.frames, expected, rtol=0, atol=1e-6)
+    assert out.narration is None and out.prompt == PROMPT
+
+
+def test_reasondiff_loop_reduces_to_wan_for_a_first_frame_image_and_one_description(condition_image):
+    """Our own conditioning, frame-wise attention and denoising loop, given what Wan gets, give what Wan gives."""
+    expected = wan_reference(condition_image)
+    trivial = Narration(position=1, descriptions=[PROMPT] * 17)
+    out = reasondiff_pipeline()(condition_image, PROMPT, narration=trivial, mode="no_enhanced_latents",
+                                generator=generator(0), **CALL)
+    np.testing.assert_allclose(out.frames, expected, rtol=0, atol=1e-6)
+
+
+class TransformerInputs:
+    """Records what the DiT receives: hidden_states = cat[noisy(16), mask(4), condition(16)]."""
+
+    def __init__(self, pipe):
+        self.calls = []
+        pipe.transformer.register_forward_pre_hook(self._record, with_kwargs=True)
+
+    def _record(self, module, args, kwargs):
+        self.calls.append({k: v.detach().clone() for k, v in kwargs.items() if torch.is_tensor(v)})
+
+
+@pytest.mark.parametrize("position", [1, 9, 17])
+def test_anchor_latent_mask_and_c_star_reach_the_transformer(condition_image, position):
+    pipe = reasondiff_pipeline()
+    recorder = TransformerInputs(pipe)
+    c_stars = []
+    pipe.alignformer.register_forward_hook(lambda m, a, out: c_stars.append(out.detach().clone()))
+    story = VASE_STORY.model_copy(update={"position": position})
+    pipe(condition_image, PROMPT, narration=story, generator=generator(0), **CALL)
+
+    latent_index = 0 if position == 1 else (position - 2) // 4 + 1
+    hidden = recorder.calls[0]["hidden_states"]
+    mask, condition = hidden[:, 16:20], hidden[:, 20:]
+    pixels = pipe.video_processor.preprocess(condition_image, height=64, width=64)
+    with torch.no_grad():
+        expected_anchor = encode_video(pipe.vae, place_image(pixels, [position], 17))[:, :, latent_index]
+    assert torch.equal(condition[:, :, latent_index], expected_anchor)
+
+    expected_mask = torch.zeros(1, 4, 5, 8, 8)
+    if position == 1:
+        expected_mask[:, :, 0] = 1  # latent frame 0 holds pixel frame 1 alone, in all 4 mask channels
+    else:
+        expected_mask[:, (position - 2) % 4, latent_index] = 1
+    assert torch.equal(mask, expected_mask)
+
+    (c_star,) = c_stars
+    others = [k for k in range(5) if k != latent_index]
+    assert torch.equal(condition[:, :, others], c_star[:, :, others])
+    assert not torch.allclose(condition[:, :, others], expected_anchor[:, :, None].expand(-1, -1, 4, -1, -1))
+    for call in recorder.calls:  # same condition at every step, conditional and unconditional passes
+        assert torch.equal(call["hidden_states"][:, 16:], hidden[:, 16:])
+
+
+def test_predicted_mask_value_is_a_config(condition_image):
+    pipe = reasondiff_pipeline(predicted_mask_value=0.5)
+    recorder = TransformerInputs(pipe)
+    pipe(condition_image, PROMPT, narration=VASE_STORY, generator=generator(0), **CALL)
+    mask = recorder.calls[0]["hidden_states"][:, 16:20]
+    assert mask[:, 3, 4].eq(1).all()  # pixel frame 17 = latent 4, 4th sub-frame
+    assert mask.eq(1).sum() == 64 and mask.eq(0.5).sum() == mask.numel() - 64
+
+
+def test_every_mode_runs(condition_image):
+    pipe = reasondiff_pipeline()
+    outputs = {}
+    for mode in MODES:
+        narrator = ScriptedNarrator()
+        out = pipe(condition_image, PROMPT, narrator=narrator, mode=mode, generator=generator(0), **CALL)
+        assert out.frames.shape == (1, 17, 64, 64, 3) and np.isfinite(out.frames).all(), mode
+        outputs[mode] = out
+    assert outputs["rewrite"].prompt == ScriptedNarrator().rewritten
+    assert outputs["reasondiff"].narration == VASE_STORY
+    frames = [o.frames for o in outputs.values()]
+    assert all(np.abs(a - b).max() > 1e-4 for i, a in enumerate(frames) for b in frames[i + 1 :])
+
+
+def test_narrator_is_asked_only_without_a_narration(condition_image):
+    pipe = reasondiff_pipeline()
+    narrator = ScriptedNarrator()
+    pipe(condition_image, PROMPT, narrator=narrator, generator=generator(0), **CALL)
+    assert narrator.calls == [("narrate", PROMPT, 17)]
+    pipe(condition_image, PROMPT, narration=VASE_STORY, narrator=narrator, generator=generator(0), **CALL)
+    assert len(narrator.calls) == 1
+
+
+def test_narratives_steer_the_video_and_the_ablation_ignores_them(condition_image):
+    pipe = reasondiff_pipeline()
+    other = Narration(position=17, descriptions=["a dog runs across the garden"] * 17)
+    run = lambda narration, mode: pipe(condition_image, PROMPT, narration=narration, mode=mode,  # noqa: E731
+                                       generator=generator(0), **CALL).frames
+    assert np.abs(run(VASE_STORY, "reasondiff") - run(other, "reasondiff")).max() > 1e-4
+    np.testing.assert_array_equal(run(VASE_STORY, "no_multi_prompt"), run(other, "no_multi_prompt"))
+
+
+def test_output_types(condition_image):
+    pipe = reasondiff_pipeline()
+    kwargs = {**CALL, "num_inference_steps": 1}
+    latents = pipe(condition_image, PROMPT, narration=VASE_STORY, **{**kwargs, "output_type": "latent"}).frames
+    assert latents.shape == (1, 16, 5, 8, 8)
+    pil = pipe(condition_image, PROMPT, narration=VASE_STORY, **{**kwargs, "output_type": "pil"}).frames
+    assert len(pil[0]) == 17 and isinstance(pil[0][0], PIL.Image.Image) and pil[0][0].size == (64, 64)
+    pt = pipe(condition_image, PROMPT, narration=VASE_STORY, **{**kwargs, "output_type": "pt"}).frames
+    assert tuple(pt.shape) == (1, 17, 3, 64, 64)
+    frames, narration, prompt = pipe(condition_image, PROMPT, narration=VASE_STORY, return_dict=False, **kwargs)
+    assert narration == VASE_STORY and prompt == PROMPT
+
+
+def test_save_and_from_pretrained_round_trip(condition_image, tmp_path):
+    pipe = reasondiff_pipeline(predicted_mask_value=0.25)
+    pipe.save_pretrained(tmp_path)
+    assert (tmp_path / "alignformer" / "diffusion_pytorch_model.safetensors").is_file()
+    assert not list(tmp_path.rglob("*.bin"))
+    loaded = ReasonDiffPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.config.predicted_mask_value == 0.25
+    for name in ("transformer", "vae", "text_encoder", "image_encoder", "alignformer"):
+        a, b = getattr(pipe, name).state_dict(), getattr(loaded, name).state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    run = lambda p: p(condition_image, PROMPT, narration=VASE_STORY, generator=generator(0), **CALL).frames  # noqa: E731
+    # Same weights; safetensors hands back tensors at other memory alignments, which changes float
+    # summation order in a few kernels (~1e-7 per op), so the comparison allows rounding noise.
+    np.testing.assert_allclose(run(loaded), run(pipe), atol=1e-4)
+    again = ReasonDiffPipeline.from_pretrained(tmp_path)
+    again.set_progress_bar_config(disable=True)
+    np.testing.assert_array_equal(run(again), run(loaded))
+
+
+def test_a_plain_wan_folder_loads_and_takes_an_alignformer(condition_image, tmp_path):
+    WanImageToVideoPipeline(**tiny.wan_components(seed=0)).save_pretrained(tmp_path)
+    pipe = ReasonDiffPipeline.from_pretrained(tmp_path)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.alignformer is None
+    with pytest.raises(ValueError, match="needs an AlignFormer"):
+        pipe(condition_image, PROMPT, narration=VASE_STORY, **CALL)
+    out = pipe(condition_image, PROMPT, narration=VASE_STORY, mode="no_enhanced_latents", **CALL)
+    assert out.frames.shape == (1, 17, 64, 64, 3)
+    pipe = ReasonDiffPipeline.from_pretrained(tmp_path, alignformer=tiny.alignformer(seed=0))
+    assert pipe(condition_image, PROMPT, narration=VASE_STORY, **CALL).frames.shape == (1, 17, 64, 64, 3)
+
+
+def test_lora_weights_load_into_the_dit(condition_image, tmp_path):
+    """A stage-1 LoRA, saved in the format diffusers writes, changes the video and reloads to the same video."""
+    pipe = reasondiff_pipeline()
+    run = lambda p: p(condition_image, PROMPT, narration=VASE_STORY, generator=generator(0), **CALL).frames  # noqa: E731
+    base = run(pipe)
+    pipe.transformer.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    with torch.no_grad():
+        for name, param in pipe.transformer.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.3, generator=generator(1))
+    tuned = run(pipe)
+    assert np.abs(tuned - base).max() > 1e-3
+    ReasonDiffPipeline.save_lora_weights(tmp_path, transformer_lora_layers=get_peft_model_state_dict(pipe.transformer))
+    fresh = reasondiff_pipeline()
+    fresh.load_lora_weights(tmp_path)
+    np.testing.assert_allclose(run(fresh), tuned, atol=1e-5)
+
+
+def test_vae_tiling_runs(condition_image):
+    pipe = reasondiff_pipeline()
+    pipe.vae.enable_tiling(tile_sample_min_height=32, tile_sample_min_width=32, tile_sample_stride_height=16,
+                           tile_sample_stride_width=16)
+    out = pipe(condition_image, PROMPT, narration=VASE_STORY, **{**CALL, "num_inference_steps": 1})
+    assert out.frames.shape == (1, 17, 64, 64, 3) and np.isfinite(out.frames).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"mode": "magic"}, ValueError, "unknown mode"),
+        ({"prompt": "  "}, ValueError, "non-empty"),
+        ({"num_frames": 16}, ValueError, r"4k\+1"),
+        ({"height": 60}, ValueError, "multiples of 16"),
+        ({"narration": None}, ValueError, "needs a narration"),
+        ({"mode": "rewrite", "narration": None}, ValueError, "needs a narrator"),
+        ({"narration": Narration(position=3, descriptions=["x"] * 9)}, ValueError, "describes 9 frames"),
+        ({"image": "photo.png"}, TypeError, "PIL image"),
+    ],
+)
+def test_bad_calls_are_named(condition_image, kwargs, error, message):
+    call = {"image": condition_image, "prompt": PROMPT, "narration": VASE_STORY, **CALL, **kwargs}
+    with pytest.raises(error, match=message):
+        reasondiff_pipeline()(**call)
