@@ -63,6 +63,17 @@ def test_frame_k_narrative_steers_frame_k_and_never_the_anchor():
         torch.testing.assert_close(after[other], before[other])  # no leakage across the batch
 
 
+def test_the_anchor_index_tells_frames_their_distance_from_the_anchor():
+    """Same anchor, same narrative everywhere: only the anchor's position differs, and it must matter."""
+    model = trained_like()
+    anchor, _, narratives, mask = make_inputs()
+    narratives = narratives[:, :1].expand(-1, FRAMES, -1, -1)
+    first = model(anchor, torch.zeros(B, dtype=torch.long), narratives, mask)
+    last = model(anchor, torch.full((B,), FRAMES - 1), narratives, mask)
+    middle = slice(1, FRAMES - 1)  # predicted in both calls
+    assert (first[:, :, middle] - last[:, :, middle]).abs().amax() > 1e-3
+
+
 def test_anchor_frame_narrative_cannot_change_the_anchor():
     model = trained_like()
     anchor, index, narratives, mask = make_inputs()

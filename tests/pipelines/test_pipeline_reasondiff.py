@@ -80,6 +80,22 @@ def test_anchor_latent_mask_and_c_star_reach_the_transformer(condition_image, po
         assert torch.equal(call["hidden_states"][:, 16:], hidden[:, 16:])
 
 
+def test_the_dit_attends_frame_wise_to_the_narration(condition_image):
+    """Rewriting the last segment (pixel frames 11-17) changes the first cross-attention's output of latent
+    frames 3 (pixels 10-13) and 4 (14-17) only. Without c* the DiT input does not depend on the text."""
+    pipe = reasondiff_pipeline()
+    outputs = []
+    pipe.transformer.blocks[0].attn2.register_forward_hook(lambda m, a, out: outputs.append(out.detach().clone()))
+    rewritten = Narration(position=17, descriptions=VASE_STORY.descriptions[:10] + ["the vase glows green"] * 7)
+    for narration in (VASE_STORY, rewritten):
+        pipe(condition_image, PROMPT, narration=narration, mode="no_enhanced_latents", generator=generator(0),
+             **{**CALL, "num_inference_steps": 1})
+    before, after = outputs[0], outputs[2]  # first conditional pass of each call
+    change = (after - before).abs().reshape(5, 16, -1).amax(dim=(1, 2))
+    assert torch.all(change[:3] == 0) and torch.all(change[3:] > 1e-4), change
+    assert torch.equal(outputs[1], outputs[3])  # the unconditional pass reads the negative prompt only
+
+
 def test_predicted_mask_value_is_a_config(condition_image):
     pipe = reasondiff_pipeline(predicted_mask_value=0.5)
     recorder = TransformerInputs(pipe)
