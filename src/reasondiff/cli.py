@@ -203,6 +203,35 @@ def generate(
     typer.echo(f"wrote {narration_path} (image at frame {used.position} of {used.num_frames})")
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def train(
+    ctx: typer.Context,
+    config: Path = typer.Option(..., "--config", "-c", help="YAML training config (see configs/)."),
+) -> None:
+    """Train ReasonDiff: stage 1 (LoRA on the DiT + AlignFormer) or stage 2 (AlignFormer, Eq. 6).
+
+    Extra KEY=VALUE arguments override the config (dotted keys for nested settings).
+
+    Examples:
+
+      reasondiff train --config configs/tiny_stage1.yaml
+
+      reasondiff train --config configs/tiny_stage1.yaml max_steps=20 output_dir=runs/try
+
+      accelerate launch --num_processes 2 -m reasondiff train --config configs/wan14b_stage1.yaml
+    """
+    from .training import Trainer, load_config
+
+    try:
+        settings = load_config(config, ctx.args)
+        trainer = Trainer(settings)
+    except (ValueError, FileNotFoundError) as err:
+        _fail(str(err))
+    export = trainer.train()
+    if trainer.accelerator.is_main_process:
+        typer.echo(f"wrote {export} (alignformer/ + LoRA); resume by running the same command again")
+
+
 def main() -> None:
     app()
 

@@ -52,3 +52,12 @@ def latent_to_pixel_positions(
         return [1]
     first = temporal_compression * (latent_index - 1) + 2
     return list(range(first, first + temporal_compression))
+
+
+def group_by_latent_frame(items: list, temporal_compression: int = TEMPORAL_COMPRESSION) -> list[tuple]:
+    """Per-pixel-frame items (descriptions, caption ids, ...) grouped by the latent frame that holds them."""
+    num_frames = len(items)
+    return [
+        tuple(items[p - 1] for p in latent_to_pixel_positions(k, num_frames, temporal_compression))
+        for k in range(num_latent_frames(num_frames, temporal_compression))
+    ]

@@ -41,6 +41,7 @@ plays play playing runs running walks walking enters entering leaves leaving jum
 knocks knocking hits hitting breaks breaking broken intact vase window shattered tower fallen glass
 spilled water cup book tree car bicycle door wall light dark red green blue yellow white black left right
 first last frame video scene slowly quickly then while after before still moves moving toward away over
+square middle circle
 """.split()
 
 

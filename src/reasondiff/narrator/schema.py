@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..frames import latent_to_pixel_positions, num_latent_frames, pixel_to_latent_index
+from ..frames import group_by_latent_frame, pixel_to_latent_index
 
 
 class Segment(NamedTuple):
@@ -80,10 +80,7 @@ class Narration(BaseModel):
 
     def latent_descriptions(self) -> list[tuple[str, ...]]:
         """For each latent frame, the descriptions of the pixel frames it holds (1 for frame 0, then 4 each)."""
-        return [
-            tuple(self.descriptions[p - 1] for p in latent_to_pixel_positions(k, self.num_frames))
-            for k in range(num_latent_frames(self.num_frames))
-        ]
+        return group_by_latent_frame(self.descriptions)
 
     def to_json(self, **kwargs: Any) -> str:
         return self.model_dump_json(**kwargs)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..frames import TEMPORAL_COMPRESSION, check_num_frames, pixel_to_latent_index
+from ..frames import TEMPORAL_COMPRESSION, check_num_frames, group_by_latent_frame, pixel_to_latent_index
 
 
 def place_image(image: torch.Tensor, positions: Sequence[int], num_frames: int) -> torch.Tensor:
@@ -56,6 +56,31 @@ def condition_mask(
     return mask[:, :, :, None, None].expand(-1, -1, -1, latent_height, latent_width).contiguous()
 
 
+def encode_texts(tokenizer, text_encoder, texts: Sequence[str], max_sequence_length: int, device=None) -> torch.Tensor:
+    """UMT5 embeddings `[N, max_sequence_length, D]`, zero past each text's length, exactly as Wan's pipeline
+    computes them (its own method is called, so training, caching and inference cannot drift apart)."""
+    from types import SimpleNamespace
+
+    from diffusers import WanImageToVideoPipeline
+
+    encoder = SimpleNamespace(tokenizer=tokenizer, text_encoder=text_encoder)
+    device = device if device is not None else text_encoder.device
+    return WanImageToVideoPipeline._get_t5_prompt_embeds(
+        encoder, list(texts), max_sequence_length=max_sequence_length, device=device
+    )
+
+
+def encode_images(image_encoder, image_processor, images, device=None) -> torch.Tensor:
+    """CLIP tokens `[N, tokens, D]` (penultimate hidden states) of each image, exactly as Wan's pipeline computes them."""
+    from types import SimpleNamespace
+
+    from diffusers import WanImageToVideoPipeline
+
+    encoder = SimpleNamespace(image_encoder=image_encoder, image_processor=image_processor)
+    device = device if device is not None else image_encoder.device
+    return WanImageToVideoPipeline.encode_image(encoder, list(images), device)
+
+
 def _latent_stats(vae, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     shape = (1, vae.config.z_dim, 1, 1, 1)
     mean = torch.tensor(vae.config.latents_mean).view(shape).to(like.device, like.dtype)
@@ -75,6 +100,58 @@ def decode_latents(vae, latents: torch.Tensor) -> torch.Tensor:
     latents = latents.to(device=vae.device, dtype=vae.dtype)
     mean, std = _latent_stats(vae, latents)
     return vae.decode(latents / (1.0 / std) + mean, return_dict=False)[0]
+
+
+def enhanced_condition(
+    alignformer,
+    anchor_latents: torch.Tensor,
+    positions: Sequence[int],
+    num_frames: int,
+    narratives: torch.Tensor,
+    narrative_mask: torch.Tensor,
+    predicted_mask_value: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """ReasonDiff's DiT condition channels `[B, 4 + C, F, h, w]` = cat[mask, c*], and c* itself (Eq. 3-5).
+
+    `anchor_latents` `[B, C, h, w]` are the condition images' latents at their pixel `positions`;
+    `narratives` `[B, F, L, D]` each latent frame's text. c* at each anchor frame is the anchor latent,
+    bit for bit, whatever precision the AlignFormer runs in. The pipeline and the trainer both call this.
+    """
+    latent_index = torch.tensor([pixel_to_latent_index(p, num_frames) for p in positions], device=anchor_latents.device)
+    dtype = next(alignformer.parameters()).dtype  # also works through a DDP wrapper
+    c_star = alignformer(anchor_latents.to(dtype), latent_index, narratives.to(dtype), narrative_mask).float()
+    c_star = torch.where(
+        (torch.arange(c_star.shape[2], device=c_star.device)[None] == latent_index[:, None])[:, None, :, None, None],
+        anchor_latents.float()[:, :, None],
+        c_star,
+    )
+    mask = condition_mask(positions, num_frames, *anchor_latents.shape[-2:], predicted_mask_value,
+                          device=anchor_latents.device)
+    return torch.cat([mask, c_star], dim=1), c_star
+
+
+def frame_contexts(text_embeds: torch.Tensor, caption_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample narrative contexts for a batch, the way the pipeline builds them for one video.
+
+    `text_embeds` `[B, U, L, D]` holds each sample's distinct captions, `caption_index` `[B, T]` the
+    caption of every pixel frame. Returns contexts `[B, U', L, D]` (zero-padded across the batch) and
+    `frame_to_context` `[B, F]`.
+    """
+    per_sample, maps = [], []
+    for embeds, index in zip(text_embeds, caption_index.tolist()):
+        contexts = NarrativeContexts.from_latent_descriptions(group_by_latent_frame(index))
+        per_sample.append(contexts.embed(embeds[contexts.texts]))
+        maps.append(contexts.frame_to_context)
+    most = max(c.shape[0] for c in per_sample)
+    padded = torch.stack([torch.cat([c, c.new_zeros(most - c.shape[0], *c.shape[1:])]) for c in per_sample])
+    return padded, torch.tensor(maps, device=text_embeds.device)
+
+
+def narratives_per_frame(contexts: torch.Tensor, frame_to_context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`[B, U, L, D]` contexts -> each latent frame's narrative `[B, F, L, D]` and its token mask `[B, F, L]`."""
+    batch = torch.arange(contexts.shape[0], device=contexts.device)[:, None]
+    narratives = contexts[batch, frame_to_context]
+    return narratives, narratives.ne(0).any(-1)  # Wan zero-pads each text past its length
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,15 @@ from ..frames import check_num_frames, num_latent_frames
 from ..models.alignformer import AlignFormer
 from ..models.attention import FrameLayout, install_framewise_attention
 from ..narrator.schema import Narration
-from .conditioning import NarrativeContexts, condition_mask, decode_latents, encode_video, place_image
+from .conditioning import (
+    NarrativeContexts,
+    condition_mask,
+    decode_latents,
+    encode_video,
+    enhanced_condition,
+    narratives_per_frame,
+    place_image,
+)
 
 MODES = ("reasondiff", "wan", "rewrite", "no_enhanced_latents", "no_multi_prompt")
 MODE_HELP = {
@@ -251,14 +259,16 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
         pixels = self.video_processor.preprocess(image, height=height, width=width).to(device, torch.float32)
         anchor_video = place_image(pixels, [script.position], num_frames)
         condition_latents = encode_video(self.vae, anchor_video).to(device, torch.float32)
-        predicted_mask_value = 0.0
-        if mode != "no_enhanced_latents":
-            condition_latents = self._enhanced_latents(condition_latents, script, context_embeds, frame_to_context)
-            predicted_mask_value = self.config.predicted_mask_value
         latent_height, latent_width = condition_latents.shape[-2:]
-        mask = condition_mask([script.position], num_frames, latent_height, latent_width, predicted_mask_value,
-                              device=device)
-        condition = torch.cat([mask, condition_latents], dim=1)
+        if mode == "no_enhanced_latents":  # Wan's own condition, with the image at the narrated frame
+            mask = condition_mask([script.position], num_frames, latent_height, latent_width, 0.0, device=device)
+            condition = torch.cat([mask, condition_latents], dim=1)
+        else:
+            narratives, narrative_mask = narratives_per_frame(context_embeds[None], frame_to_context)
+            condition, _ = enhanced_condition(
+                self.alignformer, condition_latents[:, :, script.latent_position], [script.position], num_frames,
+                narratives, narrative_mask, self.config.predicted_mask_value,
+            )
 
         shape = (1, self.vae.config.z_dim, num_latent_frames(num_frames), latent_height, latent_width)
         if latents is None:
@@ -285,22 +295,6 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
         wan = WanImageToVideoPipeline(**{name: getattr(self, name) for name in names})
         wan.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
         return wan
-
-    def _enhanced_latents(self, condition_latents, script, context_embeds, frame_to_context):
-        """c* from the AlignFormer (Eq. 3-5); its anchor frame is the VAE latent of the image, exactly."""
-        latent_index = script.latent_position
-        align_dtype = self.alignformer.dtype
-        narratives = context_embeds[frame_to_context[0]][None]  # [1, F, L, D]
-        narrative_mask = narratives.ne(0).any(-1)  # Wan zero-pads each text past its length
-        c_star = self.alignformer(
-            condition_latents[:, :, latent_index].to(align_dtype),
-            torch.tensor([latent_index], device=condition_latents.device),
-            narratives.to(align_dtype),
-            narrative_mask,
-        )
-        c_star = c_star.to(torch.float32)
-        c_star[:, :, latent_index] = condition_latents[:, :, latent_index]  # exact even if the AlignFormer runs in bf16
-        return c_star
 
     def _denoise(self, latents, condition, prompt_embeds, negative_prompt_embeds, image_embeds, num_inference_steps,
                  callback_on_step_end, callback_on_step_end_tensor_inputs):

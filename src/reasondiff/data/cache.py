@@ -1,0 +1,183 @@
+"""The training cache: VAE latents and text embeddings computed once, so training runs neither the VAE nor UMT5.
+
+On disk (`out_dir`):
+    meta.json                       shapes, sizes and the settings the cache was built with
+    clips.jsonl                     one row per clip: id, shard, caption ids per pixel frame, anchor positions
+    texts.jsonl                     one row per distinct caption: id, text, length in tokens
+    clips-00000.safetensors         "<clip_id>/latents" [C, F, h, w], "<clip_id>/anchors" [K, C, h, w] and
+                                    "<clip_id>/image_embeds" [K, N, D_img] (CLIP tokens of each anchor frame)
+    texts-00000.safetensors         "<text_id>" [length, D] (UMT5 embeddings without the zero padding)
+
+Anchors: for each clip, K pixel positions are drawn (seeded) and the condition latent of each is
+computed exactly as the pipeline computes it at inference (the frame placed in a zero video, VAE,
+latent frame of that position). A training sample picks one of them, so the condition index is
+random per sample while the VAE never runs during training.
+
+Resuming: a shard's files are written atomically before its rows are appended to the JSONL
+indexes, so a killed run leaves at most an orphan shard that the next run overwrites; clips already
+listed in clips.jsonl are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+
+from ..frames import check_num_frames, pixel_to_latent_index
+from ..pipelines.conditioning import encode_images, encode_texts, encode_video, place_image
+
+FORMAT = "reasondiff-cache/1"
+
+
+@dataclass
+class CacheInput:
+    """One training clip: frames `[T, H, W, 3]` uint8 and one caption per frame."""
+
+    clip_id: str
+    frames: np.ndarray
+    captions: Sequence[str]
+
+
+def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+    os.replace(tmp, path)
+
+
+def _append_rows(path: Path, rows: list[dict]) -> None:
+    with open(path, "a") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            rows.append(json.loads(line))
+    return rows
+
+
+def _frames_to_video(frames: np.ndarray) -> torch.Tensor:
+    """uint8 `[T, H, W, 3]` -> float `[1, 3, T, H, W]` in [-1, 1], the range Wan's VAE expects."""
+    video = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float() / 127.5 - 1.0
+    return video[None]
+
+
+def _check_clip(clip: CacheInput, num_frames: int | None) -> None:
+    frames = clip.frames
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"clip {clip.clip_id}: frames must be uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")
+    check_num_frames(frames.shape[0])
+    if num_frames is not None and frames.shape[0] != num_frames:
+        raise ValueError(f"clip {clip.clip_id} has {frames.shape[0]} frames, the cache holds {num_frames}-frame clips")
+    if len(clip.captions) != frames.shape[0]:
+        raise ValueError(f"clip {clip.clip_id}: {len(clip.captions)} captions for {frames.shape[0]} frames")
+    if "/" in clip.clip_id:
+        raise ValueError(f"clip id {clip.clip_id!r} must not contain '/'")
+
+
+@torch.no_grad()
+def write_cache(
+    out_dir: str | Path,
+    clips: Iterable[CacheInput],
+    *,
+    vae,
+    text_encoder,
+    tokenizer,
+    image_encoder,
+    image_processor,
+    anchors_per_clip: int = 4,
+    seed: int = 0,
+    max_sequence_length: int = 512,
+    clips_per_shard: int = 64,
+    dtype: torch.dtype = torch.float32,
+    progress: bool = True,
+) -> Path:
+    """Encode `clips` into a training cache at `out_dir` (created or resumed). Returns `out_dir`."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta_path, clips_path, texts_path = out / "meta.json", out / "clips.jsonl", out / "texts.jsonl"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
+    settings = {"anchors_per_clip": anchors_per_clip, "seed": seed, "context_len": max_sequence_length,
+                "dtype": str(dtype).removeprefix("torch.")}
+    if meta is not None and any(meta[k] != v for k, v in settings.items()):
+        raise ValueError(f"{out} was built with {({k: meta[k] for k in settings})}, not {settings}")
+
+    done = {row["clip_id"] for row in read_jsonl(clips_path)}
+    text_ids = {row["text"]: row["id"] for row in read_jsonl(texts_path)}
+    shard = 1 + max((row["shard"] for row in read_jsonl(clips_path)), default=-1)
+    device = vae.device
+
+    pending: list[CacheInput] = []
+    expected_frames = meta["num_frames"] if meta else None
+
+    def flush():
+        nonlocal shard, meta
+        if not pending:
+            return
+        clip_tensors, clip_rows = {}, []
+        new_texts = [t for t in dict.fromkeys(c for clip in pending for c in clip.captions) if t not in text_ids]
+        text_tensors, text_rows = {}, []
+        if new_texts:
+            embeds = encode_texts(tokenizer, text_encoder, new_texts, max_sequence_length, device=device)
+            lengths = embeds.abs().sum(-1).gt(0).sum(-1)  # Wan zeroes everything past a text's length
+            for text, emb, length in zip(new_texts, embeds, lengths.tolist()):
+                text_ids[text] = len(text_ids)
+                text_tensors[str(text_ids[text])] = emb[: max(length, 1)].to(dtype).cpu()
+                text_rows.append({"id": text_ids[text], "text": text, "length": max(length, 1), "shard": shard})
+        for clip in pending:
+            num_frames = clip.frames.shape[0]
+            video = _frames_to_video(clip.frames).to(device)
+            latents = encode_video(vae, video)[0]
+            rng = random.Random(f"{seed}:{clip.clip_id}")
+            positions = sorted(rng.sample(range(1, num_frames + 1), min(anchors_per_clip, num_frames)))
+            frames = video[0, :, [p - 1 for p in positions]].transpose(0, 1)  # [K, 3, H, W]
+            anchor_videos = place_image(frames, positions, num_frames)
+            anchor_latents = encode_video(vae, anchor_videos)
+            index = torch.tensor([pixel_to_latent_index(p, num_frames) for p in positions], device=device)
+            anchors = anchor_latents[torch.arange(len(positions), device=device), :, index]  # [K, C, h, w]
+            image_embeds = encode_images(image_encoder, image_processor, [clip.frames[p - 1] for p in positions], device)
+            clip_tensors[f"{clip.clip_id}/image_embeds"] = image_embeds.to(dtype).cpu()
+            clip_tensors[f"{clip.clip_id}/latents"] = latents.to(dtype).cpu()
+            clip_tensors[f"{clip.clip_id}/anchors"] = anchors.to(dtype).cpu()
+            clip_rows.append({"clip_id": clip.clip_id, "shard": shard,
+                              "captions": [text_ids[c] for c in clip.captions], "anchor_positions": positions})
+            if meta is None:
+                meta = {"format": FORMAT, **settings, "num_frames": num_frames,
+                        "latent_shape": list(latents.shape), "text_dim": text_encoder.config.d_model}
+                meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+        _atomic_save(clip_tensors, out / f"clips-{shard:05d}.safetensors")
+        _atomic_save(text_tensors or {"_empty": torch.zeros(0)}, out / f"texts-{shard:05d}.safetensors")
+        _append_rows(texts_path, text_rows)
+        _append_rows(clips_path, clip_rows)
+        done.update(row["clip_id"] for row in clip_rows)
+        bar.update(len(pending))
+        pending.clear()
+        shard += 1
+
+    bar = tqdm(desc="caching clips", unit="clip", disable=not progress)
+    for clip in clips:
+        if clip.clip_id in done or any(p.clip_id == clip.clip_id for p in pending):
+            continue
+        _check_clip(clip, expected_frames)
+        expected_frames = clip.frames.shape[0]
+        pending.append(clip)
+        if len(pending) == clips_per_shard:
+            flush()
+    flush()
+    bar.close()
+    return out

@@ -1,0 +1,96 @@
+"""A `torch.utils.data.Dataset` over the training cache (see `reasondiff.data.cache`)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+from .cache import FORMAT, read_jsonl
+
+
+class CachedClipDataset(torch.utils.data.Dataset):
+    """Yields what one training step needs for one clip, with the condition frame drawn per sample.
+
+    The draw is a pure function of (seed, epoch, index), so a resumed run sees the same conditions
+    as an uninterrupted one. Each item:
+        index            int            position in the dataset (seeds the sample's noise in training)
+        latents          [C, F, h, w]   normalised VAE latents of the clip (x1, and c of Eq. 6)
+        anchor_latent    [C, h, w]      condition latent, computed as the pipeline computes it
+        anchor_position  int            1-based pixel frame of the condition image
+        image_embeds     [N, D_img]     CLIP tokens of the condition frame
+        text_embeds      [U, L, D]      the clip's distinct captions, zero-padded to L tokens (as Wan pads)
+        caption_index    [T]            for each pixel frame, which of the U captions describes it
+    """
+
+    def __init__(self, cache_dir: str | Path, seed: int = 0):
+        self.root = Path(cache_dir)
+        meta_path = self.root / "meta.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"no training cache at {self.root} (meta.json missing): build one first")
+        self.meta = json.loads(meta_path.read_text())
+        if self.meta.get("format") != FORMAT:
+            raise ValueError(f"{self.root} holds format {self.meta.get('format')!r}, expected {FORMAT!r}")
+        self.rows = read_jsonl(self.root / "clips.jsonl")
+        if not self.rows:
+            raise ValueError(f"the training cache at {self.root} holds no clips")
+        self.text_shard = {row["id"]: row["shard"] for row in read_jsonl(self.root / "texts.jsonl")}
+        self.seed = seed
+        self.epoch = 0
+        self._handles: dict[str, object] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getstate__(self):  # open file handles stay in the process that opened them
+        return {**self.__dict__, "_handles": {}}
+
+    def _tensor(self, kind: str, shard: int, key: str) -> torch.Tensor:
+        name = f"{kind}-{shard:05d}.safetensors"
+        if name not in self._handles:
+            self._handles[name] = safe_open(str(self.root / name), framework="pt")
+        return self._handles[name].get_tensor(key)
+
+    def __getitem__(self, index: int) -> dict:
+        row = self.rows[index]
+        clip, shard = row["clip_id"], row["shard"]
+        choice = random.Random(f"{self.seed}:{self.epoch}:{index}").randrange(len(row["anchor_positions"]))
+        captions = list(dict.fromkeys(row["captions"]))
+        context_len = self.meta["context_len"]
+        text_embeds = torch.zeros(len(captions), context_len, self.meta["text_dim"])
+        for u, text_id in enumerate(captions):
+            emb = self._tensor("texts", self.text_shard[text_id], str(text_id))
+            text_embeds[u, : emb.shape[0]] = emb.float()
+        return {
+            "index": index,
+            "latents": self._tensor("clips", shard, f"{clip}/latents").float(),
+            "anchor_latent": self._tensor("clips", shard, f"{clip}/anchors")[choice].float(),
+            "anchor_position": row["anchor_positions"][choice],
+            "image_embeds": self._tensor("clips", shard, f"{clip}/image_embeds")[choice].float(),
+            "text_embeds": text_embeds,
+            "caption_index": torch.tensor([captions.index(c) for c in row["captions"]]),
+        }
+
+
+def collate_clips(items: list[dict]) -> dict:
+    """Stack a batch; clips with fewer distinct captions are padded with zero captions nobody points to."""
+    most = max(item["text_embeds"].shape[0] for item in items)
+    text = torch.stack([
+        torch.cat([i["text_embeds"], i["text_embeds"].new_zeros(most - i["text_embeds"].shape[0], *i["text_embeds"].shape[1:])])
+        for i in items
+    ])
+    return {
+        "index": torch.tensor([i["index"] for i in items]),
+        "latents": torch.stack([i["latents"] for i in items]),
+        "anchor_latent": torch.stack([i["anchor_latent"] for i in items]),
+        "anchor_position": torch.tensor([i["anchor_position"] for i in items]),
+        "image_embeds": torch.stack([i["image_embeds"] for i in items]),
+        "text_embeds": text,
+        "caption_index": torch.stack([i["caption_index"] for i in items]),
+    }

@@ -1,0 +1,106 @@
+"""Training configuration: one YAML file per run, validated before any work starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AlignFormerSettings(_Strict):
+    """Sizes of a freshly initialised AlignFormer (text_dim and in_channels come from the cache)."""
+
+    hidden_dim: int = 1024
+    num_heads: int = 8
+    num_cross_stages: int = 2
+    ff_mult: int = 4
+    patch_size: int = 2
+
+
+class ToyData(_Strict):
+    """Build a toy cache (`reasondiff.data.toy`) at `cache_dir` if none is there; only with `model: tiny`."""
+
+    num_clips: int = 16
+    num_frames: int = 17
+    size: int = 64
+    seed: int = 0
+
+
+class TrainConfig(_Strict):
+    stage: Literal[1, 2] = Field(description="1: LoRA on the DiT + AlignFormer; 2: AlignFormer alone, Eq. 6")
+    model: str = Field("tiny", description="'tiny', or a Wan2.1-I2V diffusers folder / hub id (its transformer)")
+    cache_dir: Path
+    output_dir: Path
+    toy_data: ToyData | None = None
+    init_from: Path | None = Field(None, description="an export folder (alignformer/ + LoRA); required by stage 2")
+    alignformer: AlignFormerSettings = AlignFormerSettings()
+
+    lora_rank: int = 32
+    lora_alpha: float = 32.0
+    lora_target_modules: list[str] = ["to_q", "to_k", "to_v", "to_out.0"]
+
+    learning_rate: float = 1e-5
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    lr_warmup_steps: int = 0
+    batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    num_epochs: int = 1
+    max_steps: int | None = None
+
+    beta: float = Field(0.2, description="weight of the reconstruction term ||c* - c||^2 in stage 2 (Eq. 6)")
+    timestep_sampling: Literal["uniform", "shifted", "logit_normal"] = "shifted"
+    shift: float = 3.0
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    predicted_mask_value: float = 0.0
+
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    gradient_checkpointing: bool = False
+    seed: int = 0
+    checkpoint_every: int = 500
+    keep_last: int = 3
+    log_every: int = 10
+    report_to: Literal["none", "tensorboard"] = "none"
+    num_workers: int = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrainConfig":
+        if self.stage == 2 and self.init_from is None:
+            raise ValueError("stage 2 fine-tunes a stage-1 result: set init_from to a stage-1 export folder")
+        if self.toy_data is not None and self.model != "tiny":
+            raise ValueError("toy_data builds a cache with the tiny components; use it with model: tiny")
+        if self.batch_size < 1 or self.gradient_accumulation_steps < 1 or self.num_epochs < 1:
+            raise ValueError("batch_size, gradient_accumulation_steps and num_epochs must be at least 1")
+        return self
+
+
+def _set(tree: dict, dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        tree = tree.setdefault(key, {})
+    tree[leaf] = value
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
+    """Read a YAML config and apply `key=value` overrides (dotted keys reach nested settings)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file not found: {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key=value")
+        key, value = item.split("=", 1)
+        _set(data, key.strip(), yaml.safe_load(value))
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in err.errors())
+        raise ValueError(f"{path}: {problems}") from err
