@@ -12,6 +12,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 _EXPORTS = {
     "AlignFormer": "reasondiff.models.alignformer",
     "Narration": "reasondiff.narrator.schema",
+    "VisionNarrator": "reasondiff.narrator.narrator",
     "ReasonDiffPipeline": "reasondiff.pipelines.pipeline_reasondiff",
     "ReasonDiffPipelineOutput": "reasondiff.pipelines.pipeline_reasondiff",
 }

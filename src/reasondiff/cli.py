@@ -22,8 +22,8 @@ TINY_NOTICE = (
     "untrained AlignFormer. The video is noise. The trained offline mini model is not built yet."
 )
 MODES_HELP = (
-    "reasondiff (full method) | wan (plain Wan2.1 I2V) | no_enhanced_latents | no_multi_prompt (ablations). "
-    "'rewrite' needs a narrator backend."
+    "reasondiff (full method) | wan (plain Wan2.1 I2V) | rewrite (the narrator rewrites the prompt for plain Wan) | "
+    "no_enhanced_latents | no_multi_prompt (ablations)."
 )
 
 
@@ -77,8 +77,9 @@ def _load_pipeline(model: str, alignformer: Path | None, lora: Path | None, devi
     return pipe.to(device), device
 
 
-def _narration_for(narration_file: Path | None, image: Path | None, prompt: str | None, num_frames: int, mode: str):
-    """The user's narration file, the bundled example's, or None when the mode needs none."""
+def _narration_for(narration_file: Path | None, image: Path | None, prompt: str | None, num_frames: int, mode: str,
+                   narrator: str | None):
+    """The user's narration file, the bundled example's, or None (the narrator writes it, or the mode needs none)."""
     from .io import bundled_example
     from .narrator.schema import Narration
 
@@ -89,14 +90,14 @@ def _narration_for(narration_file: Path | None, image: Path | None, prompt: str 
             return Narration.from_json(narration_file.read_text())
         except Exception as err:  # pydantic's message names the field at fault
             raise ValueError(f"{narration_file} is not a valid narration: {err}") from err
-    if mode == "wan":
+    if mode in ("wan", "rewrite") or narrator is not None:
         return None
     if image is None and prompt is None:
         return bundled_example().narration.resample(num_frames)
     raise ValueError(
-        f"mode {mode!r} needs a frame-wise narration: pass --narration FILE.json "
-        '({"position": j, "descriptions": [one per frame]}), or use --mode wan. '
-        "Narrator backends (GPT-4o, local VLMs) are not available in this version."
+        f"mode {mode!r} needs a frame-wise script: pass --narration FILE.json "
+        '({"position": j, "descriptions": [one per frame]}), or --narrator SPEC to have an MLLM write it, '
+        "or use --mode wan"
     )
 
 
@@ -110,6 +111,11 @@ def generate(
     ),
     narration: Path = typer.Option(
         None, "--narration", "-n", help='Frame-wise script as JSON: {"position": j, "descriptions": [...]}.'
+    ),
+    narrator: str = typer.Option(
+        None, "--narrator",
+        help="Write the script with an MLLM when no --narration is given: openai:gpt-4o | "
+        "openai:MODEL@http://HOST:PORT/v1 | transformers:PATH (see `reasondiff narrate --help`).",
     ),
     mode: str = typer.Option("reasondiff", help=MODES_HELP),
     model: str = typer.Option(
@@ -148,8 +154,8 @@ def generate(
     try:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        if mode == "rewrite":
-            raise ValueError("mode 'rewrite' needs a narrator backend, which this version does not have yet")
+        if mode == "rewrite" and narrator is None:
+            raise ValueError("mode 'rewrite' needs --narrator SPEC (the MLLM that rewrites the prompt)")
         if prompt is not None and not prompt.strip():
             raise ValueError("the prompt is empty")
         check_num_frames(frames)
@@ -160,7 +166,7 @@ def generate(
         check_video_path(out)
         image_path = image or example.image_path
         condition = load_image(image_path)
-        script = _narration_for(narration, image, prompt, frames, mode)
+        script = _narration_for(narration, image, prompt, frames, mode, narrator)
         if script is not None and script.num_frames != frames:
             raise ValueError(
                 f"the narration describes {script.num_frames} frames but --frames is {frames}: "
@@ -172,18 +178,29 @@ def generate(
 
     if model == "tiny":
         typer.secho(TINY_NOTICE, fg=typer.colors.YELLOW, err=True)
+    writer = None
+    if narrator is not None and (script is None and mode != "wan"):
+        from .narrator import NarratorError, VisionNarrator
+
+        try:
+            writer = VisionNarrator(narrator)
+        except (NarratorError, ValueError) as err:
+            _fail(f"narrator {narrator!r}: {err}")
     try:
         pipe, device = _load_pipeline(model, alignformer, lora, device, dtype)
     except (OSError, ValueError) as err:
         _fail(f"could not load model {model!r}: {err}")
     start = time.perf_counter()
+    from .narrator import NarratorError
+
     try:
         result = pipe(
-            condition.resize((width, height)), prompt, narration=script, mode=mode, negative_prompt=negative_prompt,
+            condition.resize((width, height)), prompt, narration=script, narrator=writer, mode=mode,
+            negative_prompt=negative_prompt,
             num_frames=frames, height=height, width=width, num_inference_steps=steps, guidance_scale=guidance,
             generator=torch.Generator(device="cpu").manual_seed(seed), output_type="np",
         )
-    except ValueError as err:
+    except (ValueError, NarratorError) as err:
         _fail(str(err))
     seconds = time.perf_counter() - start
     video = result.frames[0]
@@ -230,6 +247,15 @@ def train(
     export = trainer.train()
     if trainer.accelerator.is_main_process:
         typer.echo(f"wrote {export} (alignformer/ + LoRA); resume by running the same command again")
+
+
+def _register_subcommands() -> None:
+    from .narrator.cli import narrate
+
+    app.command()(narrate)
+
+
+_register_subcommands()
 
 
 def main() -> None:

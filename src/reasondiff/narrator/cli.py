@@ -1,0 +1,78 @@
+"""`reasondiff narrate`: write a frame-wise script for an unpaired image and prompt, and show it as a timeline.
+
+`narrate` is a plain function with typer options; the main CLI registers it with `app.command()(narrate)`.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import typer
+
+from .schema import Narration
+
+
+def timeline(narration: Narration, width: int = 100) -> str:
+    """The script as the paper's Fig. 6 shows it: one line per run of frames, the image's frame marked."""
+    runs = narration.segments()
+    label_width = max(len(f"Frame@{s.start}-{s.end}") for s in runs)
+    lines = [f"{narration.num_frames} frames; the image is frame {narration.position}"]
+    for run in runs:
+        label = f"Frame@{run.start}-{run.end}" if run.end > run.start else f"Frame@{run.start}"
+        mark = f"  <- image (frame {narration.position})" if run.start <= narration.position <= run.end else ""
+        body = textwrap.wrap(run.description + mark, width=max(20, width - label_width - 2)) or [""]
+        lines.append(f"{label:<{label_width}}  {body[0]}")
+        lines += [" " * (label_width + 2) + more for more in body[1:]]
+    return "\n".join(lines)
+
+
+def narrate(
+    image: Path = typer.Option(..., "--image", "-i", help="The condition image."),
+    prompt: str = typer.Option(..., "--prompt", "-p", help="The text prompt (it may describe another moment)."),
+    frames: int = typer.Option(81, "--frames", "--num-frames", help="Frames to script; 4k+1 (17, 33, 81) for Wan."),
+    narrator: str = typer.Option(
+        None, "--narrator",
+        help="Backend spec: openai:gpt-4o | openai:MODEL@http://HOST:PORT/v1 | transformers:PATH_OR_HUB_ID. "
+        "Default: $REASONDIFF_NARRATOR, else openai:gpt-4o (needs OPENAI_API_KEY).",
+    ),
+    out: Path = typer.Option(None, "--out", "-o", help="JSON file to write. Default: IMAGE_NAME.narration.json here."),
+    max_attempts: int = typer.Option(3, help="Answers to ask for before giving up on a malformed script."),
+    cache_dir: Path = typer.Option(None, help="Answer cache. Default: $REASONDIFF_CACHE/narrator or ~/.cache/reasondiff/narrator."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Always ask the model, even for a cached request."),
+) -> None:
+    """Ask an MLLM where the image belongs in the video and what every frame shows (the paper's VisionNarrator).
+
+    Examples:
+
+      reasondiff narrate -i vase.png -p "A cat plays in the room"              # GPT-4o, OPENAI_API_KEY set
+
+      reasondiff narrate -i vase.png -p "A cat plays" --narrator openai:Qwen/Qwen2.5-VL-7B-Instruct@http://localhost:8000/v1
+
+      reasondiff generate -i vase.png -p "A cat plays in the room" -n vase.narration.json
+    """
+    from ..frames import check_num_frames
+    from .errors import NarrationError, NarratorError
+    from .narrator import VisionNarrator
+
+    def fail(message: str) -> None:
+        typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2)
+
+    try:
+        check_num_frames(frames)
+        if not prompt.strip():
+            raise ValueError("the prompt is empty")
+        vision = VisionNarrator(narrator, cache_dir=cache_dir, use_cache=not no_cache, max_attempts=max_attempts)
+        script = vision.narrate(image, prompt, frames)
+    except NarrationError as err:
+        fail(f"{err}\n(the model's answers could not be read as a script; try another model or --max-attempts)")
+    except (NarratorError, ValueError, TypeError, ImportError) as err:
+        fail(str(err))
+    out = out if out is not None else Path(f"{image.stem}.narration.json")
+    typer.echo(timeline(script))
+    for warning in script.metadata.get("warnings", []):
+        typer.secho(f"repaired: {warning}", fg=typer.colors.YELLOW, err=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(script.to_json(indent=2) + "\n")
+    typer.echo(f"wrote {out}")

@@ -1,0 +1,67 @@
+"""Backend spec strings -> backends: `NAME:TARGET`, e.g. `openai:gpt-4o`,
+`openai:Qwen/Qwen2.5-VL-7B-Instruct@http://localhost:8000/v1`, `transformers:/models/Llama-3.2-11B-Vision-Instruct`.
+
+`register_backend` lets other parts of ReasonDiff (the SynthWorld mini world) and users add their own names
+without touching this module.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from .backends.base import ChatBackend
+
+ENV_VAR = "REASONDIFF_NARRATOR"
+DEFAULT_SPEC = "openai:gpt-4o"
+
+BackendFactory = Callable[..., ChatBackend]
+_FACTORIES: dict[str, BackendFactory] = {}
+
+
+def register_backend(name: str, factory: BackendFactory, *, replace: bool = False) -> None:
+    """Make `NAME:TARGET` specs call `factory(TARGET, **options)`."""
+    if not name or ":" in name or not name.replace("_", "").replace("-", "").isalnum():
+        raise ValueError(f"backend names are short words without ':', got {name!r}")
+    if name in _FACTORIES and not replace and _FACTORIES[name] is not factory:
+        raise ValueError(f"a narrator backend named {name!r} is already registered (pass replace=True to override)")
+    _FACTORIES[name] = factory
+
+
+def available_backends() -> list[str]:
+    return sorted(_FACTORIES)
+
+
+def default_spec() -> str:
+    return os.environ.get(ENV_VAR) or DEFAULT_SPEC
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    name, sep, target = spec.partition(":")
+    if not sep or not name:
+        raise ValueError(f"narrator spec {spec!r} should look like NAME:TARGET, e.g. 'openai:gpt-4o'")
+    return name.strip().lower(), target.strip()
+
+
+def create_backend(spec: str | None = None, **options: Any) -> ChatBackend:
+    name, target = parse_spec(spec or default_spec())
+    if name not in _FACTORIES:
+        raise ValueError(f"unknown narrator backend {name!r} in {spec!r}; registered: {', '.join(available_backends())}")
+    return _FACTORIES[name](target, **options)
+
+
+def _openai(target: str, **options: Any) -> ChatBackend:
+    from .backends.openai_backend import from_spec
+
+    return from_spec(target, **options)
+
+
+def _transformers(target: str, **options: Any) -> ChatBackend:
+    from .backends.transformers_backend import from_spec
+
+    return from_spec(target, **options)
+
+
+register_backend("openai", _openai)
+register_backend("transformers", _transformers)
