@@ -87,7 +87,7 @@ class EventScript:
         if not self.leaves:
             return touch
         end = 1.0 if self.from_left else -self.agent_size
-        speed = abs(touch - start) / (self.contact - self.enter + 1)
+        speed = 2 * abs(touch - start) / (self.contact - self.enter + 1)  # it flees faster than it came
         x = touch + (t - self.contact) * speed * (1 if self.from_left else -1)
         return None if (x >= end if self.from_left else x <= end) else x
 

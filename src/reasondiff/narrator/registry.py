@@ -63,5 +63,12 @@ def _transformers(target: str, **options: Any) -> ChatBackend:
     return from_spec(target, **options)
 
 
+def _synthworld(target: str, **options: Any) -> ChatBackend:
+    from ..mini.narrator import backend_factory
+
+    return backend_factory(target, **options)
+
+
 register_backend("openai", _openai)
 register_backend("transformers", _transformers)
+register_backend("synthworld", _synthworld)  # the mini world's rule-based stand-in for GPT-4o

@@ -1,0 +1,120 @@
+"""The SynthWorld narrator: GPT-4o's role on this world, played by the world's own rules.
+
+It is a chat backend (`VisionNarrator("synthworld")`), so it is reached through exactly the path a
+real MLLM is: the narrator's instruction and request go in, text comes out, and the narrator's
+parsing, retries and cache apply. It reads the image with the palette parser, the prompt with the
+world's lexicon, and reasons with the causal rule (contact by an agent changes the object for good):
+
+- object changed, no agent in view      -> the image is the end of the story (last frame);
+- object changed, agent beside it       -> just after the contact;
+- object intact, agent approaching      -> during the approach, by how far the agent still has to go;
+- object intact, nobody in view         -> the start (first frame).
+
+The script it writes is the world's canonical event for the prompt's agent and the image's object
+and room, timed so that its frame at the answered position shows what the image shows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import numpy as np
+
+from ..narrator.schema import Narration
+from .parse import ParsedFrame, parse_frame
+from .world import AGENTS, OBJECTS, ROOMS, EventScript
+
+REQUEST = re.compile(r"Text prompt:\s*(?P<prompt>.*?)\s*(?:\nNumber of frames:\s*(?P<frames>\d+))?\s*\nThe image", re.S)
+
+
+def _prompt_words(prompt: str) -> tuple[str | None, str | None]:
+    text = prompt.lower()
+    agent = next((a for a in AGENTS if re.search(rf"\b{a}s?\b", text)), None)
+    room = next((r for r in ROOMS if r in text), None)
+    return agent, room
+
+
+def canonical_script(agent: str, obj: str, room: str, num_frames: int) -> EventScript:
+    """The world's default timing: the agent enters early, contact at the middle frame, then it leaves."""
+    contact = (num_frames - 1) // 2
+    enter = max(1, round(0.15 * (num_frames - 1)))
+    return EventScript(agent=agent, object=obj, room=room, num_frames=num_frames, enter=min(enter, contact - 1),
+                       contact=contact, leaves=True)
+
+
+def place(seen: ParsedFrame, script: EventScript) -> int:
+    """1-based frame of `script` that shows what `seen` shows (the rules in the module docstring)."""
+    if seen.object_state == OBJECTS[script.object][1]:
+        return script.num_frames if seen.agent is None else min(script.contact + 2, script.num_frames)
+    if seen.agent is None:
+        return 1
+    approach = range(script.enter, script.contact)  # match the agent's remaining distance to the object
+    return min(approach, key=lambda t: abs(script.state(t).agent_x - seen.agent_x)) + 1
+
+
+def narrate_world(image, prompt: str, num_frames: int) -> Narration:
+    """Narration for a SynthWorld image and a prompt (raises ValueError for an image of another world)."""
+    seen = parse_frame(np.asarray(image.convert("RGB") if hasattr(image, "convert") else image))
+    if seen.object is None:
+        raise ValueError("the image shows no SynthWorld object")
+    agent, room = _prompt_words(prompt)
+    agent = agent or seen.agent or "cat"
+    script = canonical_script(agent, seen.object, room or seen.room, num_frames)
+    return Narration(position=place(seen, script), descriptions=script.captions(),
+                     metadata={"narrator": "synthworld", "agent": agent, "object": seen.object})
+
+
+def rewrite_world(image, prompt: str) -> str:
+    """One prompt for plain I2V, told from the image onwards (the paper's "rewrite prompt" baseline)."""
+    seen = parse_frame(np.asarray(image.convert("RGB") if hasattr(image, "convert") else image))
+    agent, room = _prompt_words(prompt)
+    agent, room = agent or seen.agent or "cat", room or seen.room
+    if seen.object is None:
+        return prompt
+    intact, changed, contact = OBJECTS[seen.object]
+    if seen.object_state == changed:
+        return f"a {agent} {AGENTS[agent][1]} by the {changed} {seen.object} in the {room}"
+    return f"a {agent} {AGENTS[agent][1]} toward the {intact} {seen.object} in the {room}, then the {agent} {contact}"
+
+
+def caption_world(image) -> str:
+    """A caption in the world's grammar for one frame (what the data pipeline asks a captioner for)."""
+    seen = parse_frame(np.asarray(image.convert("RGB") if hasattr(image, "convert") else image))
+    if seen.object is None:
+        return f"an empty {seen.room}"
+    intact, changed, _ = OBJECTS[seen.object]
+    article = "an" if seen.object_state[0] in "aeiou" else "a"
+    if seen.agent is None:
+        return f"{article} {seen.object_state} {seen.object} in the {seen.room}"
+    return f"a {seen.agent} by the {seen.object_state} {seen.object} in the {seen.room}"
+
+
+class SynthWorldBackend:
+    """A chat backend answering the VisionNarrator's three requests (narrate, rewrite, caption) by the world's rules."""
+
+    cache_id = "synthworld-rules-v1"
+
+    def chat(self, conversation: list[dict[str, Any]], *, json_schema: dict | None = None) -> str:
+        request = conversation[-1]["content"]
+        images = [part["image"] for part in request if part["type"] == "image"]
+        text = "\n".join(part["text"] for part in request if part["type"] == "text")
+        if not images:
+            return "no image was given"
+        match = REQUEST.search(text)
+        if match is None:  # the caption request carries only the image
+            return caption_world(images[0])
+        if match.group("frames"):
+            narration = narrate_world(images[0], match.group("prompt"), int(match.group("frames")))
+            return json.dumps({"position": narration.position, "descriptions": narration.descriptions})
+        return rewrite_world(images[0], match.group("prompt"))
+
+    def chat_batch(self, conversations, *, json_schema=None):
+        return [self.chat(c, json_schema=json_schema) for c in conversations]
+
+
+def backend_factory(target: str = "", **options: Any) -> SynthWorldBackend:
+    if options:
+        raise TypeError(f"the synthworld narrator takes no options, got {sorted(options)}")
+    return SynthWorldBackend()
