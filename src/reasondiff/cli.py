@@ -251,8 +251,10 @@ def train(
 
 def _register_subcommands() -> None:
     from .narrator.cli import narrate
+    from .thinkdiff.cli import app as thinkdiff_app
 
     app.command()(narrate)
+    app.add_typer(thinkdiff_app, name="thinkdiff", help="ThinkDiff: align a VLM to diffusion decoders (extract, train, generate, cobsat).")
 
 
 _register_subcommands()

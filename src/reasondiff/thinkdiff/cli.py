@@ -1,0 +1,301 @@
+"""`reasondiff thinkdiff {extract,train,generate,cobsat}`: ThinkDiff from the command line.
+
+Register with:  app.add_typer(thinkdiff_app, name="thinkdiff")  (from reasondiff.thinkdiff.cli import app)
+`--model tiny` / `--vlm tiny` / `--t5 tiny` build randomly initialised components offline: a smoke test, not a model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(name="thinkdiff", help="ThinkDiff: VLM -> aligner -> T5-space prompts for FLUX / CogVideoX / Wan.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+TINY_NOTICE = "NOTICE: 'tiny' components have RANDOM weights: this checks the plumbing, the outputs are noise."
+DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float32"}
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(2)
+
+
+def _dtype(name: str):
+    import torch
+
+    if name not in DTYPES:
+        _fail(f"dtype must be one of {', '.join(DTYPES)}")
+    return getattr(torch, name)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        _fail(f"data file not found: {path}")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not rows:
+        _fail(f"{path} holds no records")
+    return rows
+
+
+def _load_vlm(variant: str, vlm: str, device: str):
+    from . import tiny
+
+    if vlm == "tiny":
+        typer.echo(TINY_NOTICE)
+        if variant == "lvlm":
+            processor = tiny.qwen2vl_processor()
+            return tiny.qwen2vl(0, processor), processor
+        return tiny.clip_vision(0), tiny.clip_image_processor()
+    if variant == "lvlm":
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        return AutoModelForImageTextToText.from_pretrained(vlm).to(device).eval(), AutoProcessor.from_pretrained(vlm)
+    from transformers import AutoImageProcessor, CLIPVisionModel
+
+    return CLIPVisionModel.from_pretrained(vlm).to(device).eval(), AutoImageProcessor.from_pretrained(vlm)
+
+
+@app.command()
+def extract(
+    data: Path = typer.Option(..., help='JSONL: {"image": path, "caption": text} per line ("caption" for clip; '
+                                        'lvlm may give "prompt", else one of the paper\'s 16 is drawn).'),
+    out: Path = typer.Option(..., help="Feature folder (sharded safetensors + index.json); re-running resumes."),
+    variant: str = typer.Option("lvlm", help="lvlm (generated-token features) or clip (pooled vision tokens)."),
+    vlm: str = typer.Option("tiny", help="'tiny', or a Qwen2-VL id/folder (lvlm) / CLIP vision id/folder (clip)."),
+    max_new_tokens: int = typer.Option(64, help="Tokens the LVLM generates per image (64 in the paper)."),
+    source: str = typer.Option("generated", help="generated (the paper) or input (Table 3 ablation)."),
+    shard_size: int = typer.Option(1000),
+    dtype: str = typer.Option("float16", help="Storage dtype of the features."),
+    seed: int = typer.Option(0, help="Seeds the choice of describe-prompt per image."),
+    limit: int = typer.Option(None, help="Stop after this many new samples (resume later)."),
+    device: str = typer.Option("cpu"),
+) -> None:
+    """Extract VLM features for training into sharded safetensors (resumable)."""
+    import torch
+
+    from ..io import load_image
+    from .features import DESCRIBE_PROMPTS, TokenFeatures, clip_image_tokens, lvlm_features
+
+    if variant not in ("lvlm", "clip"):
+        _fail("--variant must be lvlm or clip")
+    rows = _read_jsonl(data)
+    model, processor = _load_vlm(variant, vlm, device)
+
+    def compute(i: int, row: dict) -> TokenFeatures:
+        image = load_image(Path(data).parent / row["image"])
+        if variant == "clip":
+            return TokenFeatures(features=clip_image_tokens(model, processor, [image])[0].float().cpu(),
+                                 text=row["caption"])
+        g = torch.Generator().manual_seed(seed * 1_000_003 + i)
+        prompt = row.get("prompt") or DESCRIBE_PROMPTS[int(torch.randint(len(DESCRIBE_PROMPTS), (1,), generator=g))]
+        return lvlm_features(model, processor, [image, prompt], max_new_tokens, source=source)
+
+    from .features import extract_to_shards
+
+    done = extract_to_shards(rows, compute, out, shard_size, _dtype(dtype),
+                             metadata={"variant": variant, "vlm": vlm, "source": source}, limit=limit)
+    typer.echo(f"{done}/{len(rows)} samples in {out}")
+
+
+def _load_t5(t5: str):
+    from . import tiny
+
+    if t5 == "tiny":
+        typer.echo(TINY_NOTICE)
+        return tiny.t5(0), tiny.t5_tokenizer()
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    return AutoModelForSeq2SeqLM.from_pretrained(t5), AutoTokenizer.from_pretrained(t5)
+
+
+@app.command()
+def train(
+    features: Path = typer.Option(..., help="Folder written by `extract`."),
+    out: Path = typer.Option(..., help="Checkpoints, losses.json and the final aligner/ go here."),
+    variant: str = typer.Option(None, help="lvlm or clip; default: the one the features were extracted for."),
+    t5: str = typer.Option("tiny", help="The encoder-decoder whose decoder to align to: 'tiny', google/t5-v1_1-xxl "
+                                        "(FLUX, CogVideoX) or google/umt5-xxl (Wan)."),
+    steps: int = typer.Option(1000),
+    batch_size: int = typer.Option(8),
+    lr: float = typer.Option(1e-4),
+    init: str = typer.Option("t5", help="RMSNorm init: t5 (the paper), default (ones) or none (no RMSNorm)."),
+    mask: bool = typer.Option(True, "--mask/--no-mask", help="Random masked training (lvlm; §3.3)."),
+    save_every: int = typer.Option(500),
+    seed: int = typer.Option(0),
+    resume: bool = typer.Option(True, "--resume/--no-resume"),
+) -> None:
+    """Train the aligner against a frozen T5 decoder (run under `accelerate launch` for many GPUs)."""
+    from .aligner import Aligner
+    from .features import FeatureDataset
+    from .training import TrainConfig
+    from .training import train as run
+
+    try:
+        dataset = FeatureDataset(features)
+    except ValueError as err:
+        _fail(str(err))
+    variant = variant or dataset.metadata.get("variant", "lvlm")
+    if init not in ("t5", "default", "none"):
+        _fail("--init must be t5, default or none")
+    model, tokenizer = _load_t5(t5)
+    in_dim = dataset[0].features.shape[-1]
+    aligner = Aligner(in_dim=in_dim, out_dim=model.config.d_model, norm_type="none" if init == "none" else "rms")
+    if init == "t5":
+        aligner.init_norm_from(model)
+    config = TrainConfig(variant=variant, steps=steps, batch_size=batch_size, lr=lr, masked=mask,
+                         save_every=save_every, seed=seed)
+    result = run(config, aligner, model, tokenizer, dataset, out, resume=resume)
+    first, last = result.losses[: max(1, steps // 10)], result.losses[-max(1, steps // 10):]
+    typer.echo(f"loss {sum(first) / len(first):.4f} -> {sum(last) / len(last):.4f}; aligner in {result.aligner_dir}")
+
+
+def _load_pipeline(decoder: str, model: str, device: str):
+    import torch
+
+    from . import tiny
+
+    if model == "tiny":
+        typer.echo(TINY_NOTICE)
+        if decoder == "flux":
+            from diffusers import FluxPipeline
+
+            pipe = FluxPipeline(**tiny.flux_components(0))
+        elif decoder == "cogvideox":
+            from diffusers import CogVideoXPipeline
+
+            pipe = CogVideoXPipeline(**tiny.cogvideox_components(0))
+        else:
+            from diffusers import WanImageToVideoPipeline
+
+            pipe = WanImageToVideoPipeline(**tiny.wan_components(0))
+    else:
+        from diffusers import DiffusionPipeline
+
+        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        pipe = DiffusionPipeline.from_pretrained(model, torch_dtype=dtype)
+    return pipe.to(device)
+
+
+def _text_encoder(pipe):
+    return (pipe.text_encoder_2, pipe.tokenizer_2) if hasattr(pipe, "text_encoder_2") else (pipe.text_encoder,
+                                                                                           pipe.tokenizer)
+
+
+@app.command()
+def generate(
+    image: list[Path] = typer.Option([], "--image", "-i", help="Input image(s), in order (repeat the option)."),
+    prompt: str = typer.Option("", "--prompt", "-p", help="Text: the LVLM's instruction, or text composed with the "
+                                                          "images (clip)."),
+    out: Path = typer.Option(Path("outputs/thinkdiff.png"), "--out", "-o", help=".png (flux) or .mp4/.gif (video)."),
+    variant: str = typer.Option("lvlm", help="lvlm or clip."),
+    decoder: str = typer.Option("flux", help="flux, cogvideox or wan."),
+    model: str = typer.Option("tiny", help="'tiny', or a diffusers id/folder (FLUX.1-dev, CogVideoX-5b, Wan2.1)."),
+    vlm: str = typer.Option("tiny", help="'tiny' or the VLM the aligner was trained on."),
+    aligner: Path = typer.Option(None, help="Trained aligner folder (train's out/aligner). Required unless tiny."),
+    steps: int = typer.Option(2, help="Denoising steps (28-50 for real models)."),
+    height: int = typer.Option(None),
+    width: int = typer.Option(None),
+    frames: int = typer.Option(None, help="Video frames (cogvideox: 8k+1, wan: 4k+1)."),
+    seed: int = typer.Option(0),
+    max_new_tokens: int = typer.Option(64),
+    device: str = typer.Option("cpu"),
+) -> None:
+    """Generate an image (FLUX) or a video (CogVideoX, Wan) from images + text through ThinkDiff."""
+    import torch
+    from diffusers.utils import export_to_gif, export_to_video
+
+    from ..io import load_image
+    from .aligner import Aligner
+    from .inference import ThinkDiffCLIP, ThinkDiffLVLM, render
+
+    if variant not in ("lvlm", "clip") or decoder not in ("flux", "cogvideox", "wan"):
+        _fail("--variant must be lvlm|clip and --decoder flux|cogvideox|wan")
+    video = decoder != "flux"
+    if out.suffix.lower() not in ((".mp4", ".gif") if video else (".png", ".jpg")):
+        _fail(f"--out {out} must be {'.mp4/.gif' if video else '.png/.jpg'} for --decoder {decoder}")
+    if aligner is None and model != "tiny":
+        _fail("--aligner is required with a real --model (train one with `reasondiff thinkdiff train`)")
+    try:
+        images = [load_image(p) for p in image]
+    except ValueError as err:
+        _fail(str(err))
+    if not images and not prompt:
+        _fail("give at least one --image or a --prompt")
+    if decoder == "wan" and not images:
+        _fail("Wan2.1 I2V needs an --image (its first frame)")
+    pipe = _load_pipeline(decoder, model, device)
+    vision, processor = _load_vlm(variant, vlm, device)
+    text_encoder, tokenizer = _text_encoder(pipe)
+    if aligner is None:  # tiny smoke test: an untrained aligner with the paper's RMSNorm init
+        in_dim = vision.config.get_text_config().hidden_size if variant == "lvlm" else vision.config.hidden_size
+        align = Aligner.from_text_encoder(text_encoder, in_dim=in_dim)
+    else:
+        align = Aligner.from_pretrained(aligner)
+    align = align.to(device).eval()
+
+    if variant == "lvlm":
+        items = [*images, prompt] if prompt else images
+        tokens, said = ThinkDiffLVLM(vision, processor, align, max_new_tokens).encode(items)
+        typer.echo(f"LVLM: {said!r}")
+    else:
+        tokens = ThinkDiffCLIP(vision, processor, align, tokenizer, text_encoder).encode(images, prompt or None)
+    kwargs = dict(num_inference_steps=steps, generator=torch.Generator().manual_seed(seed), output_type="pil")
+    defaults = {"flux": (32, 32, None), "cogvideox": (16, 16, 9), "wan": (64, 64, 5)}[decoder] if model == "tiny" \
+        else (None, None, None)
+    h, w, f = height or defaults[0], width or defaults[1], frames or defaults[2]
+    kwargs.update({k: v for k, v in (("height", h), ("width", w), ("num_frames", f)) if v is not None})
+    if decoder == "wan":
+        kwargs["image"] = images[0]
+    result = render(pipe, tokens, **kwargs)  # the text is already in the tokens (LVLM answer / Eq. 5)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if video:
+        frames_out = result.frames[0]
+        (export_to_gif if out.suffix.lower() == ".gif" else export_to_video)(frames_out, str(out))
+    else:
+        result.images[0].save(out)
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def cobsat(
+    root: Path = typer.Option(..., help="CoBSAT clone (or its datasets/ folder)."),
+    permutations: Path = typer.Option(None, help="Permutation file; default ROOT/load_datasets/prompts_list.json."),
+    shot: int = typer.Option(2, help="2 or 4 (Tables 1 and 2)."),
+    num_prompts: int = typer.Option(None, help="First N prompts per task (CoBSAT uses all)."),
+    judge_model: str = typer.Option(..., help="Judge model name on an OpenAI-compatible server."),
+    judge_url: str = typer.Option(None, help="Base URL of that server (e.g. http://localhost:8000/v1)."),
+    model: str = typer.Option("tiny"), vlm: str = typer.Option("tiny"), aligner: Path = typer.Option(None),
+    steps: int = typer.Option(2), height: int = typer.Option(None), width: int = typer.Option(None),
+    out: Path = typer.Option(Path("outputs/cobsat")), device: str = typer.Option("cpu"),
+) -> None:
+    """Run ThinkDiff-LVLM + FLUX on CoBSAT, judge with a VLM server, print the 10-task accuracy table."""
+    import torch
+
+    from .aligner import Aligner
+    from .cobsat import OpenAIJudge, evaluate, format_table
+    from .inference import COBSAT_INSTRUCTION, ThinkDiffLVLM, render
+
+    perm_file = permutations or Path(root) / "load_datasets" / "prompts_list.json"
+    from .cobsat import load_permutations
+
+    perms = load_permutations(perm_file)
+    pipe = _load_pipeline("flux", model, device)
+    pipe.set_progress_bar_config(disable=True)
+    size = {k: v for k, v in (("height", height or (32 if model == "tiny" else None)),
+                              ("width", width or (32 if model == "tiny" else None))) if v}
+    vision, processor = _load_vlm("lvlm", vlm, device)
+    align = Aligner.from_pretrained(aligner) if aligner else Aligner.from_text_encoder(
+        pipe.text_encoder_2, in_dim=vision.config.get_text_config().hidden_size)
+    lvlm = ThinkDiffLVLM(vision, processor, align.to(device).eval())
+
+    def gen(prompt):
+        tokens, _ = lvlm.encode(prompt.items(COBSAT_INSTRUCTION))
+        return render(pipe, tokens, num_inference_steps=steps, generator=torch.Generator().manual_seed(0),
+                      **size).images[0]
+
+    results = evaluate(root, perms, gen, OpenAIJudge(judge_model, base_url=judge_url), shot=shot,
+                       num_prompts=num_prompts, out_dir=out)
+    typer.echo(format_table(results, f"ThinkDiff {shot}-shot"))

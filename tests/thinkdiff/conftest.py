@@ -1,0 +1,25 @@
+import pytest
+import torch
+
+from reasondiff.thinkdiff import tiny
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models are dominated by per-op overhead; on a shared 2-core runner one thread is ~10x faster."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def toy_captions():
+    return tiny.toy_captions(400, seed=0)
+
+
+@pytest.fixture(scope="session")
+def pretrained_t5(toy_captions):
+    """A tiny T5 pretrained on the toy world, its encoder's final norm at a trained-checkpoint-like scale (0.1)."""
+    torch.set_num_threads(1)
+    return tiny.pretrain_t5_toy(tiny.t5(0, encoder_norm_scale=0.1), tiny.t5_tokenizer(), toy_captions, steps=300)
