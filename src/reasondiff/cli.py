@@ -250,10 +250,12 @@ def train(
 
 
 def _register_subcommands() -> None:
+    from .data.cli import app as data_app
     from .narrator.cli import narrate
     from .thinkdiff.cli import app as thinkdiff_app
 
     app.command()(narrate)
+    app.add_typer(data_app, name="data", help="Training and evaluation data: sample, caption, cache, build-unpaired, build-paired.")
     app.add_typer(thinkdiff_app, name="thinkdiff", help="ThinkDiff: align a VLM to diffusion decoders (extract, train, generate, cobsat).")
 
 

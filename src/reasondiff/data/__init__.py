@@ -1,6 +1,21 @@
-"""Training and evaluation data: clip sampling, captioning, the latent/embedding cache, benchmark sets."""
+"""Training and evaluation data: clip sampling, captioning, the latent/embedding cache, benchmark sets.
 
-from .cache import CacheInput, write_cache
-from .dataset import CachedClipDataset, collate_clips
+The video tools live in `sampling`, `captioning` and `benchmarks`; the training cache the trainer
+reads is exported here (imported on first use, so the CLI starts without torch).
+"""
 
-__all__ = ["CacheInput", "CachedClipDataset", "collate_clips", "write_cache"]
+from importlib import import_module
+
+_EXPORTS = {
+    "CacheInput": "cache",
+    "write_cache": "cache",
+    "CachedClipDataset": "dataset",
+    "collate_clips": "dataset",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

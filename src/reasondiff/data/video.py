@@ -1,0 +1,262 @@
+"""Video decoding and clip sampling on a fixed time grid (PyAV).
+
+Frames are chosen by presentation time (pts x time_base), never by frame index, so any frame rate works,
+variable ones included: the frame sampled for grid time t is the frame *on screen* at t, i.e. the last
+frame whose timestamp is <= t. Times are measured from the first frame's timestamp and computed with
+exact fractions (0.2 s is 1/5, not 0.2000000000000000111), so a frame that sits exactly on the grid is
+always the one taken.
+
+Rotation: phones store portrait video as landscape pixels plus a display matrix. We read the angle
+PyAV derives from it (`VideoFrame.rotation`, counter-clockwise degrees) and turn the pixels upright
+before resizing, as ffmpeg's player does (older PyAV: the stream's legacy `rotate` tag).
+Flips in the display matrix and non-square sample aspect ratios are not applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ts", ".ogv"}
+)
+
+
+class VideoError(Exception):
+    """A video we cannot use (unreadable, corrupt, too short); the message says which and why."""
+
+
+@dataclass
+class Clip:
+    """`frames` uint8 `[T, H, W, 3]`; `start` and `timestamps` in seconds from the video's first frame."""
+
+    index: int
+    start: float
+    grid: list[float]
+    timestamps: list[float]
+    frames: np.ndarray
+
+
+@dataclass
+class VideoClips:
+    """What `read_clips` found in one video."""
+
+    clips: list[Clip]
+    fps: float
+    duration: float  # seconds from the first to the last frame timestamp, plus one frame
+    num_source_frames: int
+    rotation: int
+    source_size: tuple[int, int]  # (width, height) as displayed, i.e. after rotation
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_size(text: str | int) -> tuple[int, int]:
+    """'512' -> (512, 512); '832x480' -> (832, 480) as width x height."""
+    parts = str(text).lower().replace("*", "x").split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"size must be PX or WIDTHxHEIGHT (e.g. 512 or 832x480), got {text!r}") from None
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or min(values) < 1:
+        raise ValueError(f"size must be PX or WIDTHxHEIGHT with positive numbers, got {text!r}")
+    return values[0], values[1]
+
+
+def to_fraction(seconds: float | str | Fraction) -> Fraction:
+    """0.2 -> 1/5 (the decimal the user meant, not the binary float)."""
+    return Fraction(str(seconds)).limit_denominator(1_000_000) if not isinstance(seconds, Fraction) else seconds
+
+
+def clip_starts(last: Fraction, num_frames: int, interval: Fraction, clips_per_video: int) -> list[Fraction]:
+    """Start times of up to `clips_per_video` non-overlapping clips spread over a video whose last frame is at
+    `last`; every start is a multiple of `interval`, so all sampled times lie on one grid from the first frame."""
+    span = (num_frames - 1) * interval
+    available = last - span
+    if available < 0:
+        return []
+    fit = int(available // (span + interval)) + 1  # clips that fit without sharing a grid point
+    count = max(1, min(clips_per_video, fit))
+    if count == 1:
+        return [Fraction(0)]
+    slots = int(available // interval)  # grid points a start may take: 0 .. slots
+    return [Fraction(math.floor(Fraction(k * slots, count - 1))) * interval for k in range(count)]
+
+
+def _rotation(frame, stream) -> int:
+    angle = getattr(frame, "rotation", None)
+    if angle is None:  # PyAV without VideoFrame.rotation: the legacy clockwise tag
+        try:
+            angle = -float(stream.metadata.get("rotate", 0))
+        except ValueError:
+            angle = 0
+    return round(float(angle) / 90.0) % 4 * 90
+
+
+def frame_to_array(frame, rotation: int, size: tuple[int, int]) -> np.ndarray:
+    """Decode `frame` upright, resized to cover `size` (width, height) and center-cropped to it."""
+    width, height = size
+    turns = rotation // 90
+    shown_w, shown_h = (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)
+    scale = max(width / shown_w, height / shown_h)
+    scaled_w, scaled_h = max(width, round(shown_w * scale)), max(height, round(shown_h * scale))
+    coded_w, coded_h = (scaled_h, scaled_w) if turns % 2 else (scaled_w, scaled_h)
+    interpolation = "AREA" if scale < 1 else "BICUBIC"
+    pixels = frame.reformat(width=coded_w, height=coded_h, format="rgb24", interpolation=interpolation).to_ndarray()
+    if turns:
+        pixels = np.rot90(pixels, k=turns)  # counter-clockwise, as the display matrix says
+    top, left = (scaled_h - height) // 2, (scaled_w - width) // 2
+    return np.ascontiguousarray(pixels[top : top + height, left : left + width])
+
+
+def _open(source: str | Path):
+    import av
+
+    try:
+        return av.open(str(source), mode="r", timeout=30.0)
+    except Exception as err:  # av.error.* for bad data, OSError for missing files
+        raise VideoError(f"cannot open {source}: {err}") from err
+
+
+def read_clips(
+    source: str | Path,
+    *,
+    num_frames: int,
+    interval: float | Fraction = Fraction(1, 5),
+    size: tuple[int, int] = (512, 512),
+    clips_per_video: int = 1,
+) -> VideoClips:
+    """Sample up to `clips_per_video` clips of `num_frames` frames, `interval` seconds apart, from one video.
+
+    Raises `VideoError` (never anything else for a bad file) when the video cannot be read completely or is
+    too short for one clip.
+    """
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be at least 1, got {num_frames}")
+    step = to_fraction(interval)
+    if step <= 0:
+        raise ValueError(f"interval must be positive, got {interval}")
+    try:
+        return _read_clips(source, num_frames, step, size, clips_per_video)
+    except VideoError:
+        raise
+    except Exception as err:  # corrupt data surfaces as many exception types; none may escape as a crash
+        raise VideoError(f"cannot decode {source}: {type(err).__name__}: {err}") from err
+
+
+def _timestamp(item) -> int | None:
+    return item.pts if item.pts is not None else item.dts  # some containers (AVI, raw streams) only set dts
+
+
+def _read_clips(source, num_frames: int, step: Fraction, size, clips_per_video: int) -> VideoClips:
+    # Pass 1: the timeline from the demuxer alone (cheap: no decoding), to place the clips. Packets an edit list
+    # discards (a cut made with `-c copy` keeps the frames before the cut for the decoder) are not shown.
+    with _open(source) as container:
+        if not container.streams.video:
+            raise VideoError(f"{source} has no video stream")
+        stream = container.streams.video[0]
+        time_base = stream.time_base
+        if time_base is None:
+            raise VideoError(f"{source}: the video stream has no time base")
+        packets = [(_timestamp(p), getattr(p, "is_discard", False)) for p in container.demux(stream) if p.size]
+        stamps = sorted({pts for pts, discard in packets if pts is not None and not discard})
+        average_rate = stream.average_rate
+        indexed = stream.frames  # the container's own frame count (0 when it does not say)
+    if not stamps:
+        raise VideoError(f"{source} holds no video frames")
+    if indexed and len(packets) < indexed:
+        raise VideoError(f"{source} is truncated or corrupt: its index lists {indexed} frames, only {len(packets)} "
+                         f"could be read (up to {float((stamps[-1] - stamps[0]) * time_base):.3f} s)")
+
+    def plan(origin: int):
+        """Clip grids for a video whose first shown frame has timestamp `origin` (raises if it is too short)."""
+        last = (stamps[-1] - origin) * time_base
+        starts = clip_starts(last, num_frames, step, clips_per_video)
+        if not starts:
+            need = (num_frames - 1) * step
+            shown_frames = sum(1 for t in stamps if t >= origin)
+            raise VideoError(
+                f"{source} is too short: {shown_frames} frames, the last at {float(last):.2f} s; {num_frames} frames "
+                f"at {float(step):g} s intervals need a frame at {float(need):.2f} s or later"
+            )
+        grids = [[start + i * step for i in range(num_frames)] for start in starts]
+        return last, grids, sorted({t for grid in grids for t in grid})
+
+    origin = stamps[0]
+    last, grids, targets = plan(origin)
+
+    # Pass 2: decode in presentation order; the frame for grid time t is the last one with timestamp <= t.
+    chosen: dict[Fraction, Fraction] = {}  # grid time -> timestamp of the frame on screen then
+    arrays: dict[Fraction, np.ndarray] = {}  # frame timestamp -> its pixels, converted once
+    decoded = 0
+    rotation = 0
+    shown = (0, 0)
+    previous = None  # (time, frame)
+    next_target = 0
+
+    def take(candidate):
+        when, frame = candidate
+        chosen[targets[next_target]] = when
+        if when not in arrays:
+            arrays[when] = frame_to_array(frame, rotation, size)
+
+    with _open(source) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            pts = _timestamp(frame)
+            if pts is None:
+                continue
+            if getattr(frame, "is_corrupt", False):
+                raise VideoError(f"{source}: corrupt frame at {float((pts - origin) * time_base):.3f} s")
+            if decoded == 0:
+                rotation = _rotation(frame, stream)
+                shown = (frame.height, frame.width) if rotation % 180 else (frame.width, frame.height)
+                if pts != origin:  # the decoder dropped (or added) leading frames: time starts at the first shown
+                    origin = pts
+                    last, grids, targets = plan(origin)
+            decoded += 1
+            when = (pts - origin) * time_base
+            if previous is not None and when <= previous[0]:
+                continue  # a repeated or out-of-order timestamp: the earlier frame stays on screen
+            while next_target < len(targets) and targets[next_target] < when:
+                if previous is None:
+                    raise VideoError(f"{source}: no frame on screen at {float(targets[next_target]):.3f} s")
+                take(previous)
+                next_target += 1
+            previous = (when, frame)
+            if next_target == len(targets):
+                break
+        while next_target < len(targets) and previous is not None and targets[next_target] <= last:
+            if previous[0] < last:  # decoding stopped before the container's last frame
+                break
+            take(previous)
+            next_target += 1
+    if next_target < len(targets):
+        reached = float(previous[0]) if previous else 0.0
+        raise VideoError(
+            f"{source} is truncated or corrupt: decoding stopped at {reached:.3f} s but the container indexes "
+            f"frames up to {float(last):.3f} s"
+        )
+
+    frame_step = last / (len(stamps) - 1) if len(stamps) > 1 else Fraction(0)
+    fps = float(average_rate) if average_rate else (float(1 / frame_step) if frame_step else 0.0)
+    clips = []
+    for index, grid in enumerate(grids):
+        frames, stamps_s = [], []
+        for t in grid:
+            when = chosen[t]
+            frames.append(arrays[when])
+            stamps_s.append(round(float(when), 6))
+        clips.append(Clip(index=index, start=round(float(grid[0]), 6), grid=[round(float(t), 6) for t in grid],
+                          timestamps=stamps_s, frames=np.stack(frames)))
+    return VideoClips(clips=clips, fps=round(fps, 4), duration=round(float(last + frame_step), 4),
+                      num_source_frames=sum(1 for t in stamps if t >= origin), rotation=rotation, source_size=shown)
