@@ -36,22 +36,41 @@ def _prompt_words(prompt: str) -> tuple[str | None, str | None]:
     return agent, room
 
 
-def canonical_script(agent: str, obj: str, room: str, num_frames: int) -> EventScript:
-    """The world's default timing: the agent enters early, contact at the middle frame, then it leaves."""
+def canonical_script(agent: str, obj: str, room: str, num_frames: int, from_left: bool = True,
+                     leaves: bool = True) -> EventScript:
+    """The world's default timing: the agent enters early, contact at the middle frame."""
     contact = (num_frames - 1) // 2
     enter = max(1, round(0.15 * (num_frames - 1)))
     return EventScript(agent=agent, object=obj, room=room, num_frames=num_frames, enter=min(enter, contact - 1),
-                       contact=contact, leaves=True)
+                       contact=contact, leaves=leaves, from_left=from_left)
 
 
-def place(seen: ParsedFrame, script: EventScript) -> int:
-    """1-based frame of `script` that shows what `seen` shows (the rules in the module docstring)."""
-    if seen.object_state == OBJECTS[script.object][1]:
-        return script.num_frames if seen.agent is None else min(script.contact + 2, script.num_frames)
-    if seen.agent is None:
-        return 1
-    approach = range(script.enter, script.contact)  # match the agent's remaining distance to the object
-    return min(approach, key=lambda t: abs(script.state(t).agent_x - seen.agent_x)) + 1
+def _mismatch(seen: ParsedFrame, candidate: ParsedFrame) -> float:
+    """How far a candidate frame is from the image (a different state outweighs any difference in position)."""
+    cost = 10.0 * (seen.object_state != candidate.object_state) + 10.0 * (seen.impact != candidate.impact)
+    cost += 10.0 * ((seen.agent is None) != (candidate.agent is None))
+    if seen.agent is not None and candidate.agent is not None:  # where the agent is relative to the object
+        cost += abs((seen.agent_x - seen.object_x) - (candidate.agent_x - candidate.object_x))
+    return cost
+
+
+def place(seen: ParsedFrame, agent: str, room: str, num_frames: int, size: int) -> tuple[EventScript, int]:
+    """The canonical script and 1-based frame that look most like the image (rules in the module docstring).
+
+    Candidates are rendered and parsed like the image, so both sides are measured the same way. Frames
+    that look the same are told apart by the causal rule: an intact object belongs to the start of the
+    story, a changed one to its end.
+    """
+    changed = seen.object_state == OBJECTS[seen.object][1]
+    best = None
+    for from_left in (True, False):
+        for leaves in (True, False):
+            script = canonical_script(agent, seen.object, room, num_frames, from_left, leaves)
+            for t in range(num_frames):
+                key = (_mismatch(seen, parse_frame(script.render(t, size))), -t if changed else t)
+                if best is None or key < best[0]:
+                    best = (key, script, t + 1)
+    return best[1], best[2]
 
 
 def narrate_world(image, prompt: str, num_frames: int) -> Narration:
@@ -60,10 +79,10 @@ def narrate_world(image, prompt: str, num_frames: int) -> Narration:
     if seen.object is None:
         raise ValueError("the image shows no SynthWorld object")
     agent, room = _prompt_words(prompt)
-    agent = agent or seen.agent or "cat"
-    script = canonical_script(agent, seen.object, room or seen.room, num_frames)
-    return Narration(position=place(seen, script), descriptions=script.captions(),
-                     metadata={"narrator": "synthworld", "agent": agent, "object": seen.object})
+    size = np.asarray(image).shape[1]
+    script, position = place(seen, agent or seen.agent or "cat", room or seen.room, num_frames, size)
+    return Narration(position=position, descriptions=script.captions(),
+                     metadata={"narrator": "synthworld", "agent": script.agent, "object": seen.object})
 
 
 def rewrite_world(image, prompt: str) -> str:

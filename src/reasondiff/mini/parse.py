@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .world import AGENTS, OBJECT_COLOURS, ROOMS
+from .world import AGENTS, IMPACT_COLOUR, OBJECT_COLOURS, ROOMS
 
 TOLERANCE = 12  # max per-channel distance to count a pixel as a palette colour
 MIN_PIXELS = 3
@@ -22,8 +22,10 @@ class ParsedFrame:
     room: str
     object: str | None
     object_state: str | None
+    object_x: float | None  # centre of the object's pixels, as a fraction of the width
     agent: str | None
     agent_x: float | None  # left edge of the agent's pixels, as a fraction of the width
+    impact: bool  # the contact burst is visible: this is the moment the object changes
 
 
 def _near(frame: np.ndarray, colour) -> np.ndarray:
@@ -43,8 +45,11 @@ def parse_frame(frame: np.ndarray) -> ParsedFrame:
 
     counts = {key: int(_near(frame, colour).sum()) for key, colour in OBJECT_COLOURS.items()}
     (obj, state), best = max(counts.items(), key=lambda kv: kv[1])
+    object_x = None
     if best < MIN_PIXELS:
         obj = state = None
+    else:
+        object_x = float(np.flatnonzero(_near(frame, OBJECT_COLOURS[(obj, state)]).any(axis=0)).mean()) / width
 
     agent, agent_x = None, None
     masks = {name: _near(frame, colour) for name, (colour, _) in AGENTS.items()}
@@ -52,6 +57,8 @@ def parse_frame(frame: np.ndarray) -> ParsedFrame:
     if mask.sum() >= MIN_PIXELS:
         columns = np.flatnonzero(mask.any(axis=0))
         agent, agent_x = name, float(columns.min()) / width
-    return ParsedFrame(room=room, object=obj, object_state=state, agent=agent, agent_x=agent_x)
+    impact = bool(_near(frame, IMPACT_COLOUR).sum() >= MIN_PIXELS)
+    return ParsedFrame(room=room, object=obj, object_state=state, object_x=object_x, agent=agent, agent_x=agent_x,
+                       impact=impact)
 
 

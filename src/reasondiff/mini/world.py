@@ -40,6 +40,7 @@ OBJECT_COLOURS = {  # per object and state: the colours a parser can look for
     ("tower", "standing"): (30, 170, 90), ("tower", "fallen"): (10, 100, 50),
     ("glass", "full"): (120, 220, 220), ("glass", "spilled"): (60, 130, 170),
 }
+IMPACT_COLOUR = (255, 230, 0)  # the burst drawn at the moment of contact, so that moment has its own look
 FLOOR_FRACTION = 0.7  # the floor starts at 70% of the height
 
 
@@ -87,7 +88,9 @@ class EventScript:
         if not self.leaves:
             return touch
         end = 1.0 if self.from_left else -self.agent_size
-        speed = 2 * abs(touch - start) / (self.contact - self.enter + 1)  # it flees faster than it came
+        # it flees faster than it came, and is gone before the last frame: the story ends on the aftermath
+        speed = max(2 * abs(touch - start) / (self.contact - self.enter + 1),
+                    abs(end - touch) / max(self.num_frames - 2 - self.contact, 1) + 1e-6)
         x = touch + (t - self.contact) * speed * (1 if self.from_left else -1)
         return None if (x >= end if self.from_left else x <= end) else x
 
@@ -131,6 +134,8 @@ class EventScript:
         d.rectangle([0, floor_y, size, size], fill=floor)
         s = self.state(t)
         _draw_object(d, self.object, s.object_state, self.object_x * size, floor_y, size)
+        if s.phase == "contact":
+            _draw_impact(d, self.object_x * size, floor_y - 18 * size / 64, size / 64)
         if s.agent_x is not None:
             _draw_agent(d, self.agent, s.agent_x * size, floor_y, self.agent_size * size, not self.from_left)
         return np.asarray(img)
@@ -170,6 +175,15 @@ def _draw_object(d: ImageDraw.ImageDraw, name: str, state: str, cx: float, floor
         else:
             d.ellipse([cx - 10 * u, floor_y + u, cx + 10 * u, floor_y + 5 * u], fill=colour)
             d.rectangle([cx - 4 * u, floor_y - 4 * u, cx + 5 * u, floor_y], fill=(230, 240, 240))
+
+
+def _draw_impact(d: ImageDraw.ImageDraw, cx: float, cy: float, u: float) -> None:
+    points = []
+    for k in range(10):
+        radius = (5 if k % 2 == 0 else 2) * u
+        angle = np.pi * k / 5
+        points.append((cx + radius * np.cos(angle), cy + radius * np.sin(angle)))
+    d.polygon(points, fill=IMPACT_COLOUR)
 
 
 def _draw_agent(d: ImageDraw.ImageDraw, name: str, x: float, floor_y: int, width: float, facing_left: bool) -> None:
