@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -9,9 +10,16 @@ import typer
 
 from . import __version__
 
+# Exit codes, the same for every command: 0 success; 1 the command ran and failed (a narrator that cannot be
+# reached or gives no usable script, a missing optional extra, `doctor` found a problem); 2 the command cannot
+# run with what it was given (a bad option, file, model path or narrator spec; typer's own usage errors are 2
+# too); 130 interrupted with Ctrl-C.
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
 app = typer.Typer(
     name="reasondiff",
-    help="Unpaired text-image-to-video generation (ReasonDiff) on diffusers' Wan2.1.",
+    # no help= here: the root callback's docstring (with its examples) is the top-level help
+    epilog="Exit codes: 0 success, 1 failed while running, 2 bad input or options, 130 interrupted.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -27,18 +35,46 @@ MODES_HELP = (
 )
 
 
+# Set by the root callback; commands read it through _info() and _denoise_with_progress().
+_STATE = {"quiet": False}
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"reasondiff {__version__}")
         raise typer.Exit()
 
 
+def _info(message: str) -> None:
+    """A result line: printed unless --quiet (errors and warnings always print, on stderr)."""
+    if not _STATE["quiet"]:
+        typer.echo(message)
+
+
 @app.callback()
 def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the warnings of transformers and diffusers."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Print only errors and warnings: no progress bars, no result lines."
+    ),
 ) -> None:
-    """Unpaired text-image-to-video generation (ReasonDiff) on diffusers' Wan2.1."""
+    """Unpaired text-image-to-video generation (ReasonDiff) on diffusers' Wan2.1.
+
+    Start here:
+
+      reasondiff doctor        # what this installation can do: versions, device, narrators, weights
+
+      reasondiff generate      # the bundled example on the tiny offline model
+
+      reasondiff demo          # the studio: see and edit the narrator's script in your browser
+
+    Every command explains its options with examples: reasondiff COMMAND --help.
+    """
+    if quiet and verbose:
+        typer.secho("error: --quiet and --verbose contradict each other; pass one", err=True, fg=typer.colors.RED)
+        raise typer.Exit(EXIT_USAGE)
+    _STATE["quiet"] = quiet
     if not verbose:
         # Library chatter (e.g. transformers' torchvision fallback note) would bury our own messages.
         import diffusers
@@ -48,9 +84,27 @@ def root(
         diffusers.utils.logging.set_verbosity_error()
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
+
+
+def _denoise_with_progress(pipe, steps: int, label: str, **call):
+    """Run the pipeline under a rich progress bar on stderr (steps done, elapsed, remaining); none with --quiet."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    pipe.set_progress_bar_config(disable=True)  # diffusers' tqdm bar would print beside ours
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), disable=_STATE["quiet"]) as bar:
+        task = bar.add_task(label, total=steps)
+
+        def on_step(pipeline, i, t, tensors):
+            bar.update(task, completed=i + 1)
+            return {}
+
+        return pipe(**call, num_inference_steps=steps, callback_on_step_end=on_step)
 
 
 def _load_pipeline(model: str, alignformer: Path | None, lora: Path | None, device: str, dtype: str):
@@ -184,7 +238,7 @@ def generate(
 
         try:
             writer = VisionNarrator(narrator)
-        except (NarratorError, ValueError) as err:
+        except (NarratorError, ValueError, ImportError) as err:
             _fail(f"narrator {narrator!r}: {err}")
     try:
         pipe, device = _load_pipeline(model, alignformer, lora, device, dtype)
@@ -194,13 +248,15 @@ def generate(
     from .narrator import NarratorError
 
     try:
-        result = pipe(
-            condition.resize((width, height)), prompt, narration=script, narrator=writer, mode=mode,
-            negative_prompt=negative_prompt,
-            num_frames=frames, height=height, width=width, num_inference_steps=steps, guidance_scale=guidance,
+        result = _denoise_with_progress(
+            pipe, steps, f"denoising ({mode})",
+            image=condition.resize((width, height)), prompt=prompt, narration=script, narrator=writer, mode=mode,
+            negative_prompt=negative_prompt, num_frames=frames, height=height, width=width, guidance_scale=guidance,
             generator=torch.Generator(device="cpu").manual_seed(seed), output_type="np",
         )
-    except (ValueError, NarratorError) as err:
+    except NarratorError as err:  # the narrator ran and failed (unreachable, or no usable script): not bad input
+        _fail(f"narrator: {err}", EXIT_FAILED)
+    except ValueError as err:
         _fail(str(err))
     seconds = time.perf_counter() - start
     video = result.frames[0]
@@ -216,8 +272,8 @@ def generate(
     }}})
     narration_path = out.with_suffix(".narration.json")
     narration_path.write_text(record.to_json(indent=2) + "\n")
-    typer.echo(f"wrote {out} ({video.shape[0]} frames, {width}x{height}, mode {mode}) in {seconds:.1f} s on {device}")
-    typer.echo(f"wrote {narration_path} (image at frame {used.position} of {used.num_frames})")
+    _info(f"wrote {out} ({video.shape[0]} frames, {width}x{height}, mode {mode}) in {seconds:.1f} s on {device}")
+    _info(f"wrote {narration_path} (image at frame {used.position} of {used.num_frames})")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
@@ -246,16 +302,22 @@ def train(
         _fail(str(err))
     export = trainer.train()
     if trainer.accelerator.is_main_process:
-        typer.echo(f"wrote {export} (alignformer/ + LoRA); resume by running the same command again")
+        _info(f"wrote {export} (alignformer/ + LoRA); resume by running the same command again")
 
 
 def _register_subcommands() -> None:
+    from .app import demo
     from .data.cli import app as data_app
+    from .doctor import doctor
+    from .evaluation.cli import app as eval_app
     from .narrator.cli import narrate
     from .thinkdiff.cli import app as thinkdiff_app
 
     app.command()(narrate)
+    app.command()(demo)
+    app.command()(doctor)
     app.add_typer(data_app, name="data", help="Training and evaluation data: sample, caption, cache, build-unpaired, build-paired.")
+    app.add_typer(eval_app, name="eval", help="The paper's evaluation: run (generate + score), report (Table 1, Fig. 5a), study.")
     app.add_typer(thinkdiff_app, name="thinkdiff", help="ThinkDiff: align a VLM to diffusion decoders (extract, train, generate, cobsat).")
 
 
@@ -263,7 +325,11 @@ _register_subcommands()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # a clean line instead of a traceback, and the shell's usual code
+        typer.secho("interrupted", err=True, fg=typer.colors.YELLOW)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,225 @@
+"""`reasondiff eval`: run the benchmark, write the paper's tables and chart, serve and aggregate the user study.
+
+Register with `app.add_typer(reasondiff.evaluation.cli.app, name="eval")`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import typer
+
+from .metrics import METRICS
+
+app = typer.Typer(
+    name="eval",
+    help="Evaluate as the paper does: VBench metrics, CLIP scores, Table 1, Fig. 5a, and a user study.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(2)
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _load_pipeline(model: str, alignformer: Path | None, lora: Path | None, device: str, dtype: str):
+    import torch
+
+    from ..models import tiny
+    from ..models.alignformer import AlignFormer
+    from ..pipelines import ReasonDiffPipeline
+
+    torch_dtype = getattr(torch, dtype)
+    if model == "tiny":
+        pipe = ReasonDiffPipeline(**tiny.wan_components(seed=0), alignformer=tiny.alignformer(seed=0))
+    else:
+        extra = {"alignformer": AlignFormer.from_pretrained(alignformer, torch_dtype=torch_dtype)} if alignformer else {}
+        pipe = ReasonDiffPipeline.from_pretrained(model, torch_dtype=torch_dtype, **extra)
+    if lora is not None:
+        pipe.load_lora_weights(str(lora))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+@app.command()
+def run(
+    manifest: Path = typer.Option(..., "--manifest", "-m", help="Benchmark JSONL: id, image, prompt, [captions, position]."),
+    out: Path = typer.Option(Path("eval_runs/run"), "--out", "-o", help="Run folder (results.jsonl, videos/, summary.json)."),
+    model: str = typer.Option("tiny", help="'tiny' (random weights), a hub id, or a local diffusers folder."),
+    alignformer: Path = typer.Option(None, help="AlignFormer folder for a plain Wan2.1-I2V --model."),
+    lora: Path = typer.Option(None, help="Stage-1 LoRA weights for the DiT."),
+    modes: str = typer.Option("reasondiff,wan", help="Comma-separated modes: reasondiff, wan, rewrite, "
+                              "no_enhanced_latents, no_multi_prompt."),
+    narrator: str = typer.Option(None, help="MLLM that writes narrations / rewrites prompts (openai:gpt-4o, ...). "
+                                 "Without it, narrated modes use the manifest's ground truth (an oracle)."),
+    metrics: str = typer.Option(None, help=f"Comma-separated subset of {','.join(METRICS)}. Default: all; "
+                                "imaging_quality only when pyiqa is installed."),
+    clip: str = typer.Option("openai/clip-vit-large-patch14", help="CLIP model folder or hub id, or 'tiny'."),
+    musiq: str = typer.Option(None, help="MUSIQ-SPAQ checkpoint (musiq_spaq_ckpt-358bb6af.pth); default: pyiqa downloads it."),
+    flow: str = typer.Option("farneback", help="Dynamic Degree flow: farneback (CPU, OpenCV) or raft (torchvision)."),
+    interpolator: str = typer.Option("farneback", help="Motion Smoothness interpolator: farneback (flow) or linear."),
+    frames: int = typer.Option(81, "--frames", "--num-frames", help="Frames per video (4k+1)."),
+    height: int = typer.Option(480, help="Height, a multiple of 16."),
+    width: int = typer.Option(832, help="Width, a multiple of 16."),
+    steps: int = typer.Option(50, help="Denoising steps (the paper: 50)."),
+    guidance: float = typer.Option(5.0, "--guidance", "--guidance-scale", help="Classifier-free guidance (the paper: 5.0)."),
+    fps: int = typer.Option(16, help="Frame rate of the videos (Wan2.1: 16); Dynamic Degree samples ~8 fps from it."),
+    seed: int = typer.Option(0, help="Base seed; each case's seed derives from it and the case id."),
+    video_format: str = typer.Option("mp4", "--video-format", help="mp4 or gif."),
+    label: str = typer.Option(None, help="Report this run's rows as method LABEL instead of the mode (a single "
+                              "mode only), e.g. --label no_aux_loss for the paper's stage-1-only checkpoint."),
+    limit: int = typer.Option(None, help="Only the first N cases (a quick look)."),
+    device: str = typer.Option("auto", help="'auto' (CUDA when available), 'cpu', 'cuda', ..."),
+    dtype: str = typer.Option("auto", help="'auto' (bfloat16 on CUDA, float32 on CPU), 'float32', 'bfloat16'."),
+) -> None:
+    """Generate every case in every mode, score it, and write per-case rows + a summary (resumable).
+
+    Example:
+
+      reasondiff eval run -m bench/benchmark.jsonl -o runs/activitynet --modes reasondiff,wan,rewrite \\
+          --narrator openai:gpt-4o --model Wan-AI/Wan2.1-I2V-14B-480P-Diffusers --alignformer ckpt/alignformer
+    """
+    from .manifest import read_manifest
+    from .metrics import build_metrics
+    from .runner import GenerationSettings, run_benchmark
+
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    names = _split(metrics)
+    skip_quality = not names and importlib.util.find_spec("pyiqa") is None
+    if not names:
+        names = [m for m in METRICS if m != "imaging_quality" or not skip_quality]
+    try:
+        from ..pipelines import MODES
+
+        mode_list = _split(modes)
+        unknown = [m for m in mode_list if m not in MODES]
+        if unknown or not mode_list:
+            raise ValueError(f"unknown mode(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(MODES)}")
+        if "rewrite" in mode_list and narrator is None:
+            raise ValueError("mode 'rewrite' needs a narrator to rewrite the prompt (--narrator SPEC)")
+        if label is not None and len(mode_list) != 1:
+            raise ValueError(f"a label names one method: run a single mode with it, got {len(mode_list)} modes")
+        cases = read_manifest(manifest)
+        if limit is not None:
+            if limit < 1:
+                raise ValueError(f"--limit must be at least 1, got {limit}")
+            cases = cases[:limit]
+        from ..frames import check_num_frames
+
+        check_num_frames(frames)
+        if height % 16 or width % 16 or height <= 0 or width <= 0:
+            raise ValueError(f"height and width must be positive multiples of 16, got {height}x{width}")
+        settings = GenerationSettings(model=model, num_frames=frames, height=height, width=width, steps=steps,
+                                      guidance_scale=guidance, fps=fps, seed=seed, narrator=narrator,
+                                      video_format=video_format, label=label)
+        writer = None
+        if narrator is not None:
+            from ..narrator import NarratorError, VisionNarrator
+
+            try:
+                writer = VisionNarrator(narrator)
+            except NarratorError as err:
+                raise ValueError(f"narrator {narrator!r}: {err}") from err
+        scorers = build_metrics(names, clip=clip, musiq=musiq, interpolator=interpolator, flow=flow, device=device)
+        if skip_quality:
+            typer.secho("note: pyiqa is not installed, so Imaging Quality is skipped (pip install pyiqa to add it)",
+                        err=True, fg=typer.colors.YELLOW)
+    except (ValueError, ImportError, OSError) as err:
+        _fail(str(err))
+    from ..narrator import NarratorError
+
+    try:
+        result = run_benchmark(
+            cases, mode_list, out, pipeline_factory=lambda: _load_pipeline(model, alignformer, lora, device, dtype),
+            metrics=scorers, settings=settings, narrator=writer, log=typer.echo,
+        )
+    except (ValueError, ImportError, OSError, NarratorError) as err:
+        _fail(str(err))  # rows finished before the failure stay in results.jsonl; rerunning resumes after them
+    typer.echo(f"generated {result.generated}, skipped {result.skipped} already done; "
+               f"wrote {result.results} and {result.summary}")
+
+
+@app.command()
+def report(
+    runs: list[Path] = typer.Argument(..., help="Run folders (or results.jsonl files) to put side by side."),
+    out: Path = typer.Option(Path("eval_report"), "--out", "-o", help="Folder for table.md, table.csv, ablation.png."),
+    study: Path = typer.Option(None, help="Study database: adds the User Rank column."),
+    methods: str = typer.Option(None, help="Comma-separated methods in table order (default: all, ReasonDiff last)."),
+    reference: str = typer.Option("reasondiff", help="The full model the ablation chart divides by."),
+    digits: int = typer.Option(3, help="Decimals in the Markdown table."),
+) -> None:
+    """Write Table 1 (Markdown + CSV) and the Fig. 5a ablation chart (PNG) from `eval run` folders."""
+    from .report import add_user_rank, summarise, write_report
+    from .runner import read_results
+
+    try:
+        rows = [row for path in runs for row in read_results(path)]
+        summary = summarise(rows)
+        if study is not None:
+            from .study.store import aggregate
+
+            summary = add_user_rank(summary, aggregate(study))
+        written = write_report(summary, out, _split(methods) or None, reference, digits)
+    except ValueError as err:
+        _fail(str(err))
+    typer.echo(written["markdown"].read_text(), nl=False)
+    typer.echo("wrote " + ", ".join(str(p) for p in written.values()))
+
+
+@app.command("study")
+def study_serve(
+    runs: list[Path] = typer.Argument(None, help="Run folders whose videos to compare (needed when --db is new)."),
+    db: Path = typer.Option(Path("study.sqlite"), help="Study database; created from the runs if missing."),
+    methods: str = typer.Option(None, help="Comma-separated methods to compare (the paper: 5). Default: all."),
+    questions: int = typer.Option(10, help="Questions per participant (the paper: 10)."),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port (0: any free port)."),
+) -> None:
+    """Serve the ranking study (Appendix B.3): one question per page, videos in a random order per participant."""
+    from .study import create_study, make_server
+
+    try:
+        if not db.exists():
+            if not runs:
+                raise ValueError(f"{db} does not exist: give the run folders to build the study from")
+            count = create_study(db, runs, _split(methods) or None, questions)
+            typer.echo(f"created {db} with {count} questions")
+        elif runs:
+            typer.echo(f"{db} exists; serving it as it is (the run folders are not re-read)")
+        server = make_server(db, host, port)
+    except (ValueError, OSError) as err:
+        _fail(str(err))
+    typer.echo(f"study at http://{host}:{server.server_address[1]}/  (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@app.command("study-results")
+def study_results(db: Path = typer.Option(Path("study.sqlite"), help="Study database.")) -> None:
+    """Print the User Rank (mean ± std of ranks, 1 = best) per method."""
+    from .report import DISPLAY_NAMES
+    from .study.store import aggregate
+
+    try:
+        ranks = aggregate(db)
+    except ValueError as err:
+        _fail(str(err))
+    for method, entry in sorted(ranks.items(), key=lambda item: item[1]["mean"]):
+        typer.echo(f"{DISPLAY_NAMES.get(method, method)}\t{entry['mean']:.3f} ± {entry['std']:.3f}\t(n={entry['n']})")

@@ -1,0 +1,112 @@
+"""The paper's automatic metrics behind one interface, so the runner scores a video without knowing which
+models each metric needs.
+
+A `Sample` carries everything a metric may read (frames, fps, condition image, ground-truth captions); each
+adapter returns a float, or None when the case lacks what the metric needs (no captions → no CLIP Text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import PIL.Image
+
+# Metric key -> the paper's column header; the order is Table 1's.
+METRICS = {
+    "imaging_quality": "Imaging Quality",
+    "motion_smoothness": "Motion Smooth",
+    "dynamic_degree": "Dynamic Degree",
+    "clip_text": "CLIP Score (Text)",
+    "clip_image": "CLIP Score (Image)",
+}
+HIGHER_IS_BETTER = {**{key: True for key in METRICS}, "user_rank": False}
+
+
+@dataclass
+class Sample:
+    frames: np.ndarray  # uint8 [F, H, W, 3]
+    fps: float
+    image: PIL.Image.Image  # the condition image
+    captions: Sequence[str] | None = None  # ground-truth caption per real frame
+
+
+class ClipText:
+    name = "clip_text"
+
+    def __init__(self, scorer):
+        self.scorer = scorer
+
+    def score(self, sample: Sample) -> float | None:
+        return self.scorer.text_score(sample.frames, sample.captions) if sample.captions else None
+
+
+class ClipImage:
+    name = "clip_image"
+
+    def __init__(self, scorer):
+        self.scorer = scorer
+
+    def score(self, sample: Sample) -> float | None:
+        return self.scorer.image_score(sample.frames, sample.image)
+
+
+class FramesOnly:
+    """Adapter for metrics that read only the frames (Imaging Quality, Motion Smoothness)."""
+
+    def __init__(self, metric):
+        self.metric, self.name = metric, metric.name
+
+    def score(self, sample: Sample) -> float | None:
+        return self.metric(sample.frames)
+
+
+class WithFps:
+    """Adapter for Dynamic Degree, which samples the video at ~8 fps."""
+
+    def __init__(self, metric):
+        self.metric, self.name = metric, metric.name
+
+    def score(self, sample: Sample) -> float | None:
+        return self.metric(sample.frames, sample.fps)
+
+
+def build_metrics(names: Sequence[str], *, clip: str = "openai/clip-vit-large-patch14", musiq: str | None = None,
+                  interpolator: str = "farneback", flow: str = "farneback", device: str = "cpu") -> list:
+    """Metric adapters for `names` (keys of `METRICS`). `clip`: a CLIP folder/hub id or "tiny"; `musiq`: a
+    MUSIQ-SPAQ checkpoint (None: pyiqa downloads it)."""
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
+    metrics = []
+    scorer = None
+    if "clip_text" in names or "clip_image" in names:
+        if clip == "tiny":
+            from .tiny import clip_score
+
+            scorer = clip_score(seed=0)
+        else:
+            from .clip_score import CLIPScore
+
+            scorer = CLIPScore.from_pretrained(clip, device=device)
+    for name in METRICS:  # Table 1's order, whatever order the user listed
+        if name not in names:
+            continue
+        if name == "imaging_quality":
+            from .imaging_quality import ImagingQuality
+
+            metrics.append(FramesOnly(ImagingQuality.from_pretrained(musiq, device=device)))
+        elif name == "motion_smoothness":
+            from .motion import MotionSmoothness
+
+            metrics.append(FramesOnly(MotionSmoothness(interpolator)))
+        elif name == "dynamic_degree":
+            from .dynamic_degree import DynamicDegree
+
+            metrics.append(WithFps(DynamicDegree(flow, **({"device": device} if flow == "raft" else {}))))
+        elif name == "clip_text":
+            metrics.append(ClipText(scorer))
+        else:
+            metrics.append(ClipImage(scorer))
+    return metrics

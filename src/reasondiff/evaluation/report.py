@@ -1,0 +1,185 @@
+"""`eval report`: Table 1's layout (mean ± std, best in bold, second underlined) as Markdown and CSV, and
+Fig. 5a's ablation chart (each metric of each variant divided by the full model's) as PNG.
+
+Standard deviations are population std (numpy's default, ddof=0) over cases; Dynamic Degree is per-video 0/1,
+so its std is sqrt(p(1 − p)) as in the paper's Table 2. Best/second are decided on the values as printed
+(rounded to `digits`), so equal-looking numbers get equal marks.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .metrics import HIGHER_IS_BETTER, METRICS
+
+COLUMNS = {**METRICS, "user_rank": "User Rank"}
+DISPLAY_NAMES = {
+    "reasondiff": "ReasonDiff",
+    "wan": "Wan2.1",
+    "rewrite": "Rewrite prompt",
+    "no_enhanced_latents": "w/o Enhanced latents",
+    "no_multi_prompt": "w/o Multi. prompt",
+    "no_aux_loss": "w/o Aux. loss",  # a stage-1-only checkpoint, run with `eval run --label no_aux_loss`
+}
+REFERENCE = "reasondiff"
+
+Summary = dict[str, dict[str, dict[str, float]]]  # method -> metric -> {"mean", "std", "n"}
+
+
+def stats(values: Sequence[float]) -> dict[str, float]:
+    array = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    if array.size == 0:
+        return {"mean": math.nan, "std": math.nan, "n": 0}
+    return {"mean": float(array.mean()), "std": float(array.std()), "n": int(array.size)}
+
+
+def summarise(rows: Sequence[Mapping[str, Any]]) -> Summary:
+    """Mean ± std per method and metric over the result rows (methods in order of first appearance)."""
+    values: dict[str, dict[str, list[float]]] = {}
+    for row in rows:
+        per_metric = values.setdefault(row.get("method", row["mode"]), {})
+        for metric, value in row["metrics"].items():
+            if value is not None:
+                per_metric.setdefault(metric, []).append(value)
+    return {method: {metric: stats(v) for metric, v in per_metric.items()} for method, per_metric in values.items()}
+
+
+def add_user_rank(summary: Summary, user_rank: Mapping[str, Mapping[str, float]]) -> Summary:
+    """Merge the study's mean rank ± std per method (see `study.store.aggregate`) into a summary."""
+    merged = {method: dict(metrics) for method, metrics in summary.items()}
+    for method, rank in user_rank.items():
+        merged.setdefault(method, {})["user_rank"] = dict(rank)
+    return merged
+
+
+def method_order(summary: Summary, methods: Sequence[str] | None = None) -> list[str]:
+    """`methods` as given (checked), or every method with the full model last, as in the paper's tables."""
+    if methods:
+        missing = [m for m in methods if m not in summary]
+        if missing:
+            raise ValueError(f"no results for method(s) {', '.join(missing)}; have {', '.join(summary)}")
+        return list(methods)
+    order = [m for m in summary if m != REFERENCE]
+    return order + [REFERENCE] if REFERENCE in summary else order
+
+
+def _marks(summary: Summary, methods: Sequence[str], metric: str, digits: int) -> dict[str, str]:
+    """'best' / 'second' per method for one column, on the printed (rounded) means."""
+    means = {m: round(summary[m][metric]["mean"], digits) for m in methods
+             if metric in summary[m] and summary[m][metric]["n"] > 0}
+    ranked = sorted(set(means.values()), reverse=HIGHER_IS_BETTER[metric])
+    marks = {}
+    for method, value in means.items():
+        if value == ranked[0]:
+            marks[method] = "best"
+        elif len(ranked) > 1 and value == ranked[1]:
+            marks[method] = "second"
+    return marks
+
+
+def markdown_table(summary: Summary, methods: Sequence[str] | None = None, digits: int = 3) -> str:
+    """Table 1: one row per model, `mean ± std` per metric, best **bold**, second <u>underlined</u>, – if absent."""
+    methods = method_order(summary, methods)
+    arrows = {key: "↑" if HIGHER_IS_BETTER[key] else "↓" for key in COLUMNS}
+    lines = ["| Model | " + " | ".join(f"{label}({arrows[key]})" for key, label in COLUMNS.items()) + " |",
+             "|---|" + "---:|" * len(COLUMNS)]
+    marks = {key: _marks(summary, methods, key, digits) for key in COLUMNS}
+    for method in methods:
+        cells = []
+        for key in COLUMNS:
+            entry = summary[method].get(key)
+            if entry is None or entry["n"] == 0:
+                cells.append("–")
+                continue
+            text = f"{entry['mean']:.{digits}f} ± {entry['std']:.{digits}f}"
+            mark = marks[key].get(method)
+            cells.append(f"**{text}**" if mark == "best" else f"<u>{text}</u>" if mark == "second" else text)
+        lines.append(f"| {DISPLAY_NAMES.get(method, method)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def csv_table(summary: Summary, methods: Sequence[str] | None = None) -> str:
+    """The same numbers unrounded: model, method, then mean/std/n per metric (empty when absent)."""
+    methods = method_order(summary, methods)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["model", "method"] + [f"{key}_{part}" for key in COLUMNS for part in ("mean", "std", "n")])
+    for method in methods:
+        row = [DISPLAY_NAMES.get(method, method), method]
+        for key in COLUMNS:
+            entry = summary[method].get(key)
+            row += ["", "", 0] if entry is None else [f"{entry['mean']:.6f}", f"{entry['std']:.6f}", entry["n"]]
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def ablation_ratios(summary: Summary, reference: str = REFERENCE,
+                    variants: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+    """Fig. 5a's numbers: variant mean / reference mean per automatic metric both have."""
+    if reference not in summary:
+        raise ValueError(f"the ablation chart needs results for the full model {reference!r}; have {', '.join(summary)}")
+    variants = [m for m in (variants or summary) if m != reference]
+    if not variants:
+        raise ValueError("the ablation chart needs at least one variant besides the full model")
+    ratios = {}
+    for variant in variants:
+        ratios[variant] = {}
+        for key in METRICS:
+            ref, var = summary[reference].get(key), summary[variant].get(key)
+            if ref and var and ref["n"] and var["n"] and ref["mean"] != 0:
+                ratios[variant][key] = var["mean"] / ref["mean"]
+    return ratios
+
+
+def ablation_chart(ratios: Mapping[str, Mapping[str, float]], path: str | Path, reference: str = REFERENCE) -> Path:
+    """Grouped bars, one group per metric, one bar per variant, the full model at 1.0 (dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in METRICS if any(k in r for r in ratios.values())]
+    if not keys:
+        raise ValueError("no metric is shared by the full model and its variants")
+    width = 0.8 / max(1, len(ratios))
+    fig, ax = plt.subplots(figsize=(1.6 * len(keys) + 2, 3.6), dpi=150)
+    for i, (variant, values) in enumerate(ratios.items()):
+        xs = [j + (i - (len(ratios) - 1) / 2) * width for j in range(len(keys))]
+        ax.bar(xs, [values.get(k, np.nan) for k in keys], width, label=DISPLAY_NAMES.get(variant, variant))
+    ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label=f"{DISPLAY_NAMES.get(reference, reference)} = 1")
+    ax.set_xticks(range(len(keys)), [METRICS[k] for k in keys], rotation=15)
+    ax.set_ylabel(f"relative to {DISPLAY_NAMES.get(reference, reference)}")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_report(summary: Summary, out_dir: str | Path, methods: Sequence[str] | None = None,
+                 reference: str = REFERENCE, digits: int = 3) -> dict[str, Path]:
+    """table.md, table.csv and, when the full model and a variant are present, ablation.csv + ablation.png."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {"markdown": out_dir / "table.md", "csv": out_dir / "table.csv"}
+    written["markdown"].write_text(markdown_table(summary, methods, digits))
+    written["csv"].write_text(csv_table(summary, methods))
+    variants = [m for m in (methods or summary) if m != reference]
+    if reference in summary and variants:
+        ratios = ablation_ratios(summary, reference, variants)
+        lines = ["variant," + ",".join(METRICS)]
+        lines += [variant + "," + ",".join(f"{r[k]:.6f}" if k in r else "" for k in METRICS)
+                  for variant, r in ratios.items()]
+        (out_dir / "ablation.csv").write_text("\n".join(lines) + "\n")
+        written["ablation_csv"] = out_dir / "ablation.csv"
+        written["ablation_png"] = ablation_chart(ratios, out_dir / "ablation.png", reference)
+    return written

@@ -1,0 +1,223 @@
+"""`eval run`: generate every (case, mode) of a benchmark, score it, and append one JSON line per result.
+
+Layout of the output folder:
+
+    run.json                generation settings and metric names (a rerun with others is refused)
+    results.jsonl           one row per finished (case, mode), flushed and fsynced as it finishes
+    videos/<mode>/<id>.mp4  the generated videos (the user study serves these)
+    summary.json            mean ± std per mode and metric, rewritten at the end of every run
+
+Resuming: rows already in results.jsonl are skipped, so an interrupted run continues where it stopped and
+produces the same rows it would have produced in one go (each case's seed depends on the case id and
+`--seed` only, never on the order or on what ran before). A half-written last line (a crash mid-write) is
+dropped and that result regenerated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .manifest import EvalCase
+from .metrics import Sample
+from .video import to_uint8_frames
+
+NEEDS_NARRATION = ("reasondiff", "no_enhanced_latents", "no_multi_prompt")
+RESULTS = "results.jsonl"
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """What a video depends on besides the case and mode; stored in run.json and checked on resume."""
+
+    model: str = "tiny"
+    num_frames: int = 81
+    height: int = 480
+    width: int = 832
+    steps: int = 50
+    guidance_scale: float = 5.0
+    negative_prompt: str | None = None
+    fps: int = 16  # Wan2.1's frame rate; Dynamic Degree samples the video at ~8 fps from it
+    seed: int = 0
+    narrator: str | None = None  # the narrator spec, or None for the ground-truth narration
+    video_format: str = "mp4"
+    label: str | None = None  # the method name rows report instead of the mode (runs of a single mode only)
+
+
+def case_seed(case_id: str, seed: int) -> int:
+    """The seed of one case, the same for every mode (a fair comparison) and independent of case order."""
+    return (seed + zlib.crc32(case_id.encode())) % 2**31
+
+
+def _read_done(path: Path) -> set[tuple[str, str]]:
+    """(case id, mode) pairs already written; a torn last line is cut off so appends stay one-row-per-line."""
+    if not path.exists():
+        return set()
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        keep = data.rfind(b"\n") + 1
+        with path.open("r+b") as handle:
+            handle.truncate(keep)
+        data = data[:keep]
+    done = set()
+    for line in data.decode().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            done.add((row["case_id"], row["mode"]))
+    return done
+
+
+def read_results(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a run folder's results.jsonl (or of the file itself)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS
+    if not path.is_file():
+        raise ValueError(f"no results found at {path}: run `reasondiff eval run` first")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _check_settings(out_dir: Path, settings: GenerationSettings, metric_names: list[str]) -> None:
+    """Refuse to mix rows made with different generation settings or metric sets in one run folder."""
+    path = out_dir / "run.json"
+    current = {**asdict(settings), "metrics": metric_names}
+    if path.exists():
+        stored = json.loads(path.read_text())
+        stored = {**stored["settings"], "metrics": stored.get("metrics")}
+        changed = [f"{k}: {stored.get(k)!r} -> {v!r}" for k, v in current.items() if stored.get(k) != v]
+        if changed:
+            raise ValueError(f"{out_dir} holds a run made with other settings ({'; '.join(changed)}); "
+                             "rerun with the same settings to resume, or choose a new output folder")
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"settings": asdict(settings), "metrics": metric_names}, indent=2) + "\n")
+    tmp.replace(path)
+
+
+@dataclass
+class RunResult:
+    generated: int
+    skipped: int
+    results: Path
+    summary: Path
+
+
+def run_benchmark(
+    cases: Sequence[EvalCase],
+    modes: Sequence[str],
+    out_dir: str | Path,
+    *,
+    pipeline: Any | None = None,
+    pipeline_factory: Callable[[], Any] | None = None,
+    metrics: Sequence[Any],
+    settings: GenerationSettings = GenerationSettings(),
+    narrator: Any | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> RunResult:
+    """Generate, score and record every missing (case, mode).
+
+    Args:
+        pipeline: a `ReasonDiffPipeline` (or anything called like one).
+        pipeline_factory: instead of `pipeline`, a zero-argument loader called only if something is left to
+            generate (a finished run resumes without loading a 14B model).
+        metrics: adapters from `reasondiff.evaluation.metrics` (`build_metrics`).
+        narrator: writes the narration (and rewrites the prompt for "rewrite"); without one, modes that need a
+            narration use the case's ground truth (an oracle narration), and "rewrite" is refused.
+    """
+    from ..pipelines import MODES
+    from .report import summarise
+
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise ValueError(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
+    if (pipeline is None) == (pipeline_factory is None):
+        raise ValueError("pass exactly one of pipeline= and pipeline_factory=")
+    if not modes:
+        raise ValueError("no modes to run")
+    if settings.label is not None and len(modes) != 1:
+        raise ValueError(f"a label names one method: run a single mode with it, got {len(modes)} modes")
+    if "rewrite" in modes and narrator is None:
+        raise ValueError("mode 'rewrite' needs a narrator to rewrite the prompt (--narrator SPEC)")
+    if narrator is None and any(m in NEEDS_NARRATION for m in modes):
+        for case in cases:  # fail before generating anything, not at case 300
+            case.ground_truth_narration(settings.num_frames)
+    if settings.video_format not in ("mp4", "gif"):
+        raise ValueError(f"video format must be mp4 or gif, got {settings.video_format!r}")
+
+    out_dir = Path(out_dir)
+    _check_settings(out_dir, settings, [metric.name for metric in metrics])
+    results = out_dir / RESULTS
+    done = _read_done(results)
+    todo = [(case, mode) for case in cases for mode in modes if (case.id, mode) not in done]
+    skipped = len(cases) * len(modes) - len(todo)
+    if todo:
+        pipe = pipeline if pipeline is not None else pipeline_factory()
+        with results.open("a") as handle:
+            for number, (case, mode) in enumerate(todo, start=1):
+                row = _generate_and_score(pipe, case, mode, settings, narrator, metrics, out_dir)
+                row["method"] = settings.label or mode
+                handle.write(json.dumps(row) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+                scores = ", ".join(f"{k} {v:.3f}" for k, v in row["metrics"].items() if v is not None)
+                log(f"[{number}/{len(todo)}] {case.id} {mode}: {scores}")
+    summary = out_dir / "summary.json"
+    tmp = summary.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summarise(read_results(results)), indent=2) + "\n")
+    tmp.replace(summary)
+    return RunResult(len(todo), skipped, results, summary)
+
+
+def _generate_and_score(pipe, case, mode, settings, narrator, metrics, out_dir) -> dict[str, Any]:
+    import torch
+
+    from ..io import load_image, save_video
+
+    image = load_image(case.image)
+    condition = image.resize((settings.width, settings.height))
+    narration, source = None, None
+    if mode in NEEDS_NARRATION:
+        if narrator is None:
+            narration, source = case.ground_truth_narration(settings.num_frames), "ground_truth"
+        else:
+            source = "narrator"
+    seed = case_seed(case.id, settings.seed)
+    start = time.perf_counter()
+    output = pipe(
+        condition, case.prompt, narration=narration, narrator=narrator, mode=mode,
+        negative_prompt=settings.negative_prompt, num_frames=settings.num_frames, height=settings.height,
+        width=settings.width, num_inference_steps=settings.steps, guidance_scale=settings.guidance_scale,
+        generator=torch.Generator(device="cpu").manual_seed(seed), output_type="np",
+    )
+    seconds = time.perf_counter() - start
+    frames = to_uint8_frames(output.frames[0])
+    video = Path("videos") / mode / f"{case.id}.{settings.video_format}"
+    save_video(frames.astype("float32") / 255.0, out_dir / video, fps=settings.fps)
+    # Scored on the generated frames themselves; VBench decodes the mp4, which adds codec loss (see docs).
+    sample = Sample(frames=frames, fps=settings.fps, image=image, captions=case.captions)
+    scores = {metric.name: _finite(metric.score(sample), metric.name) for metric in metrics}
+    used = output.narration
+    return {
+        "case_id": case.id, "mode": mode, "method": mode, "model": settings.model, "seed": seed,
+        "video": str(video), "image": str(case.image), "prompt": case.prompt, "prompt_used": output.prompt,
+        "narration_source": source, "position_used": used.position if used is not None else None,
+        "true_position": case.position, "num_frames": int(frames.shape[0]), "height": int(frames.shape[1]),
+        "width": int(frames.shape[2]), "fps": settings.fps, "seconds": round(seconds, 3), "metrics": scores,
+    }
+
+
+def _finite(value, name):
+    if value is None:
+        return None
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"metric {name} returned {value}")
+    return value
