@@ -26,6 +26,10 @@ from reasondiff.models import tiny
 def components(config: str, dtype: torch.dtype):
     parts = tiny.wan_components(seed=0)
     align = tiny.alignformer(seed=0)
+    if config == "medium":  # a DiT whose video tokens outnumber the text tokens, as at real sizes (CPU-friendly)
+        parts["transformer"] = WanTransformer3DModel(**{**tiny.transformer_config(), "num_attention_heads": 8,
+                                                        "attention_head_dim": 64, "ffn_dim": 2048, "num_layers": 8,
+                                                        "added_kv_proj_dim": 512, "rope_max_seq_len": 256})
     if config == "realistic":  # a 1.3B-class DiT shape at random weights (Wan2.1-1.3B widths), for GPU runs
         parts["transformer"] = WanTransformer3DModel(**{**tiny.transformer_config(), "num_attention_heads": 12,
                                                         "attention_head_dim": 128, "ffn_dim": 8960, "num_layers": 30,
@@ -55,7 +59,7 @@ def timed_steps(pipe, **call) -> list[float]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", choices=["tiny", "realistic"], default="tiny")
+    parser.add_argument("--config", choices=["tiny", "medium", "realistic"], default="tiny")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--frames", type=int, default=33)
