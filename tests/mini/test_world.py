@@ -109,3 +109,16 @@ def test_benchmarks_follow_the_unpaired_protocol(tmp_path):
     for group in groups:
         pixels = {Image.open(tmp_path / "u" / r["image"]).tobytes() for r in group}
         assert len(pixels) == 1 and len({r["agent"] for r in group}) == 4  # same image, four subjects
+
+
+def test_vae_training_resumes_exactly(tmp_path):
+    import torch
+
+    from reasondiff.mini.vae import train_vae
+
+    straight = train_vae(tmp_path / "a", steps=3, batch_size=1, checkpoint_every=1, log=lambda m: None)
+    train_vae(tmp_path / "b", steps=2, batch_size=1, checkpoint_every=1, log=lambda m: None)
+    resumed = train_vae(tmp_path / "b", steps=3, batch_size=1, checkpoint_every=1, log=lambda m: None)
+    a, b = straight.state_dict(), resumed.state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert (tmp_path / "a" / "checkpoint" / "vae" / "diffusion_pytorch_model.safetensors").is_file()

@@ -1,0 +1,99 @@
+"""Training the mini model's video VAE (diffusers' `AutoencoderKLWan`, small) on SynthWorld clips.
+
+Wan's VAE is causal in time, so it learns from short 4k+1-frame windows as well as from whole clips;
+5-frame windows (2 latent frames: one image frame and one 4-frame group) exercise every path of the
+encoder and decoder at a fraction of the cost. Loss: L1 reconstruction plus a small KL term.
+
+Checkpoints (`OUT/checkpoint/`: the model in safetensors, the optimizer state, the step) are written
+to a temporary folder and renamed, so a killed run resumes from the last complete one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKLWan
+
+from .world import sample_script
+
+MINI_VAE = dict(base_dim=16, z_dim=16, dim_mult=[1, 2, 2, 2], num_res_blocks=1, temperal_downsample=[False, True, True])
+
+
+def clip_batch(rng: np.random.Generator, batch: int, frames: int, size: int) -> torch.Tensor:
+    """`[B, 3, frames, size, size]` in [-1, 1]: random windows of random SynthWorld clips."""
+    videos = []
+    for _ in range(batch):
+        script = sample_script(rng, num_frames=17)
+        start = int(rng.integers(0, 17 - frames + 1))
+        clip = np.stack([script.render(t, size) for t in range(start, start + frames)])
+        videos.append(torch.from_numpy(clip).permute(3, 0, 1, 2))
+    return torch.stack(videos).float() / 127.5 - 1.0
+
+
+def _save(vae, optimizer, step: int, out: Path) -> None:
+    final, tmp = out / "checkpoint", out / "checkpoint.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    vae.save_pretrained(tmp / "vae")
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    (tmp / "state.json").write_text(json.dumps({"step": step}) + "\n")
+    old = out / "checkpoint.old"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def train_vae(out_dir: str | Path, steps: int, batch_size: int = 4, frames: int = 5, size: int = 64,
+              learning_rate: float = 3e-4, kl_weight: float = 1e-6, seed: int = 0, checkpoint_every: int = 100,
+              log=print) -> AutoencoderKLWan:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    vae = AutoencoderKLWan(**MINI_VAE)
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=learning_rate, weight_decay=0.0)
+    step = 0
+    if (out / "checkpoint" / "state.json").exists():
+        vae = AutoencoderKLWan.from_pretrained(out / "checkpoint" / "vae")
+        optimizer = torch.optim.AdamW(vae.parameters(), lr=learning_rate, weight_decay=0.0)
+        optimizer.load_state_dict(torch.load(out / "checkpoint" / "optimizer.pt"))
+        step = json.loads((out / "checkpoint" / "state.json").read_text())["step"]
+        log(f"resumed at step {step}")
+    vae.train()
+    start, first = time.perf_counter(), step
+    while step < steps:
+        rng = np.random.default_rng([seed, step])  # the batch of a step depends on the step only: exact resume
+        video = clip_batch(rng, batch_size, frames, size)
+        posterior = vae.encode(video).latent_dist
+        reconstruction = vae.decode(posterior.sample(generator=torch.Generator().manual_seed(step))).sample
+        l1 = (reconstruction - video).abs().mean()
+        loss = l1 + kl_weight * posterior.kl().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        if step % 10 == 0:
+            rate = (step - first) / (time.perf_counter() - start)
+            log(json.dumps({"step": step, "l1": round(l1.item(), 5), "steps_per_s": round(rate, 3)}))
+        if step % checkpoint_every == 0 or step == steps:
+            _save(vae, optimizer, step, out)
+    return vae.eval()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--checkpoint-every", type=int, default=100)
+    args = parser.parse_args()
+    train_vae(args.out, args.steps, batch_size=args.batch_size, checkpoint_every=args.checkpoint_every,
+              log=lambda m: print(m, flush=True))
