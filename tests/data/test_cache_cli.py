@@ -42,7 +42,12 @@ def test_cache_matches_the_vae_factors_and_deduplicates_captions(clips9, tmp_pat
 
     texts = [json.loads(line) for line in (out / "texts.jsonl").read_text().splitlines()]
     distinct = {text for row in caption_rows for text in row["captions"]}
-    assert sorted(r["text"] for r in texts) == sorted(distinct) and len(texts) == 2 + 4  # each text encoded once
+    clip_rows = [json.loads(line) for line in (out / "clips.jsonl").read_text().splitlines()]
+    by_id = {r["id"]: r["text"] for r in texts}
+    prompts = {by_id[r["prompt"]] for r in clip_rows}  # each clip's one prompt: its source caption from the CSV
+    assert len(prompts) == len(clip_rows) and prompts.isdisjoint(distinct)
+    assert sorted(r["text"] for r in texts) == sorted(distinct | prompts)
+    assert len(texts) == len(by_id) == 2 + 4 + len(prompts)  # each text encoded once
     stored = {}
     for shard in {r["shard"] for r in texts}:
         stored.update(load_file(str(out / f"texts-{shard:05d}.safetensors")))
@@ -52,7 +57,8 @@ def test_cache_matches_the_vae_factors_and_deduplicates_captions(clips9, tmp_pat
     assert len(dataset) == 4
     item = dataset[0]
     assert list(item["latents"].shape) == expected
-    assert item["text_embeds"].shape[0] == 3  # three distinct captions in the clip
+    assert item["text_embeds"].shape[0] == 4  # three distinct captions in the clip, and its prompt
+    assert item["prompt_index"] == 3
     assert item["caption_index"].tolist() == [0] * 3 + [1] * 4 + [2] * 2
     assert item["anchor_position"] in json.loads((out / "clips.jsonl").read_text().splitlines()[0])["anchor_positions"]
 

@@ -189,3 +189,57 @@ def test_cli_reports_bad_configs_in_one_line(tmp_path):
     assert result.exit_code == 2 and "init_from" in result.output
     result = CliRunner().invoke(app, ["train", "--config", str(config), "stage=1", "nonsense"])
     assert result.exit_code == 2 and "key=value" in result.output
+
+
+SMALL_DIT = {**tiny.transformer_config(), "num_layers": 2}
+
+
+def test_stage0_trains_a_plain_i2v_dit_from_scratch_that_stage1_builds_on(tmp_path, toy_cache):
+    trainer = trainer_for(tmp_path / "s0", toy_cache, stage=0, transformer_config=SMALL_DIT, max_steps=40)
+    assert trainer.alignformer is None and trainer.dataset.anchor == "first"
+    batch_first = collate_clips([trainer.dataset[i] for i in range(len(trainer.dataset))])
+    assert batch_first["anchor_position"].eq(1).all()
+    before = evaluate(trainer, batch_first)
+    start = {k: v.clone() for k, v in trainer.transformer.state_dict().items()}
+    export = trainer.train()
+    after = evaluate(trainer, batch_first)
+    assert after["flow"] < 0.8 * before["flow"], (before, after)
+    state = trainer.accelerator.unwrap_model(trainer.transformer).state_dict()
+    changed = [k for k in state if not torch.equal(state[k], start[k])]
+    assert len(changed) > 0.9 * len(state)  # every weight trains, not a LoRA
+    assert (export / "transformer" / "diffusion_pytorch_model.safetensors").is_file()
+    assert not (export / "alignformer").exists()
+
+    stage1 = trainer_for(tmp_path / "s1", toy_cache, stage=1, model=str(export), max_steps=2)
+    base = {k.replace(".base_layer", ""): v for k, v in stage1.transformer.state_dict().items() if "lora_" not in k}
+    assert base.keys() == state.keys() and all(torch.equal(base[k], state[k]) for k in state)  # stage 1 starts there
+    assert stage1.train().joinpath("alignformer").is_dir()
+
+
+def test_ablation_conditionings(tmp_path, toy_cache):
+    batch = fixed_batch(toy_cache)
+    no_latents = trainer_for(tmp_path / "a", toy_cache, stage=1, conditioning="no_enhanced_latents", max_steps=2)
+    assert no_latents.alignformer is None
+    condition, c_star = no_latents._condition(batch, None, None, "cpu")
+    assert c_star is None and torch.equal(condition[:, 4:], batch["condition_video"])
+    export = no_latents.train()
+    assert (export / "pytorch_lora_weights.safetensors").is_file() and not (export / "alignformer").exists()
+
+    one_prompt = trainer_for(tmp_path / "b", toy_cache, stage=1, conditioning="no_multi_prompt", max_steps=2)
+    seen = []
+    one_prompt.alignformer.register_forward_pre_hook(lambda m, args: seen.append(args[2].clone()))
+    one_prompt.compute_loss(batch, epoch=0)
+    narratives = seen[0]  # [B, F, L, D]: every latent frame reads the clip's one prompt
+    assert torch.equal(narratives, narratives[:, :1].expand_as(narratives))
+
+
+def test_stage0_needs_condition_videos(tmp_path):
+    from reasondiff.data import write_cache
+    from reasondiff.data.toy import toy_clips
+
+    c = tiny.wan_components(seed=0)
+    write_cache(tmp_path / "cache", toy_clips(2, num_frames=5, size=16), vae=c["vae"], text_encoder=c["text_encoder"],
+                tokenizer=c["tokenizer"], image_encoder=c["image_encoder"], image_processor=c["image_processor"],
+                progress=False)
+    with pytest.raises(ValueError, match="condition_videos"):
+        trainer_for(tmp_path, tmp_path / "cache", stage=0)

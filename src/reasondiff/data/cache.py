@@ -4,14 +4,18 @@ On disk (`out_dir`):
     meta.json                       shapes, sizes and the settings the cache was built with
     clips.jsonl                     one row per clip: id, shard, caption ids per pixel frame, anchor positions
     texts.jsonl                     one row per distinct caption: id, text, length in tokens
-    clips-00000.safetensors         "<clip_id>/latents" [C, F, h, w], "<clip_id>/anchors" [K, C, h, w] and
+    clips-00000.safetensors         "<clip_id>/latents" [C, F, h, w], "<clip_id>/anchors" [K, C, h, w],
                                     "<clip_id>/image_embeds" [K, N, D_img] (CLIP tokens of each anchor frame)
+                                    and, with condition_videos=True, "<clip_id>/condition_videos"
+                                    [K, C, F, h, w] (every latent frame of each anchor's zero video)
     texts-00000.safetensors         "<text_id>" [length, D] (UMT5 embeddings without the zero padding)
 
 Anchors: for each clip, K pixel positions are drawn (seeded) and the condition latent of each is
 computed exactly as the pipeline computes it at inference (the frame placed in a zero video, VAE,
 latent frame of that position). A training sample picks one of them, so the condition index is
-random per sample while the VAE never runs during training.
+random per sample while the VAE never runs during training. With `condition_videos=True` the whole
+encoded zero video of each anchor is kept too, and frame 1 is always among the anchors: what plain
+Wan-style I2V conditioning (a baseline, and the "w/o enhanced latents" ablation) trains on.
 
 Resuming: a shard's files are written atomically before its rows are appended to the JSONL
 indexes, so a killed run leaves at most an orphan shard that the next run overwrites; clips already
@@ -40,11 +44,17 @@ FORMAT = "reasondiff-cache/1"
 
 @dataclass
 class CacheInput:
-    """One training clip: frames `[T, H, W, 3]` uint8 and one caption per frame."""
+    """One training clip: frames `[T, H, W, 3]` uint8, one caption per frame, and optionally one caption for
+    the whole clip (what a plain I2V model is trained with; default: the middle frame's caption)."""
 
     clip_id: str
     frames: np.ndarray
     captions: Sequence[str]
+    prompt: str | None = None
+
+    @property
+    def clip_prompt(self) -> str:
+        return self.prompt if self.prompt is not None else self.captions[len(self.captions) // 2]
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
@@ -101,6 +111,7 @@ def write_cache(
     image_encoder,
     image_processor,
     anchors_per_clip: int = 4,
+    condition_videos: bool = False,
     seed: int = 0,
     max_sequence_length: int = 512,
     clips_per_shard: int = 64,
@@ -113,9 +124,9 @@ def write_cache(
     meta_path, clips_path, texts_path = out / "meta.json", out / "clips.jsonl", out / "texts.jsonl"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
     settings = {"anchors_per_clip": anchors_per_clip, "seed": seed, "context_len": max_sequence_length,
-                "dtype": str(dtype).removeprefix("torch.")}
-    if meta is not None and any(meta[k] != v for k, v in settings.items()):
-        raise ValueError(f"{out} was built with {({k: meta[k] for k in settings})}, not {settings}")
+                "dtype": str(dtype).removeprefix("torch."), "condition_videos": condition_videos}
+    if meta is not None and any(meta.get(k, False) != v for k, v in settings.items()):
+        raise ValueError(f"{out} was built with {({k: meta.get(k) for k in settings})}, not {settings}")
 
     done = {row["clip_id"] for row in read_jsonl(clips_path)}
     text_ids = {row["text"]: row["id"] for row in read_jsonl(texts_path)}
@@ -130,7 +141,8 @@ def write_cache(
         if not pending:
             return
         clip_tensors, clip_rows = {}, []
-        new_texts = [t for t in dict.fromkeys(c for clip in pending for c in clip.captions) if t not in text_ids]
+        wanted = (c for clip in pending for c in (*clip.captions, clip.clip_prompt))
+        new_texts = [t for t in dict.fromkeys(wanted) if t not in text_ids]
         text_tensors, text_rows = {}, []
         if new_texts:
             embeds = encode_texts(tokenizer, text_encoder, new_texts, max_sequence_length, device=device)
@@ -145,6 +157,8 @@ def write_cache(
             latents = encode_video(vae, video)[0]
             rng = random.Random(f"{seed}:{clip.clip_id}")
             positions = sorted(rng.sample(range(1, num_frames + 1), min(anchors_per_clip, num_frames)))
+            if condition_videos and 1 not in positions:
+                positions = [1, *positions[1:]]
             frames = video[0, :, [p - 1 for p in positions]].transpose(0, 1)  # [K, 3, H, W]
             anchor_videos = place_image(frames, positions, num_frames)
             anchor_latents = encode_video(vae, anchor_videos)
@@ -152,10 +166,13 @@ def write_cache(
             anchors = anchor_latents[torch.arange(len(positions), device=device), :, index]  # [K, C, h, w]
             image_embeds = encode_images(image_encoder, image_processor, [clip.frames[p - 1] for p in positions], device)
             clip_tensors[f"{clip.clip_id}/image_embeds"] = image_embeds.to(dtype).cpu()
+            if condition_videos:
+                clip_tensors[f"{clip.clip_id}/condition_videos"] = anchor_latents.to(dtype).cpu()
             clip_tensors[f"{clip.clip_id}/latents"] = latents.to(dtype).cpu()
             clip_tensors[f"{clip.clip_id}/anchors"] = anchors.to(dtype).cpu()
             clip_rows.append({"clip_id": clip.clip_id, "shard": shard,
-                              "captions": [text_ids[c] for c in clip.captions], "anchor_positions": positions})
+                              "captions": [text_ids[c] for c in clip.captions], "anchor_positions": positions,
+                              "prompt": text_ids[clip.clip_prompt]})
             if meta is None:
                 meta = {"format": FORMAT, **settings, "num_frames": num_frames,
                         "latent_shape": list(latents.shape), "text_dim": text_encoder.config.d_model}

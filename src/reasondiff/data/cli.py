@@ -140,6 +140,10 @@ def cache(
     model: str = typer.Option(..., "--model", help="A Wan2.1-I2V diffusers folder or hub id, or 'tiny' (random weights, tests)."),
     captions: Path = typer.Option(None, "--captions", help="captions.jsonl (default: the one in DATASET)."),
     anchors: int = typer.Option(4, "--anchors", help="Condition frames precomputed per clip (one is drawn per sample)."),
+    condition_videos: bool = typer.Option(
+        False, "--condition-videos", help="Also keep each anchor's whole encoded condition video (frame 1 always "
+        "included): needed by stage-0 training and the 'no_enhanced_latents' ablation.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed for the anchor positions."),
     shard_size: int = typer.Option(64, "--shard-size", help="Clips per safetensors shard."),
     max_sequence_length: int = typer.Option(512, "--max-sequence-length", help="UMT5 context length (Wan: 512)."),
@@ -186,9 +190,10 @@ def cache(
     except (OSError, ValueError) as err:
         _fail(f"could not load model {model!r}: {err}")
 
-    inputs = (CacheInput(row["clip_id"], frames, texts[row["clip_id"]]) for row, frames in clips)
+    inputs = (CacheInput(row["clip_id"], frames, texts[row["clip_id"]], row.get("source_caption"))
+              for row, frames in clips)
     try:
-        write_cache(output, inputs, **encoders, anchors_per_clip=anchors, seed=seed,
+        write_cache(output, inputs, **encoders, anchors_per_clip=anchors, seed=seed, condition_videos=condition_videos,
                     max_sequence_length=max_sequence_length, clips_per_shard=shard_size,
                     dtype=getattr(torch, store_dtype), progress=progress)
     except ValueError as err:

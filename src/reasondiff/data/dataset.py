@@ -24,9 +24,13 @@ class CachedClipDataset(torch.utils.data.Dataset):
         image_embeds     [N, D_img]     CLIP tokens of the condition frame
         text_embeds      [U, L, D]      the clip's distinct captions, zero-padded to L tokens (as Wan pads)
         caption_index    [T]            for each pixel frame, which of the U captions describes it
+        prompt_index     int            which of the U captions is the clip's single prompt
+        condition_video  [C, F, h, w]   (caches built with condition_videos) the whole encoded zero video
+
+    `anchor="first"` always conditions on frame 1, as plain image-to-video models are trained.
     """
 
-    def __init__(self, cache_dir: str | Path, seed: int = 0):
+    def __init__(self, cache_dir: str | Path, seed: int = 0, anchor: str = "random"):
         self.root = Path(cache_dir)
         meta_path = self.root / "meta.json"
         if not meta_path.is_file():
@@ -38,6 +42,11 @@ class CachedClipDataset(torch.utils.data.Dataset):
         if not self.rows:
             raise ValueError(f"the training cache at {self.root} holds no clips")
         self.text_shard = {row["id"]: row["shard"] for row in read_jsonl(self.root / "texts.jsonl")}
+        if anchor not in ("random", "first"):
+            raise ValueError(f"anchor must be 'random' or 'first', got {anchor!r}")
+        if anchor == "first" and not self.meta.get("condition_videos"):
+            raise ValueError(f"{self.root} has no condition videos: build it with condition_videos=True for first-frame training")
+        self.anchor = anchor
         self.seed = seed
         self.epoch = 0
         self._handles: dict[str, object] = {}
@@ -60,14 +69,18 @@ class CachedClipDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         row = self.rows[index]
         clip, shard = row["clip_id"], row["shard"]
-        choice = random.Random(f"{self.seed}:{self.epoch}:{index}").randrange(len(row["anchor_positions"]))
-        captions = list(dict.fromkeys(row["captions"]))
+        if self.anchor == "first":
+            choice = row["anchor_positions"].index(1)
+        else:
+            choice = random.Random(f"{self.seed}:{self.epoch}:{index}").randrange(len(row["anchor_positions"]))
+        prompt = row.get("prompt", row["captions"][len(row["captions"]) // 2])
+        captions = list(dict.fromkeys([*row["captions"], prompt]))
         context_len = self.meta["context_len"]
         text_embeds = torch.zeros(len(captions), context_len, self.meta["text_dim"])
         for u, text_id in enumerate(captions):
             emb = self._tensor("texts", self.text_shard[text_id], str(text_id))
             text_embeds[u, : emb.shape[0]] = emb.float()
-        return {
+        item = {
             "index": index,
             "latents": self._tensor("clips", shard, f"{clip}/latents").float(),
             "anchor_latent": self._tensor("clips", shard, f"{clip}/anchors")[choice].float(),
@@ -75,7 +88,11 @@ class CachedClipDataset(torch.utils.data.Dataset):
             "image_embeds": self._tensor("clips", shard, f"{clip}/image_embeds")[choice].float(),
             "text_embeds": text_embeds,
             "caption_index": torch.tensor([captions.index(c) for c in row["captions"]]),
+            "prompt_index": captions.index(prompt),
         }
+        if self.meta.get("condition_videos"):
+            item["condition_video"] = self._tensor("clips", shard, f"{clip}/condition_videos")[choice].float()
+        return item
 
 
 def collate_clips(items: list[dict]) -> dict:
@@ -85,7 +102,7 @@ def collate_clips(items: list[dict]) -> dict:
         torch.cat([i["text_embeds"], i["text_embeds"].new_zeros(most - i["text_embeds"].shape[0], *i["text_embeds"].shape[1:])])
         for i in items
     ])
-    return {
+    batch = {
         "index": torch.tensor([i["index"] for i in items]),
         "latents": torch.stack([i["latents"] for i in items]),
         "anchor_latent": torch.stack([i["anchor_latent"] for i in items]),
@@ -93,4 +110,8 @@ def collate_clips(items: list[dict]) -> dict:
         "image_embeds": torch.stack([i["image_embeds"] for i in items]),
         "text_embeds": text,
         "caption_index": torch.stack([i["caption_index"] for i in items]),
+        "prompt_index": torch.tensor([i["prompt_index"] for i in items]),
     }
+    if "condition_video" in items[0]:
+        batch["condition_video"] = torch.stack([i["condition_video"] for i in items])
+    return batch

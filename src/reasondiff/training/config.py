@@ -33,8 +33,17 @@ class ToyData(_Strict):
 
 
 class TrainConfig(_Strict):
-    stage: Literal[1, 2] = Field(description="1: LoRA on the DiT + AlignFormer; 2: AlignFormer alone, Eq. 6")
+    stage: Literal[0, 1, 2] = Field(
+        description="0: a plain image-to-video DiT (first frame, one prompt), all weights: the base model and "
+        "the 'Wan2.1' baseline of a mini world; 1: LoRA on the DiT + AlignFormer (Eq. 1); 2: AlignFormer alone (Eq. 6)"
+    )
     model: str = Field("tiny", description="'tiny', or a Wan2.1-I2V diffusers folder / hub id (its transformer)")
+    transformer_config: dict | None = Field(
+        None, description="stage 0: build a fresh WanTransformer3DModel with these arguments instead of loading `model`"
+    )
+    conditioning: Literal["reasondiff", "no_enhanced_latents", "no_multi_prompt"] = Field(
+        "reasondiff", description="the paper's ablations (§4.3) as training variants of stages 1 and 2"
+    )
     cache_dir: Path
     output_dir: Path
     toy_data: ToyData | None = None
@@ -74,6 +83,10 @@ class TrainConfig(_Strict):
     def _consistent(self) -> "TrainConfig":
         if self.stage == 2 and self.init_from is None:
             raise ValueError("stage 2 fine-tunes a stage-1 result: set init_from to a stage-1 export folder")
+        if self.stage == 2 and self.conditioning == "no_enhanced_latents":
+            raise ValueError("conditioning no_enhanced_latents has no AlignFormer, so there is no stage 2 to run")
+        if self.transformer_config is not None and self.stage != 0:
+            raise ValueError("transformer_config builds a fresh DiT, which only stage 0 trains from scratch")
         if self.toy_data is not None and self.model != "tiny":
             raise ValueError("toy_data builds a cache with the tiny components; use it with model: tiny")
         if self.batch_size < 1 or self.gradient_accumulation_steps < 1 or self.num_epochs < 1:

@@ -3,7 +3,11 @@
 Stage 1 trains a LoRA on the Wan DiT together with the AlignFormer under the flow-matching loss;
 stage 2 freezes the DiT and its LoRA and trains the AlignFormer alone with the added reconstruction
 term beta * ||c* - c||^2. The condition is built by `reasondiff.pipelines.conditioning`, the same
-code the pipeline runs at inference.
+code the pipeline runs at inference. Stage 0 trains a plain image-to-video DiT (Wan's conditioning:
+the first frame, one prompt) with all its weights: the base model of a world without pretrained
+weights (SynthWorld), and that world's "Wan2.1" baseline. `conditioning` selects the paper's
+ablations for stages 1-2: without enhanced latents (Wan's condition at the narrated frame) or
+without multi-prompts (the clip's one prompt for every frame).
 
 Reproducibility: every random choice of a sample (its condition frame, noise, noise level) is a
 function of (seed, epoch, sample index), and the data order a function of (seed, epoch). A resumed
@@ -38,7 +42,7 @@ from ..data.dataset import CachedClipDataset, collate_clips
 from ..models import tiny
 from ..models.alignformer import AlignFormer
 from ..models.attention import FrameLayout, install_framewise_attention
-from ..pipelines.conditioning import enhanced_condition, frame_contexts, narratives_per_frame
+from ..pipelines.conditioning import condition_mask, enhanced_condition, frame_contexts, narratives_per_frame
 from ..pipelines.pipeline_reasondiff import ReasonDiffPipeline
 from .config import TrainConfig
 from .flow_matching import NUM_TRAIN_TIMESTEPS, noisy_latents, sample_sigma, velocity_target
@@ -82,42 +86,59 @@ class Trainer:
                 write_cache(cfg.cache_dir, toy_clips(toy.num_clips, toy.num_frames, toy.size, toy.seed),
                             vae=c["vae"], text_encoder=c["text_encoder"], tokenizer=c["tokenizer"],
                             image_encoder=c["image_encoder"], image_processor=c["image_processor"],
-                            anchors_per_clip=4, seed=toy.seed)
+                            anchors_per_clip=4, seed=toy.seed, condition_videos=True)
             self.accelerator.wait_for_everyone()
-        return CachedClipDataset(cfg.cache_dir, seed=cfg.seed)
+        return CachedClipDataset(cfg.cache_dir, seed=cfg.seed, anchor="first" if cfg.stage == 0 else "random")
 
-    def _models(self) -> tuple[WanTransformer3DModel, AlignFormer]:
+    @property
+    def uses_alignformer(self) -> bool:
+        return self.config.stage > 0 and self.config.conditioning != "no_enhanced_latents"
+
+    @property
+    def uses_condition_videos(self) -> bool:
+        return self.config.stage == 0 or self.config.conditioning == "no_enhanced_latents"
+
+    def _models(self) -> tuple[WanTransformer3DModel, AlignFormer | None]:
         cfg, meta = self.config, self.dataset.meta
-        if cfg.model == "tiny":
+        if self.uses_condition_videos and not meta.get("condition_videos"):
+            raise ValueError(f"stage {cfg.stage} / {cfg.conditioning} trains on whole condition videos: build the "
+                             "cache with condition_videos=True")
+        if cfg.transformer_config is not None:
+            torch.manual_seed(cfg.seed)
+            transformer = WanTransformer3DModel(**cfg.transformer_config)
+        elif cfg.model == "tiny":
             transformer = tiny.wan_components(seed=0)["transformer"]
         else:
             transformer = WanTransformer3DModel.from_pretrained(cfg.model, subfolder="transformer")
         if transformer.config.text_dim != meta["text_dim"]:
             raise ValueError(f"the DiT reads {transformer.config.text_dim}-d text, the cache holds {meta['text_dim']}-d")
-        transformer.requires_grad_(False)
+        transformer.requires_grad_(cfg.stage == 0)  # stage 0 trains every weight; later stages a LoRA at most
 
         init = cfg.init_from
-        if init is not None and not (init / "alignformer").is_dir():
+        if init is not None and self.uses_alignformer and not (init / "alignformer").is_dir():
             raise ValueError(f"init_from={init} has no alignformer/ folder (expected a stage-1 export)")
         if cfg.stage == 2 and not (init / LORA_FILE).is_file():
             raise ValueError(f"stage 2 needs the stage-1 LoRA: {init / LORA_FILE} not found")
-        if init is not None:
+        alignformer = None
+        if self.uses_alignformer and init is not None:
             alignformer = AlignFormer.from_pretrained(init / "alignformer")
-        else:
+        elif self.uses_alignformer:
             torch.manual_seed(cfg.seed)
             alignformer = AlignFormer(in_channels=meta["latent_shape"][0], text_dim=meta["text_dim"],
                                       **cfg.alignformer.model_dump())
-        alignformer.train()
+        if alignformer is not None:
+            alignformer.train()
 
         if cfg.stage == 1:
             transformer.add_adapter(LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha,
                                                target_modules=cfg.lora_target_modules, init_lora_weights=True))
-        else:
+        elif cfg.stage == 2:
             transformer.load_lora_adapter(str(init), weight_name=LORA_FILE, prefix="transformer")
             transformer.requires_grad_(False)
         if cfg.gradient_checkpointing:
             transformer.enable_gradient_checkpointing()
-            alignformer.enable_gradient_checkpointing()
+            if alignformer is not None:
+                alignformer.enable_gradient_checkpointing()
         # Frozen weights in the compute precision, trainable ones in float32 (as diffusers' LoRA scripts do).
         weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.mixed_precision, torch.float32)
         transformer.to(self.accelerator.device)
@@ -130,15 +151,28 @@ class Trainer:
         return transformer, alignformer
 
     def _trainable(self):
-        params = list(self.alignformer.parameters())
-        if self.config.stage == 1:
+        params = list(self.alignformer.parameters()) if self.alignformer is not None else []
+        if self.config.stage in (0, 1):
             params += [p for p in self.transformer.parameters() if p.requires_grad]
         return params
 
     # ------------------------------------------------------------------ loss
 
+    def _condition(self, batch: dict, contexts, frame_to_context, device):
+        """DiT condition channels for the batch, and c* (None where no AlignFormer runs)."""
+        cfg = self.config
+        positions = batch["anchor_position"].tolist()
+        num_frames = batch["caption_index"].shape[1]
+        if self.uses_condition_videos:  # Wan's own condition: the encoded zero video holding the frame
+            video = batch["condition_video"].to(device)
+            mask = condition_mask(positions, num_frames, *video.shape[-2:], 0.0, device=device)
+            return torch.cat([mask, video], dim=1), None
+        narratives, narrative_mask = narratives_per_frame(contexts, frame_to_context)
+        return enhanced_condition(self.alignformer, batch["anchor_latent"].to(device), positions, num_frames,
+                                  narratives, narrative_mask, cfg.predicted_mask_value)
+
     def compute_loss(self, batch: dict, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
-        """Eq. 1 (stage 1), Eq. 6 (stage 2) for one batch."""
+        """Eq. 1 (stages 0 and 1), Eq. 6 (stage 2) for one batch."""
         cfg, device = self.config, self.accelerator.device
         latents = batch["latents"].to(device)  # x (x1 in the paper), also c of Eq. 6
         noise, sigma = [], []
@@ -149,12 +183,11 @@ class Trainer:
         noise = torch.stack(noise).to(device)
         sigma = torch.tensor(sigma, device=device)
 
-        contexts, frame_to_context = frame_contexts(batch["text_embeds"].to(device), batch["caption_index"].to(device))
-        narratives, narrative_mask = narratives_per_frame(contexts, frame_to_context)
-        condition, c_star = enhanced_condition(
-            self.alignformer, batch["anchor_latent"].to(device), batch["anchor_position"].tolist(),
-            batch["caption_index"].shape[1], narratives, narrative_mask, cfg.predicted_mask_value,
-        )
+        caption_index = batch["caption_index"]
+        if cfg.stage == 0 or cfg.conditioning == "no_multi_prompt":  # the clip's one prompt, every frame
+            caption_index = batch["prompt_index"][:, None].expand_as(caption_index)
+        contexts, frame_to_context = frame_contexts(batch["text_embeds"].to(device), caption_index.to(device))
+        condition, c_star = self._condition(batch, contexts, frame_to_context, device)
         image_embeds = batch["image_embeds"].to(device, self.weight_dtype)
         layout = FrameLayout(frame_to_context, image_len=image_embeds.shape[1], context_len=contexts.shape[2])
         hidden = torch.cat([noisy_latents(latents, noise, sigma), condition], dim=1).to(self.weight_dtype)
@@ -165,9 +198,14 @@ class Trainer:
                 encoder_hidden_states_image=image_embeds, return_dict=False,
             )[0]
         flow = F.mse_loss(prediction.float(), velocity_target(latents, noise).float())  # Eq. 1
-        reconstruction = F.mse_loss(c_star, latents)  # ||c* - c||^2 of Eq. 6
-        loss = flow + cfg.beta * reconstruction if cfg.stage == 2 else flow
-        return loss, {"loss": loss.item(), "flow": flow.item(), "reconstruction": reconstruction.item()}
+        logs = {"flow": flow.item()}
+        loss = flow
+        if c_star is not None:
+            reconstruction = F.mse_loss(c_star, latents)  # ||c* - c||^2 of Eq. 6
+            logs["reconstruction"] = reconstruction.item()
+            if cfg.stage == 2:
+                loss = flow + cfg.beta * reconstruction
+        return loss, {"loss": loss.item(), **logs}
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -180,6 +218,8 @@ class Trainer:
                 unwrapped = accelerator.unwrap_model(model)
                 if isinstance(unwrapped, AlignFormer):
                     unwrapped.save_pretrained(Path(output_dir) / "alignformer")
+                elif self.config.stage == 0:
+                    unwrapped.save_pretrained(Path(output_dir) / "transformer")
                 else:
                     ReasonDiffPipeline.save_lora_weights(
                         output_dir, transformer_lora_layers=get_peft_model_state_dict(unwrapped),
@@ -190,9 +230,9 @@ class Trainer:
         def load_hook(models, input_dir):
             while models:
                 unwrapped = accelerator.unwrap_model(models.pop())
-                if isinstance(unwrapped, AlignFormer):
-                    state = load_file(str(Path(input_dir) / "alignformer" / "diffusion_pytorch_model.safetensors"))
-                    unwrapped.load_state_dict(state)
+                if isinstance(unwrapped, AlignFormer) or self.config.stage == 0:  # whole models
+                    folder = "alignformer" if isinstance(unwrapped, AlignFormer) else "transformer"
+                    unwrapped.load_state_dict(load_file(str(Path(input_dir) / folder / "diffusion_pytorch_model.safetensors")))
                 else:
                     state = ReasonDiffPipeline.lora_state_dict(input_dir)
                     state = {k.removeprefix("transformer."): v for k, v in state.items() if k.startswith("transformer.")}
@@ -243,11 +283,12 @@ class Trainer:
         total_steps = cfg.max_steps or steps_per_epoch * cfg.num_epochs
         lr_scheduler = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=cfg.lr_warmup_steps,
                                      num_training_steps=total_steps)
-        if cfg.stage == 1:
-            self.transformer, self.alignformer, optimizer, lr_scheduler = accelerator.prepare(
-                self.transformer, self.alignformer, optimizer, lr_scheduler)
-        else:
-            self.alignformer, optimizer, lr_scheduler = accelerator.prepare(self.alignformer, optimizer, lr_scheduler)
+        trainable = [m for m in (self.alignformer, self.transformer if cfg.stage in (0, 1) else None) if m is not None]
+        *trainable, optimizer, lr_scheduler = accelerator.prepare(*trainable, optimizer, lr_scheduler)
+        if self.alignformer is not None:
+            self.alignformer = trainable[0]
+        if cfg.stage in (0, 1):
+            self.transformer = trainable[-1]
         self._register_hooks()
         if accelerator.is_main_process and cfg.report_to != "none":
             accelerator.init_trackers("reasondiff", config=json.loads(cfg.model_dump_json()))
@@ -262,7 +303,6 @@ class Trainer:
 
         progress = tqdm(total=total_steps, initial=step, desc=f"stage {cfg.stage}", unit="step",
                         disable=not accelerator.is_local_main_process)
-        trainable = [self.alignformer] + ([self.transformer] if cfg.stage == 1 else [])
         for epoch in range(start_epoch, cfg.num_epochs):
             if step >= total_steps:
                 break
@@ -300,21 +340,27 @@ class Trainer:
         return export
 
     def export(self) -> Path:
-        """The result as the pipeline loads it: `alignformer/` and `pytorch_lora_weights.safetensors`."""
-        out = self.config.output_dir / "export"
-        if self.accelerator.is_main_process:
+        """The result as the pipeline loads it: `alignformer/` and `pytorch_lora_weights.safetensors` (stages
+        1-2), or `transformer/` (stage 0, loadable as `model:` of a later stage)."""
+        cfg, accelerator = self.config, self.accelerator
+        out = cfg.output_dir / "export"
+        if accelerator.is_main_process:
             tmp = out.with_name("export.tmp")
             shutil.rmtree(tmp, ignore_errors=True)
-            self.accelerator.unwrap_model(self.alignformer).save_pretrained(tmp / "alignformer")
-            if self.config.stage == 1:
+            tmp.mkdir(parents=True)
+            if self.alignformer is not None:
+                accelerator.unwrap_model(self.alignformer).save_pretrained(tmp / "alignformer")
+            if cfg.stage == 0:
+                accelerator.unwrap_model(self.transformer).save_pretrained(tmp / "transformer")
+            elif cfg.stage == 1:
                 ReasonDiffPipeline.save_lora_weights(
-                    tmp, transformer_lora_layers=get_peft_model_state_dict(self.accelerator.unwrap_model(self.transformer)),
+                    tmp, transformer_lora_layers=get_peft_model_state_dict(accelerator.unwrap_model(self.transformer)),
                     safe_serialization=True,
                 )
             else:  # the LoRA stage 2 ran on, so the export is complete on its own
-                shutil.copy2(self.config.init_from / LORA_FILE, tmp / LORA_FILE)
-            (tmp / "train_config.json").write_text(self.config.model_dump_json(indent=2) + "\n")
+                shutil.copy2(cfg.init_from / LORA_FILE, tmp / LORA_FILE)
+            (tmp / "train_config.json").write_text(cfg.model_dump_json(indent=2) + "\n")
             shutil.rmtree(out, ignore_errors=True)
             os.replace(tmp, out)
-        self.accelerator.wait_for_everyone()
+        accelerator.wait_for_everyone()
         return out
