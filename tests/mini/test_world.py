@@ -116,9 +116,10 @@ def test_vae_training_resumes_exactly(tmp_path):
 
     from reasondiff.mini.vae import train_vae
 
-    straight = train_vae(tmp_path / "a", steps=3, batch_size=1, checkpoint_every=1, log=lambda m: None)
-    train_vae(tmp_path / "b", steps=2, batch_size=1, checkpoint_every=1, log=lambda m: None)
-    resumed = train_vae(tmp_path / "b", steps=3, batch_size=1, checkpoint_every=1, log=lambda m: None)
+    settings = dict(frames_per_step=5, windows=(5, 9), checkpoint_every=1, log=lambda m: None)
+    straight = train_vae(tmp_path / "a", steps=3, **settings)
+    train_vae(tmp_path / "b", steps=2, **settings)
+    resumed = train_vae(tmp_path / "b", steps=3, **settings)
     a, b = straight.state_dict(), resumed.state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     assert (tmp_path / "a" / "checkpoint" / "vae" / "diffusion_pytorch_model.safetensors").is_file()
