@@ -142,7 +142,7 @@ def _narration_for(narration_file: Path | None, image: Path | None, prompt: str 
             raise ValueError(f"narration file not found: {narration_file}")
         try:
             return Narration.from_json(narration_file.read_text())
-        except Exception as err:  # pydantic's message names the field at fault
+        except ValueError as err:  # pydantic's ValidationError (a ValueError) names the field at fault
             raise ValueError(f"{narration_file} is not a valid narration: {err}") from err
     if mode in ("wan", "rewrite") or narrator is not None:
         return None
