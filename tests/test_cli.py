@@ -33,7 +33,10 @@ def test_bundled_example_writes_a_playable_video_and_its_narration(tmp_path):
     result = invoke("-o", str(out), *FAST)
     assert result.exit_code == 0, result.output
     assert "RANDOM weights" in result.output  # the tiny default says plainly what it is
+    assert "frames  15-17" in result.output and "<- the image" in result.output  # the script is printed
     assert iio.imread(out).shape == (17, 64, 64, 3)
+    sheet = iio.imread(tmp_path / "clip.png")
+    assert sheet.shape[0] == 64 + 18 and sheet.shape[1] == 6 * (64 + 4)  # six key frames incl. the anchor
     narration = Narration.from_json((tmp_path / "clip.narration.json").read_text())
     assert narration.position == 17 and narration.num_frames == 17
     assert narration.descriptions == bundled_example().narration.resample(17).descriptions

@@ -201,7 +201,7 @@ def generate(
     import torch
 
     from .frames import check_num_frames
-    from .io import bundled_example, check_video_path, load_image, save_video
+    from .io import bundled_example, check_video_path, load_image, save_contact_sheet, save_video
     from .pipelines import MODES
 
     example = bundled_example()
@@ -272,8 +272,14 @@ def generate(
     }}})
     narration_path = out.with_suffix(".narration.json")
     narration_path.write_text(record.to_json(indent=2) + "\n")
+    sheet = save_contact_sheet(video, out.with_suffix(".png"), anchor=used.position)
     _info(f"wrote {out} ({video.shape[0]} frames, {width}x{height}, mode {mode}) in {seconds:.1f} s on {device}")
-    _info(f"wrote {narration_path} (image at frame {used.position} of {used.num_frames})")
+    _info(f"wrote {narration_path} (image at frame {used.position} of {used.num_frames}) and {sheet} (key frames)")
+    if result.narration is not None:
+        _info("script:")
+        for segment in used.segments():
+            mark = "  <- the image" if segment.start <= used.position <= segment.end else ""
+            _info(f"  frames {segment.start:>3}-{segment.end:<3} {segment.description}{mark}")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})

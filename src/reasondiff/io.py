@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import PIL.Image
+import PIL.ImageDraw
 from diffusers.utils import export_to_gif, export_to_video
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
@@ -71,4 +72,27 @@ def save_video(frames: np.ndarray, path: str | Path, fps: int = 8) -> Path:
     else:
         # macro_block_size=1: keep the generated size (e.g. 64x64) instead of letting ffmpeg rescale it.
         export_to_video(list(frames), str(path), fps=fps, macro_block_size=1)
+    return path
+
+
+def save_contact_sheet(frames: np.ndarray, path: str | Path, anchor: int | None = None, count: int = 6) -> Path:
+    """Key frames `[F, H, W, 3]` in [0, 1] side by side as a PNG, each labelled with its 1-based frame number;
+    the condition image's frame (`anchor`) is always included and framed in yellow."""
+    path = Path(path)
+    num = len(frames)
+    picks = sorted(set(np.linspace(0, num - 1, min(count, num)).round().astype(int).tolist()) | (
+        {anchor - 1} if anchor else set()))
+    height, width = frames.shape[1:3]
+    label = 14
+    sheet = PIL.Image.new("RGB", (len(picks) * (width + 4), height + label + 4), (20, 20, 20))
+    draw = PIL.ImageDraw.Draw(sheet)
+    for i, t in enumerate(picks):
+        x = i * (width + 4) + 2
+        tile = PIL.Image.fromarray((np.clip(frames[t], 0, 1) * 255).round().astype(np.uint8))
+        sheet.paste(tile, (x, label + 2))
+        if anchor and t == anchor - 1:
+            draw.rectangle([x - 2, label, x + width + 1, label + height + 3], outline=(255, 220, 0), width=2)
+        draw.text((x + 2, 1), f"{t + 1}", fill=(255, 220, 0) if anchor and t == anchor - 1 else (230, 230, 230))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
     return path
