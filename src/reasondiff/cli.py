@@ -10,11 +10,8 @@ import typer
 
 from . import __version__
 
-# Exit codes, the same for every command: 0 success; 1 the command ran and failed (a narrator that cannot be
-# reached or gives no usable script, a missing optional extra, `doctor` found a problem); 2 the command cannot
-# run with what it was given (a bad option, file, model path or narrator spec; typer's own usage errors are 2
-# too); 130 interrupted with Ctrl-C.
-EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+from .console import fail as _fail
 
 app = typer.Typer(
     name="reasondiff",
@@ -82,11 +79,6 @@ def root(
 
         transformers.utils.logging.set_verbosity_error()
         diffusers.utils.logging.set_verbosity_error()
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> None:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
 
 
 def _denoise_with_progress(pipe, steps: int, label: str, **call):

@@ -11,12 +11,9 @@ from pathlib import Path
 
 import typer
 
+from ..console import fail as _fail
+
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
 
 
 def demo(

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+from ..console import fail as _fail
+
 app = typer.Typer(
     name="data",
     help="Training and evaluation data: sample clips, caption frames, cache latents, build benchmark sets.",
@@ -18,11 +20,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(2)
 
 
 def _logging() -> None:

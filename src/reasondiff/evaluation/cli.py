@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from ..console import fail as _fail
+
 from .metrics import METRICS
 
 app = typer.Typer(
@@ -19,11 +21,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(2)
 
 
 def _split(text: str | None) -> list[str]:

@@ -51,13 +51,10 @@ def narrate(
 
       reasondiff generate -i vase.png -p "A cat plays in the room" -n vase.narration.json
     """
+    from ..console import fail
     from ..frames import check_num_frames
     from .errors import NarrationError, NarratorError
     from .narrator import VisionNarrator
-
-    def fail(message: str) -> None:
-        typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(2)
 
     try:
         check_num_frames(frames)

@@ -11,16 +11,13 @@ from pathlib import Path
 
 import typer
 
+from ..console import fail as _fail
+
 app = typer.Typer(name="thinkdiff", help="ThinkDiff: VLM -> aligner -> T5-space prompts for FLUX / CogVideoX / Wan.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 TINY_NOTICE = "NOTICE: 'tiny' components have RANDOM weights: this checks the plumbing, the outputs are noise."
 DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float32"}
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(2)
 
 
 def _dtype(name: str):
