@@ -1,6 +1,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import trained_like_alignformer as trained_like
 
 from reasondiff import AlignFormer
 from reasondiff.models import tiny
@@ -18,14 +19,6 @@ def make_inputs(seed=0):
     mask[2, 1, 2:] = False  # sample 2: one frame shorter than the others
     return anchor, index, narratives, mask
 
-
-def trained_like(seed=0):
-    """A tiny AlignFormer whose zero-initialised output projection has moved, so frames differ from the anchor."""
-    model = tiny.alignformer(seed=seed)
-    with torch.no_grad():
-        model.proj_out.weight.normal_(std=0.5, generator=torch.Generator().manual_seed(seed + 100))
-        model.proj_out.bias.normal_(std=0.1, generator=torch.Generator().manual_seed(seed + 101))
-    return model.eval()
 
 
 def test_output_shape_and_finite():

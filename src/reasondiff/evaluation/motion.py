@@ -22,6 +22,7 @@ from itertools import pairwise
 
 import numpy as np
 
+from .dynamic_degree import FarnebackFlow  # the same flow estimator Dynamic Degree uses
 from .video import to_uint8_frames
 
 Interpolator = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -44,14 +45,7 @@ class FlowInterpolator:
 
     def __init__(self, pyr_scale: float = 0.5, levels: int = 3, winsize: int = 15, iterations: int = 3,
                  poly_n: int = 5, poly_sigma: float = 1.2):
-        self.params = dict(pyr_scale=pyr_scale, levels=levels, winsize=winsize, iterations=iterations, poly_n=poly_n,
-                           poly_sigma=poly_sigma, flags=0)
-
-    def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        import cv2
-
-        gray_a, gray_b = (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (a, b))
-        return cv2.calcOpticalFlowFarneback(gray_a, gray_b, None, **self.params)
+        self._flow = FarnebackFlow(pyr_scale, levels, winsize, iterations, poly_n, poly_sigma)
 
     @staticmethod
     def _warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
