@@ -7,6 +7,7 @@ Conversations use one neutral form that every backend translates for its model:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 Message = dict[str, Any]
@@ -37,6 +38,19 @@ class SequentialBatchMixin:
 
     def chat_batch(self, conversations, *, json_schema=None):
         return [self.chat(c, json_schema=json_schema) for c in conversations]
+
+
+def translate_parts(message: Message, image_part: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:
+    """A message's content in a model's own part format: text parts as they are, images through `image_part`."""
+    parts = []
+    for part in message["content"]:
+        if part["type"] == "text":
+            parts.append({"type": "text", "text": part["text"]})
+        elif part["type"] == "image":
+            parts.append(image_part(part["image"]))
+        else:
+            raise ValueError(f"unknown message part type {part['type']!r}")
+    return parts
 
 
 def text_of(message: Message) -> str:

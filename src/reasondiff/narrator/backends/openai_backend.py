@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import NarratorBackendError, NarratorConnectionError
 from ..images import data_url, fit
-from .base import Conversation, SequentialBatchMixin
+from .base import Conversation, SequentialBatchMixin, translate_parts
 
 OPENAI_URL = "https://api.openai.com/v1"
 
@@ -82,14 +82,8 @@ class OpenAIBackend(SequentialBatchMixin):
     def _messages(self, conversation: Conversation) -> list[dict[str, Any]]:
         messages = []
         for message in conversation:
-            parts = []
-            for part in message["content"]:
-                if part["type"] == "text":
-                    parts.append({"type": "text", "text": part["text"]})
-                elif part["type"] == "image":
-                    parts.append({"type": "image_url", "image_url": {"url": data_url(fit(part["image"], self.max_image_side))}})
-                else:
-                    raise ValueError(f"unknown message part type {part['type']!r}")
+            parts = translate_parts(message, lambda image: {
+                "type": "image_url", "image_url": {"url": data_url(fit(image, self.max_image_side))}})
             if message["role"] != "user" and all(p["type"] == "text" for p in parts):
                 # system and assistant turns as plain strings: some servers accept no part lists there
                 messages.append({"role": message["role"], "content": "\n".join(p["text"] for p in parts)})

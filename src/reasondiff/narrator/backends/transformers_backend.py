@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from .base import Conversation, fold_system
+from .base import Conversation, fold_system, translate_parts
 
 
 class TransformersBackend:
@@ -79,14 +79,7 @@ class TransformersBackend:
             conversation = fold_system(conversation)
         out = []
         for message in conversation:
-            parts = []
-            for part in message["content"]:
-                if part["type"] == "text":
-                    parts.append({"type": "text", "text": part["text"]})
-                elif part["type"] == "image":
-                    parts.append({"type": "image", "image": part["image"]})
-                else:
-                    raise ValueError(f"unknown message part type {part['type']!r}")
+            parts = translate_parts(message, lambda image: {"type": "image", "image": image})
             out.append({"role": message["role"], "content": parts})
         return out
 
