@@ -1,6 +1,5 @@
 """ReasonDiff: unpaired text-image-to-video generation on diffusers' Wan2.1."""
 
-from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 try:
@@ -8,18 +7,15 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
+from ._lazy import lazy_exports  # noqa: E402
+
 # Public names, imported on first use so `import reasondiff` (and `reasondiff --help`) stays fast.
 _EXPORTS = {
-    "AlignFormer": "reasondiff.models.alignformer",
-    "Narration": "reasondiff.narrator.schema",
-    "VisionNarrator": "reasondiff.narrator.narrator",
-    "ReasonDiffPipeline": "reasondiff.pipelines.pipeline_reasondiff",
-    "ReasonDiffPipelineOutput": "reasondiff.pipelines.pipeline_reasondiff",
+    "AlignFormer": "models.alignformer",
+    "Narration": "narrator.schema",
+    "VisionNarrator": "narrator.narrator",
+    "ReasonDiffPipeline": "pipelines.pipeline_reasondiff",
+    "ReasonDiffPipelineOutput": "pipelines.pipeline_reasondiff",
 }
 __all__ = [*_EXPORTS, "__version__"]
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'reasondiff' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

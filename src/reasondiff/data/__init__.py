@@ -4,7 +4,7 @@ The video tools live in `sampling`, `captioning` and `benchmarks`; the training 
 reads is exported here (imported on first use, so the CLI starts without torch).
 """
 
-from importlib import import_module
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "CacheInput": "cache",
@@ -13,9 +13,4 @@ _EXPORTS = {
     "collate_clips": "dataset",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -10,7 +10,7 @@ trained against an LLM decoder. See docs/thinkdiff.md.
     tiny.py      tiny random components for tests
 """
 
-from importlib import import_module
+from .._lazy import lazy_exports
 
 # Imported on first use, so `reasondiff --help` does not load torch and diffusers for this subcommand.
 _EXPORTS = {
@@ -28,9 +28,4 @@ _EXPORTS = {
     "train": "training",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
