@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Reproduces ReasonDiff-mini from nothing on a CPU machine (each step resumes if interrupted: rerun the script).
-# Budget on the 2-core development machine: see docs/mini.md.
+# Reproduces ReasonDiff-mini from nothing on a CPU machine. Every step resumes if interrupted: rerun the script.
+# Budget on the 2-core development machine, and what each step gave: docs/mini.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=outputs/mini
-python -m reasondiff.mini.vae "$OUT/vae" --steps "${VAE_STEPS:-3000}"
-python -m reasondiff.mini.build cache "$OUT/cache" --vae "$OUT/vae/checkpoint/vae" --clips "${CLIPS:-4000}"
-reasondiff train --config configs/mini_stage0.yaml
-reasondiff train --config configs/mini_stage1.yaml
-reasondiff train --config configs/mini_stage2.yaml
-# ablations, on the same data and budget (the paper's §4.3)
+python -m reasondiff.mini.vae "$OUT/vae" --steps "${VAE_STEPS:-4000}"
+python -m reasondiff.mini.build cache "$OUT/cache" --vae "$OUT/vae/vae" --clips "${CLIPS:-1500}"
+reasondiff train --config configs/mini_stage0.yaml            # plain I2V DiT from scratch: the base and the baseline
+reasondiff train --config configs/mini_stage1.yaml            # + LoRA + AlignFormer (Eq. 1)
+reasondiff train --config configs/mini_stage2.yaml            # AlignFormer + reconstruction (Eq. 6)
+# ablations on the same data and budget (the paper's §4.3); "no aux loss" is the stage-1 export itself
 reasondiff train --config configs/mini_stage1.yaml conditioning=no_enhanced_latents output_dir=$OUT/ablation_no_enhanced_latents
 reasondiff train --config configs/mini_stage1.yaml conditioning=no_multi_prompt output_dir=$OUT/ablation_no_multi_prompt_s1
 reasondiff train --config configs/mini_stage2.yaml conditioning=no_multi_prompt init_from=$OUT/ablation_no_multi_prompt_s1/export output_dir=$OUT/ablation_no_multi_prompt
-python -m reasondiff.mini.build assemble "$OUT/reasondiff-mini" --vae "$OUT/vae/checkpoint/vae" \
-    --base "$OUT/stage0/export" --reasondiff "$OUT/stage2/export"
-python -m reasondiff.mini.build assemble "$OUT/plain-i2v" --vae "$OUT/vae/checkpoint/vae" --base "$OUT/stage0/export"
+assemble() { python -m reasondiff.mini.build assemble "$OUT/$1" --vae "$OUT/vae/vae" --base "$OUT/stage0/export" ${2:+--reasondiff "$2"}; }
+assemble reasondiff-mini "$OUT/stage2/export"                 # what ships in src/reasondiff/mini/weights/
+assemble no-aux-loss "$OUT/stage1/export"
+assemble no-enhanced-latents "$OUT/ablation_no_enhanced_latents/export"
+assemble no-multi-prompt "$OUT/ablation_no_multi_prompt/export"

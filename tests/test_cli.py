@@ -12,7 +12,8 @@ from reasondiff.io import bundled_example
 from reasondiff.models import tiny
 
 runner = CliRunner()
-FAST = ["--steps", "2", "--frames", "17"]
+SMALL = ["--steps", "2", "--frames", "17", "--height", "64", "--width", "64"]  # any model at the tiny size
+FAST = ["--model", "tiny", *SMALL]
 
 
 def invoke(*args):
@@ -32,8 +33,8 @@ def test_bundled_example_writes_a_playable_video_and_its_narration(tmp_path):
     out = tmp_path / "clip.mp4"
     result = invoke("-o", str(out), *FAST)
     assert result.exit_code == 0, result.output
-    assert "RANDOM weights" in result.output  # the tiny default says plainly what it is
-    assert "frames  15-17" in result.output and "<- the image" in result.output  # the script is printed
+    assert "RANDOM weights" in result.output  # the tiny model says plainly what it is
+    assert "frames  14-17" in result.output and "<- the image" in result.output  # the script is printed
     assert iio.imread(out).shape == (17, 64, 64, 3)
     sheet = iio.imread(tmp_path / "clip.png")
     assert sheet.shape[0] == 64 + 18 and sheet.shape[1] == 6 * (64 + 4)  # six key frames incl. the anchor
@@ -68,17 +69,17 @@ def test_wan_mode_needs_no_narration(tmp_path, condition_image):
 
 def test_generate_loads_saved_pipelines(tmp_path):
     reasondiff_pipeline().save_pretrained(tmp_path / "rd")
-    result = invoke("--model", str(tmp_path / "rd"), "-o", str(tmp_path / "a.mp4"), *FAST)
+    result = invoke("--model", str(tmp_path / "rd"), "-o", str(tmp_path / "a.mp4"), *SMALL)
     assert result.exit_code == 0, result.output
     assert "RANDOM weights" not in result.output
     assert iio.imread(tmp_path / "a.mp4").shape == (17, 64, 64, 3)
 
     WanImageToVideoPipeline(**tiny.wan_components(seed=0)).save_pretrained(tmp_path / "wan")
-    result = invoke("--model", str(tmp_path / "wan"), "-o", str(tmp_path / "b.mp4"), *FAST)
+    result = invoke("--model", str(tmp_path / "wan"), "-o", str(tmp_path / "b.mp4"), *SMALL)
     assert result.exit_code == 2 and "needs an AlignFormer" in result.output
     tiny.alignformer(seed=0).save_pretrained(tmp_path / "align")
     result = invoke("--model", str(tmp_path / "wan"), "--alignformer", str(tmp_path / "align"),
-                    "-o", str(tmp_path / "b.mp4"), *FAST)
+                    "-o", str(tmp_path / "b.mp4"), *SMALL)
     assert result.exit_code == 0, result.output
 
 
@@ -95,8 +96,8 @@ def test_generate_loads_saved_pipelines(tmp_path):
         (["--frames", "33", "--narration", "{script}"], "describes 17 frames"),
         (["--narration", "{bad}"], "not a valid narration"),
         (["--narration", "missing.json"], "narration file not found"),
-        (["--image", "{image}", "--prompt", "a dog"], "needs a frame-wise script"),
-        (["--mode", "rewrite"], "needs --narrator"),
+        (["--model", "tiny", "--image", "{image}", "--prompt", "a dog"], "needs a frame-wise script"),
+        (["--model", "tiny", "--mode", "rewrite"], "needs --narrator"),
         (["--model", "{nowhere}"], "could not load model"),
     ],
 )

@@ -12,6 +12,7 @@ from . import __version__
 
 from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from .console import fail as _fail
+from .pipelines.loading import MINI_STEPS
 
 app = typer.Typer(
     name="reasondiff",
@@ -24,7 +25,7 @@ app = typer.Typer(
 
 TINY_NOTICE = (
     "NOTICE: --model tiny is an install smoke test: Wan2.1-I2V's real classes with tiny RANDOM weights and an "
-    "untrained AlignFormer. The video is noise. The trained offline mini model is not built yet."
+    "untrained AlignFormer. The video is noise. The trained offline model is --model mini (the default)."
 )
 MODES_HELP = (
     "reasondiff (full method) | wan (plain Wan2.1 I2V) | rewrite (the narrator rewrites the prompt for plain Wan) | "
@@ -62,7 +63,7 @@ def root(
 
       reasondiff doctor        # what this installation can do: versions, device, narrators, weights
 
-      reasondiff generate      # the bundled example on the tiny offline model
+      reasondiff generate      # the bundled example on the shipped mini model
 
       reasondiff demo          # the studio: see and edit the narrator's script in your browser
 
@@ -100,27 +101,9 @@ def _denoise_with_progress(pipe, steps: int, label: str, **call):
 
 
 def _load_pipeline(model: str, alignformer: Path | None, lora: Path | None, device: str, dtype: str):
-    import torch
+    from .pipelines.loading import load_pipeline
 
-    from .models import tiny
-    from .models.alignformer import AlignFormer
-    from .pipelines import ReasonDiffPipeline
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
-    torch_dtype = getattr(torch, dtype)
-    if model == "tiny":  # float32: a test model, any other dtype is moot
-        pipe = ReasonDiffPipeline(**tiny.wan_components(seed=0), alignformer=tiny.alignformer(seed=0))
-    else:
-        # A hub id (e.g. Wan-AI/Wan2.1-I2V-14B-480P-Diffusers) or a local folder in the diffusers layout; a saved
-        # ReasonDiff pipeline brings its AlignFormer, a plain Wan2.1 folder needs --alignformer.
-        extra = {"alignformer": AlignFormer.from_pretrained(alignformer, torch_dtype=torch_dtype)} if alignformer else {}
-        pipe = ReasonDiffPipeline.from_pretrained(model, torch_dtype=torch_dtype, **extra)
-    if lora is not None:
-        pipe.load_lora_weights(str(lora))
-    return pipe.to(device), device
+    return load_pipeline(model, alignformer, lora, device, dtype)
 
 
 def _narration_for(narration_file: Path | None, image: Path | None, prompt: str | None, num_frames: int, mode: str,
@@ -165,14 +148,17 @@ def generate(
     ),
     mode: str = typer.Option("reasondiff", help=MODES_HELP),
     model: str = typer.Option(
-        "tiny", help="'tiny' (random weights, offline), a hub id, or a local diffusers folder (Wan2.1-I2V or ReasonDiff)."
+        "mini", help="'mini' (ReasonDiff-mini, shipped, trained on SynthWorld), 'tiny' (random weights: an install "
+        "check), a hub id, or a local diffusers folder (Wan2.1-I2V or ReasonDiff).",
     ),
     alignformer: Path = typer.Option(None, help="AlignFormer folder to use with a plain Wan2.1-I2V --model."),
     lora: Path = typer.Option(None, help="Stage-1 LoRA weights for the DiT (a file or folder load_lora_weights reads)."),
-    frames: int = typer.Option(17, "--frames", "--num-frames", help="Frames to generate; must be 4k+1 (17, 33, 81)."),
-    height: int = typer.Option(64, help="Height in pixels, a multiple of 16."),
-    width: int = typer.Option(64, help="Width in pixels, a multiple of 16."),
-    steps: int = typer.Option(4, help="Denoising steps (the paper uses 50 with real weights)."),
+    frames: int = typer.Option(None, "--frames", "--num-frames",
+                               help="Frames to generate, 4k+1 (17, 33, 81). Default: 17 for mini/tiny, 81 otherwise."),
+    height: int = typer.Option(None, help="Height in pixels, a multiple of 16. Default: 64 for mini/tiny, 480 otherwise."),
+    width: int = typer.Option(None, help="Width in pixels, a multiple of 16. Default: 64 for mini/tiny, 832 otherwise."),
+    steps: int = typer.Option(None, help=f"Denoising steps. Default: {MINI_STEPS} for mini, 4 for tiny, 50 otherwise "
+                              "(the paper's)."),
     guidance: float = typer.Option(5.0, "--guidance", "--guidance-scale", help="Classifier-free guidance scale."),
     negative_prompt: str = typer.Option(None, help="Negative prompt for classifier-free guidance."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same video."),
@@ -184,7 +170,7 @@ def generate(
 
     Examples:
 
-      reasondiff generate                       # the bundled example on the tiny offline model
+      reasondiff generate                       # the bundled example on the shipped mini model
 
       reasondiff generate -i vase.png -p "A cat plays in the room" -n script.json -o cat.mp4
 
@@ -195,8 +181,14 @@ def generate(
     from .frames import check_num_frames
     from .io import bundled_example, check_video_path, load_image, save_contact_sheet, save_video
     from .pipelines import MODES
+    from .pipelines.loading import model_defaults
 
     example = bundled_example()
+    defaults = model_defaults(model)
+    frames, height, width, steps = (value if value is not None else defaults[key] for key, value in
+                                    (("frames", frames), ("height", height), ("width", width), ("steps", steps)))
+    if narrator is None and narration is None and mode != "wan":
+        narrator = defaults["narrator"]  # the mini model reads its world with the synthworld narrator
     try:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -300,7 +292,8 @@ def train(
         _fail(str(err))
     export = trainer.train()
     if trainer.accelerator.is_main_process:
-        _info(f"wrote {export} (alignformer/ + LoRA); resume by running the same command again")
+        holds = "transformer/" if settings.stage == 0 else "alignformer/ + LoRA"
+        _info(f"wrote {export} ({holds}); rerunning the same command resumes or, when finished, re-exports")
 
 
 def _register_subcommands() -> None:

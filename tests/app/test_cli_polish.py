@@ -10,7 +10,7 @@ from reasondiff.io import bundled_example
 from reasondiff.narrator import NarratorConnectionError, register_backend
 
 runner = CliRunner()
-FAST = ["--steps", "2", "--frames", "17"]
+FAST = ["--model", "tiny", "--steps", "2", "--frames", "17"]
 
 
 def test_root_help_lists_commands_examples_and_exit_codes():

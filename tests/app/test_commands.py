@@ -117,7 +117,7 @@ def test_demo_builds_the_studio_and_serves_it_locally(monkeypatch, tmp_path):
         served.update(blocks=blocks, host=host, port=port, max_upload_mb=max_upload_mb)
 
     monkeypatch.setattr(studio, "launch", fake_launch)
-    result = runner.invoke(cli, ["demo", "--port", "0", "--max-upload-mb", "3", "--output-dir", str(tmp_path)])
+    result = runner.invoke(cli, ["demo", "--model", "tiny", "--port", "0", "--max-upload-mb", "3", "--output-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "RANDOM weights" in result.output and "model tiny on cpu" in result.output
     assert served["host"] == "127.0.0.1" and served["port"] is None and served["max_upload_mb"] == 3
@@ -131,6 +131,6 @@ def test_demo_warns_when_serving_beyond_this_machine(monkeypatch):
     from reasondiff.app import studio
 
     monkeypatch.setattr(studio, "launch", lambda blocks, host, port, **kw: None)
-    result = runner.invoke(cli, ["demo", "--host", "0.0.0.0"])
+    result = runner.invoke(cli, ["demo", "--model", "tiny", "--host", "0.0.0.0"])
     assert result.exit_code == 0, result.output
     assert "warning: serving on 0.0.0.0 makes the studio reachable from your network" in result.output

@@ -5,8 +5,10 @@ import torch
 import yaml
 from PIL import Image
 
-from reasondiff import VisionNarrator
-from reasondiff.mini.build import assemble, build_cache
+from diffusers import WanTransformer3DModel
+
+from reasondiff import ReasonDiffPipeline, VisionNarrator
+from reasondiff.mini.build import assemble, build_cache, load_pipeline
 from reasondiff.mini.components import components, transformer_config, world_words
 from reasondiff.mini.world import EventScript
 from reasondiff.training import Trainer, load_config
@@ -28,14 +30,29 @@ def test_the_mini_recipe_runs_end_to_end(tmp_path):
                alignformer={"hidden_dim": 32, "num_heads": 4, "ff_mult": 2})
     s2 = train(tmp_path, "s2", stage=2, model=str(base), init_from=str(s1), cache_dir=str(cache))
 
-    pipe = assemble(vae, base, s2)
+    pipe = load_pipeline(assemble(tmp_path / "mini", vae, base, s2))
     pipe.set_progress_bar_config(disable=True)
-    assert not any("lora" in k for k in pipe.transformer.state_dict())  # LoRA fused into the DiT
+    assert "reasondiff" in pipe.transformer.peft_config  # the stage-1 LoRA, as ReasonDiff's adapter
     image = Image.fromarray(EventScript("cat", "vase", "kitchen").render(16))
-    out = pipe(image, "a cat plays in the kitchen", narrator=VisionNarrator("synthworld:", use_cache=False),
-               num_frames=17, height=64, width=64, num_inference_steps=1, output_type="np",
-               generator=torch.Generator().manual_seed(0))
+    call = dict(image=image, prompt="a cat plays in the kitchen", num_frames=17, height=64, width=64,
+                num_inference_steps=1, output_type="np")
+    out = pipe(**call, narrator=VisionNarrator("synthworld:", use_cache=False), generator=torch.Generator().manual_seed(0))
     assert out.frames.shape == (1, 17, 64, 64, 3) and np.isfinite(out.frames).all()
     assert out.narration.position == 17
+
+    # The baseline mode is the stage-0 model: the LoRA is off while it runs, and on again afterwards.
+    with torch.no_grad():  # two training steps leave the LoRA near zero: make it matter
+        for name, param in pipe.transformer.named_parameters():
+            if "lora_B" in name:
+                param.add_(0.05)
+    plain = ReasonDiffPipeline(**components(vae), transformer=WanTransformer3DModel.from_pretrained(base / "transformer"),
+                               alignformer=pipe.alignformer)
+    plain.set_progress_bar_config(disable=True)
+    narration = out.narration
+    seeded = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    wan = pipe(**call, mode="wan", generator=seeded()).frames
+    np.testing.assert_allclose(wan, plain(**call, mode="wan", generator=seeded()).frames, atol=1e-5)
+    with_lora = pipe(**call, narration=narration, generator=seeded()).frames
+    assert np.abs(with_lora - plain(**call, narration=narration, generator=seeded()).frames).max() > 1e-3
     tok = pipe.tokenizer
     assert all(tok.unk_token_id not in tok(w).input_ids and len(tok.tokenize(w)) == 1 for w in world_words())

@@ -18,21 +18,23 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 def demo(
     model: str = typer.Option(
-        "tiny", help="'tiny' (random weights, offline), a hub id, or a local diffusers folder (Wan2.1-I2V or ReasonDiff)."
+        "mini", help="'mini' (ReasonDiff-mini, shipped, trained on SynthWorld), 'tiny' (random weights: an install "
+        "check), a hub id, or a local diffusers folder (Wan2.1-I2V or ReasonDiff).",
     ),
     narrator: str = typer.Option(
         None, "--narrator",
         help="MLLM that writes the script: openai:gpt-4o | openai:MODEL@http://HOST:PORT/v1 | transformers:PATH. "
-        "Without one, the page uses the bundled example's script or one you type.",
+        "Default: synthworld: for --model mini; otherwise none, and the page uses the bundled example's script "
+        "or one you type.",
     ),
     alignformer: Path = typer.Option(None, help="AlignFormer folder to use with a plain Wan2.1-I2V --model."),
     lora: Path = typer.Option(None, help="Stage-1 LoRA weights for the DiT."),
     host: str = typer.Option("127.0.0.1", help="Address to serve on. Anything but localhost exposes the page to your network."),
     port: int = typer.Option(7860, help="Port to serve on (0: any free port)."),
-    frames: int = typer.Option(None, help="Default frame count in the page (4k+1). Default: 17 for tiny, 81 otherwise."),
-    steps: int = typer.Option(None, help="Default denoising steps. Default: 4 for tiny, 50 otherwise."),
-    height: int = typer.Option(None, help="Default height (multiple of 16). Default: 64 for tiny, 480 otherwise."),
-    width: int = typer.Option(None, help="Default width (multiple of 16). Default: 64 for tiny, 832 otherwise."),
+    frames: int = typer.Option(None, help="Default frame count in the page (4k+1). Default: 17 for mini/tiny, 81 otherwise."),
+    steps: int = typer.Option(None, help="Default denoising steps. Default: 20 for mini, 4 for tiny, 50 otherwise."),
+    height: int = typer.Option(None, help="Default height (multiple of 16). Default: 64 for mini/tiny, 480 otherwise."),
+    width: int = typer.Option(None, help="Default width (multiple of 16). Default: 64 for mini/tiny, 832 otherwise."),
     max_upload_mb: float = typer.Option(10.0, help="Largest image upload accepted, in MB."),
     output_dir: Path = typer.Option(None, help="Where generated videos and scripts go (the page serves files from it). Default: a new temporary folder."),
     device: str = typer.Option("auto", help="'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ..."),
@@ -44,7 +46,7 @@ def demo(
 
     Examples:
 
-      reasondiff demo                                    # tiny offline model, http://127.0.0.1:7860
+      reasondiff demo                                    # shipped mini model, http://127.0.0.1:7860
 
       reasondiff demo --narrator openai:gpt-4o --model Wan-AI/Wan2.1-I2V-14B-480P-Diffusers --alignformer ckpt/alignformer
 
@@ -52,11 +54,13 @@ def demo(
     """
     from ..frames import check_num_frames
 
+    from ..pipelines.loading import model_defaults
+
     tiny = model == "tiny"
-    frames = frames if frames is not None else (17 if tiny else 81)
-    steps = steps if steps is not None else (4 if tiny else 50)
-    height = height if height is not None else (64 if tiny else 480)
-    width = width if width is not None else (64 if tiny else 832)
+    defaults = model_defaults(model)
+    frames, height, width, steps = (value if value is not None else defaults[key] for key, value in
+                                    (("frames", frames), ("height", height), ("width", width), ("steps", steps)))
+    narrator = narrator if narrator is not None else defaults["narrator"]
     try:
         check_num_frames(frames)
         if height % 16 or width % 16 or height <= 0 or width <= 0:

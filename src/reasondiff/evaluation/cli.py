@@ -28,22 +28,11 @@ def _split(text: str | None) -> list[str]:
 
 
 def _load_pipeline(model: str, alignformer: Path | None, lora: Path | None, device: str, dtype: str):
-    import torch
+    from ..pipelines.loading import load_pipeline
 
-    from ..models import tiny
-    from ..models.alignformer import AlignFormer
-    from ..pipelines import ReasonDiffPipeline
-
-    torch_dtype = getattr(torch, dtype)
-    if model == "tiny":
-        pipe = ReasonDiffPipeline(**tiny.wan_components(seed=0), alignformer=tiny.alignformer(seed=0))
-    else:
-        extra = {"alignformer": AlignFormer.from_pretrained(alignformer, torch_dtype=torch_dtype)} if alignformer else {}
-        pipe = ReasonDiffPipeline.from_pretrained(model, torch_dtype=torch_dtype, **extra)
-    if lora is not None:
-        pipe.load_lora_weights(str(lora))
+    pipe, _ = load_pipeline(model, alignformer, lora, device, dtype)
     pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)
+    return pipe
 
 
 @app.command()

@@ -20,7 +20,12 @@ METRICS = {
     "dynamic_degree": "Dynamic Degree",
     "clip_text": "CLIP Score (Text)",
     "clip_image": "CLIP Score (Image)",
+    # SynthWorld's judge (reasondiff.mini.judge): None on cases without the world's ground truth
+    "anchor_psnr": "Anchor PSNR",
+    "text_adherence": "Text Adherence",
+    "causal_order": "Causal Order",
 }
+JUDGE_METRICS = ("anchor_psnr", "text_adherence", "causal_order")
 HIGHER_IS_BETTER = {**{key: True for key in METRICS}, "user_rank": False}
 
 
@@ -30,6 +35,8 @@ class Sample:
     fps: float
     image: PIL.Image.Image  # the condition image
     captions: Sequence[str] | None = None  # ground-truth caption per real frame
+    position: int | None = None  # 1-based frame of the generated video that should show the image
+    agent: str | None = None  # SynthWorld cases: the agent the prompt names
 
 
 class ClipText:
@@ -72,6 +79,29 @@ class WithFps:
         return self.metric(sample.frames, sample.fps)
 
 
+class Judged:
+    """SynthWorld's scene judge reads the generated frames; one adapter per judge score, so each is a column.
+
+    anchor_psnr: PSNR (dB, capped at 60) of the frame at the case's true position against the condition image.
+    text_adherence: 1 when the judge sees the prompt's agent in some frame. causal_order: 1 when the object is
+    intact in the first frame and stays changed from its first changed frame to the last (every SynthWorld
+    clip's event happens inside the clip)."""
+
+    def __init__(self, name: str, judge):
+        self.name, self.judge = name, judge
+
+    def score(self, sample: Sample) -> float | None:
+        from ..mini.judge import score_video
+
+        if sample.agent is None or sample.position is None:
+            return None
+        result = score_video(self.judge, sample.frames, np.asarray(sample.image.convert("RGB").resize(
+            sample.frames.shape[2:0:-1])), sample.position, sample.agent)
+        if self.name == "anchor_psnr":
+            return min(result.anchor_psnr, 60.0)
+        return float(result.agent_seen if self.name == "text_adherence" else result.causal_order)
+
+
 def build_metrics(names: Sequence[str], *, clip: str = "openai/clip-vit-large-patch14", musiq: str | None = None,
                   interpolator: str = "farneback", flow: str = "farneback", device: str = "cpu") -> list:
     """Metric adapters for `names` (keys of `METRICS`). `clip`: a CLIP folder/hub id or "tiny"; `musiq`: a
@@ -80,7 +110,11 @@ def build_metrics(names: Sequence[str], *, clip: str = "openai/clip-vit-large-pa
     if unknown:
         raise ValueError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
     metrics = []
-    scorer = None
+    scorer = judge = None
+    if any(name in JUDGE_METRICS for name in names):
+        from ..mini.judge import SceneJudge
+
+        judge = SceneJudge.shipped()
     if "clip_text" in names or "clip_image" in names:
         if clip == "tiny":
             from .tiny import clip_score
@@ -105,6 +139,8 @@ def build_metrics(names: Sequence[str], *, clip: str = "openai/clip-vit-large-pa
             from .dynamic_degree import DynamicDegree
 
             metrics.append(WithFps(DynamicDegree(flow, **({"device": device} if flow == "raft" else {}))))
+        elif name in JUDGE_METRICS:
+            metrics.append(Judged(name, judge))
         elif name == "clip_text":
             metrics.append(ClipText(scorer))
         else:

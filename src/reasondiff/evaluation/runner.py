@@ -202,7 +202,9 @@ def _generate_and_score(pipe, case, mode, settings, narrator, metrics, out_dir) 
     video = Path("videos") / mode / f"{case.id}.{settings.video_format}"
     save_video(frames.astype("float32") / 255.0, out_dir / video, fps=settings.fps)
     # Scored on the generated frames themselves; VBench decodes the mp4, which adds codec loss (see docs).
-    sample = Sample(frames=frames, fps=settings.fps, image=image, captions=case.captions)
+    position = case.ground_truth_narration(frames.shape[0]).position if case.captions and case.position else None
+    sample = Sample(frames=frames, fps=settings.fps, image=image, captions=case.captions, position=position,
+                    agent=case.extra.get("agent"))
     scores = {metric.name: _finite(metric.score(sample), metric.name) for metric in metrics}
     used = output.narration
     return {

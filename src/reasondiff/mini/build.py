@@ -1,15 +1,22 @@
 """Building ReasonDiff-mini: the SynthWorld training cache, and the assembled pipeline.
 
-    python -m reasondiff.mini.build cache outputs/mini/cache --vae outputs/mini/vae/checkpoint/vae --clips 4000
+    python -m reasondiff.mini.build cache outputs/mini/cache --vae outputs/mini/vae/vae --clips 4000
     reasondiff train --config configs/mini_stage0.yaml          # plain I2V DiT from scratch
     reasondiff train --config configs/mini_stage1.yaml          # LoRA + AlignFormer
     reasondiff train --config configs/mini_stage2.yaml          # AlignFormer + reconstruction
     python -m reasondiff.mini.build assemble OUT --vae ... --base outputs/mini/stage0/export --reasondiff outputs/mini/stage2/export
+
+An assembled folder is a saved `ReasonDiffPipeline` whose DiT is the stage-0 base, with the stage-1 LoRA
+beside it (`pytorch_lora_weights.safetensors`) rather than fused in: `load_pipeline` loads it as ReasonDiff's
+adapter, which the pipeline switches off in the baseline modes, so one folder serves ReasonDiff-mini and the
+plain I2V model it was trained from (as Wan2.1 + ReasonDiff's LoRA does at full scale).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+from importlib import resources
 from pathlib import Path
 
 from diffusers import WanTransformer3DModel
@@ -18,7 +25,7 @@ from ..data.cache import write_cache
 from ..models.alignformer import AlignFormer
 from ..pipelines.pipeline_reasondiff import ReasonDiffPipeline
 from .components import components
-from .splits import training_clips
+from .splits import training_clips, write_benchmark
 
 
 def build_cache(out: str | Path, vae, clips: int, num_frames: int = 17, size: int = 64, progress: bool = True) -> Path:
@@ -29,18 +36,35 @@ def build_cache(out: str | Path, vae, clips: int, num_frames: int = 17, size: in
                        anchors_per_clip=4, condition_videos=True, progress=progress)
 
 
-def assemble(vae, base: str | Path, reasondiff: str | Path | None = None) -> ReasonDiffPipeline:
-    """The mini pipeline: trained VAE, stage-0 DiT, and (if given) the stage-2 AlignFormer + LoRA fused in."""
+LORA_FILE = "pytorch_lora_weights.safetensors"
+
+
+def assemble(out: str | Path, vae, base: str | Path, reasondiff: str | Path | None = None) -> Path:
+    """Write the mini pipeline to `out`: trained VAE, stage-0 DiT, and (if given) the AlignFormer and LoRA of
+    an export folder (stage 2, or stage 1 for the "no aux loss" ablation)."""
+    out = Path(out)
     transformer = WanTransformer3DModel.from_pretrained(Path(base) / "transformer")
-    alignformer = None
-    if reasondiff is not None:
-        alignformer = AlignFormer.from_pretrained(Path(reasondiff) / "alignformer")
-    pipe = ReasonDiffPipeline(**components(vae), transformer=transformer, alignformer=alignformer)
-    if reasondiff is not None:
-        pipe.load_lora_weights(str(reasondiff))
-        pipe.fuse_lora()
-        pipe.unload_lora_weights()
+    alignformer = AlignFormer.from_pretrained(Path(reasondiff) / "alignformer") if reasondiff is not None else None
+    ReasonDiffPipeline(**components(vae), transformer=transformer, alignformer=alignformer).save_pretrained(out)
+    if reasondiff is not None and (Path(reasondiff) / LORA_FILE).is_file():
+        shutil.copyfile(Path(reasondiff) / LORA_FILE, out / LORA_FILE)
+    return out
+
+
+def load_pipeline(path: str | Path | None = None, torch_dtype=None) -> ReasonDiffPipeline:
+    """An assembled mini pipeline (default: the one shipped in the package), its LoRA as ReasonDiff's adapter."""
+    path = Path(path) if path is not None else shipped_path()
+    if not (path / "model_index.json").is_file():
+        raise ValueError(f"{path} is not an assembled mini model (no model_index.json); build one with "
+                         "`python -m reasondiff.mini.build assemble` or scripts/train_mini.sh")
+    pipe = ReasonDiffPipeline.from_pretrained(path, **({"torch_dtype": torch_dtype} if torch_dtype else {}))
+    if (path / LORA_FILE).is_file():
+        pipe.load_reasondiff_lora(str(path))
     return pipe
+
+
+def shipped_path() -> Path:
+    return Path(str(resources.files("reasondiff") / "mini" / "weights" / "reasondiff-mini"))
 
 
 def main():
@@ -50,6 +74,10 @@ def main():
     cache.add_argument("out")
     cache.add_argument("--vae", required=True, help="trained mini VAE folder")
     cache.add_argument("--clips", type=int, default=4000)
+    bench = commands.add_parser("benchmark", help="an unpaired SynthWorld benchmark (manifest + images) for `reasondiff eval run`")
+    bench.add_argument("out")
+    bench.add_argument("--split", default="test", help="test, val, compositional or customisation")
+    bench.add_argument("--num", type=int, default=200)
     build = commands.add_parser("assemble", help="trained parts -> a ReasonDiffPipeline folder")
     build.add_argument("out")
     build.add_argument("--vae", required=True)
@@ -58,9 +86,10 @@ def main():
     args = parser.parse_args()
     if args.command == "cache":
         print(build_cache(args.out, args.vae, args.clips))
+    elif args.command == "benchmark":
+        print(write_benchmark(args.out, args.split, args.num) / "benchmark.jsonl")
     else:
-        assemble(args.vae, args.base, args.reasondiff).save_pretrained(args.out)
-        print(args.out)
+        print(assemble(args.out, args.vae, args.base, args.reasondiff))
 
 
 if __name__ == "__main__":

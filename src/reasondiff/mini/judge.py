@@ -80,6 +80,13 @@ class SceneJudge(ModelMixin, ConfigMixin):
         h = self.features(frames)
         return {k: head(h) for k, head in self.heads.items()}
 
+    @classmethod
+    def shipped(cls) -> "SceneJudge":
+        """The judge trained for this release (`src/reasondiff/mini/weights/judge`, accuracy.json beside it)."""
+        from importlib import resources
+
+        return cls.from_pretrained(str(resources.files("reasondiff") / "mini" / "weights" / "judge")).eval()
+
     @torch.no_grad()
     def read(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         """uint8 `[T, H, W, 3]` (or floats in [0, 1]) -> per-frame class indices for each field."""

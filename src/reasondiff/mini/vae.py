@@ -1,12 +1,16 @@
 """Training the mini model's video VAE (diffusers' `AutoencoderKLWan`, small) on SynthWorld clips.
 
 Wan's VAE is causal in time and carries a feature cache from one 4-frame group to the next, so it
-must see windows of several groups: each step draws a window of 5, 9 or 17 frames (2, 3 or 5 latent
-frames), with the batch sized so every step sees about 20 frames. Training on 5-frame windows only
-was tried first: they reconstruct well (L1 0.036) but the third latent frame onwards degrades
-(L1 0.13-0.18), because the cache path between groups is never trained. Loss: L1 plus a small KL term, with the agent's and the object's pixels weighted 10x: they cover a
-few percent of a frame, and with a plain L1 the first 1 700 steps learned the rooms and dropped every
-object and agent (seen in the reconstructions).
+must see windows of several groups: each step draws a window of 1, 5, 9 or 17 frames (1, 2, 3 or 5
+latent frames), with the batch sized so every step sees about 20 frames (twenty different images when
+the window is one frame: the spatial code learns from many scenes, the cache path from long windows).
+Training on 5-frame windows only was tried first: they reconstruct well (L1 0.036) but the third
+latent frame onwards degrades (L1 0.13-0.18), because the cache path between groups is never trained.
+The decoder reads the posterior's mean, as the pipeline's condition path does: decoding a sample
+drowns the untrained encoder's signal in unit-variance noise (300 steps learned nothing but a grey
+room). Loss: L1 plus a small KL term (on the mean it keeps the latents bounded), with the agent's and
+the object's pixels weighted 10x: they cover a few percent of a frame, and with a plain L1 the first
+1 700 steps learned the rooms and dropped every object and agent (seen in the reconstructions).
 
 Checkpoints (`OUT/checkpoint/`: the model in safetensors, the optimizer state, the step) are written
 to a temporary folder and renamed, so a killed run resumes from the last complete one.
@@ -26,7 +30,11 @@ from diffusers import AutoencoderKLWan
 
 from .world import ROOMS, sample_script
 
-MINI_VAE = dict(base_dim=16, z_dim=16, dim_mult=[1, 2, 2, 2], num_res_blocks=1, temperal_downsample=[False, True, True])
+# 4x spatial and 4x temporal compression: a 64x64x17 clip becomes 16x5x16x16. Wan's own 8x spatial factor
+# left SynthWorld's agents (8-12 px) about one latent pixel each, and after 3 000 steps (base width 16) the
+# decoder still drew them as one blurred blob.
+MINI_VAE = dict(base_dim=16, z_dim=16, dim_mult=[1, 2, 2], num_res_blocks=1, temperal_downsample=[True, True],
+                scale_factor_spatial=4)
 
 
 FOREGROUND_WEIGHT = 10.0
@@ -60,8 +68,20 @@ def _save(vae, optimizer, step: int, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def train_vae(out_dir: str | Path, steps: int, frames_per_step: int = 20, windows: tuple[int, ...] = (5, 9, 17), size: int = 64,
-              learning_rate: float = 3e-4, kl_weight: float = 1e-6, seed: int = 0, checkpoint_every: int = 100,
+@torch.no_grad()
+def set_latent_statistics(vae: AutoencoderKLWan, clips: int = 64, seed: int = 12345) -> AutoencoderKLWan:
+    """Store the per-channel mean and std of the latents in the VAE's config (`latents_mean`/`latents_std`, as
+    Wan2.1 ships them): the pipeline and the training cache normalise with them, so the DiT sees unit-variance
+    latents whatever scale the VAE happened to learn."""
+    rng = np.random.default_rng(seed)
+    latents = torch.cat([vae.encode(clip_batch(rng, 8, 17, 64)[0]).latent_dist.mode() for _ in range(max(1, clips // 8))])
+    dims = (0, 2, 3, 4)
+    vae.register_to_config(latents_mean=latents.mean(dim=dims).tolist(), latents_std=latents.std(dim=dims).tolist())
+    return vae
+
+
+def train_vae(out_dir: str | Path, steps: int, frames_per_step: int = 20, windows: tuple[int, ...] = (1, 5, 9, 17), size: int = 64,
+              learning_rate: float = 1e-3, kl_weight: float = 1e-6, seed: int = 0, checkpoint_every: int = 100,
               log=print) -> AutoencoderKLWan:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -82,7 +102,7 @@ def train_vae(out_dir: str | Path, steps: int, frames_per_step: int = 20, window
         frames = windows[int(rng.integers(len(windows)))]
         video, weight = clip_batch(rng, max(1, frames_per_step // frames), frames, size)
         posterior = vae.encode(video).latent_dist
-        reconstruction = vae.decode(posterior.sample(generator=torch.Generator().manual_seed(step))).sample
+        reconstruction = vae.decode(posterior.mode()).sample
         l1 = ((reconstruction - video).abs() * weight).sum() / (weight.sum() * 3)
         loss = l1 + kl_weight * posterior.kl().mean()
         optimizer.zero_grad()
@@ -98,6 +118,16 @@ def train_vae(out_dir: str | Path, steps: int, frames_per_step: int = 20, window
     return vae.eval()
 
 
+def export_vae(out_dir: str | Path, stats_clips: int = 64) -> Path:
+    """`OUT/vae`: the last checkpoint's VAE with its latent statistics, the folder the rest of the recipe reads."""
+    out = Path(out_dir)
+    vae = AutoencoderKLWan.from_pretrained(out / "checkpoint" / "vae").eval()
+    vae.register_to_config(scale_factor_spatial=MINI_VAE["scale_factor_spatial"])  # what the pipelines read
+    vae = set_latent_statistics(vae, stats_clips)
+    vae.save_pretrained(out / "vae")
+    return out / "vae"
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -106,6 +136,8 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--frames-per-step", type=int, default=20)
     parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
     args = parser.parse_args()
     train_vae(args.out, args.steps, frames_per_step=args.frames_per_step, checkpoint_every=args.checkpoint_every,
-              log=lambda m: print(m, flush=True))
+              learning_rate=args.learning_rate, log=lambda m: print(m, flush=True))
+    print(export_vae(args.out), flush=True)

@@ -13,6 +13,7 @@ conditioning:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -40,6 +41,9 @@ from .conditioning import (
 )
 
 MODES = ("reasondiff", "wan", "rewrite", "no_enhanced_latents", "no_multi_prompt")
+# ReasonDiff's stage-1 LoRA, loaded under this adapter name (`load_reasondiff_lora`), is switched off in the
+# baseline modes: "wan" and "rewrite" are the base model, as in the paper's comparison.
+LORA_ADAPTER = "reasondiff"
 MODE_HELP = {
     "reasondiff": "full method: image at the narrated frame, c* guidance, frame-wise narratives",
     "wan": "plain Wan2.1 I2V: image as first frame, the user's prompt (diffusers' pipeline, unchanged)",
@@ -138,6 +142,22 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
 
     # ------------------------------------------------------------------ checks
 
+    def load_reasondiff_lora(self, path: str, **kwargs) -> None:
+        """Load the stage-1 LoRA as ReasonDiff's adapter: active in the ReasonDiff modes, off in "wan"/"rewrite"."""
+        self.load_lora_weights(path, adapter_name=LORA_ADAPTER, **kwargs)
+
+    @contextlib.contextmanager
+    def _base_model(self):
+        adapters = getattr(self.transformer, "peft_config", None) or {}
+        if LORA_ADAPTER not in adapters:
+            yield
+            return
+        self.disable_lora()
+        try:
+            yield
+        finally:
+            self.enable_lora()
+
     def _check(self, image, prompt, narration, narrator, mode, num_frames, height, width):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -219,14 +239,15 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
         self._check(image, prompt, narration, narrator, mode, num_frames, height, width)
         if mode in ("wan", "rewrite"):
             wan_prompt = prompt if mode == "wan" else narrator.rewrite(image, prompt)
-            frames = self._wan_pipeline()(
-                image=image, prompt=wan_prompt, negative_prompt=negative_prompt, height=height, width=width,
-                num_frames=num_frames, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
-                generator=generator, latents=latents, output_type=output_type, attention_kwargs=attention_kwargs,
-                callback_on_step_end=callback_on_step_end,
-                callback_on_step_end_tensor_inputs=list(callback_on_step_end_tensor_inputs),
-                max_sequence_length=max_sequence_length,
-            ).frames
+            with self._base_model():
+                frames = self._wan_pipeline()(
+                    image=image, prompt=wan_prompt, negative_prompt=negative_prompt, height=height, width=width,
+                    num_frames=num_frames, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+                    generator=generator, latents=latents, output_type=output_type, attention_kwargs=attention_kwargs,
+                    callback_on_step_end=callback_on_step_end,
+                    callback_on_step_end_tensor_inputs=list(callback_on_step_end_tensor_inputs),
+                    max_sequence_length=max_sequence_length,
+                ).frames
             return self._output(frames, None, wan_prompt, return_dict)
 
         if narration is None:

@@ -1,0 +1,65 @@
+"""One way from a `--model` name to a ready pipeline, shared by `generate`, `eval run` and the studio.
+
+Names: "mini" (ReasonDiff-mini, shipped in the package, trained on SynthWorld), "tiny" (Wan2.1's classes with
+tiny random weights: an install check), or a hub id / local folder in the diffusers layout (Wan2.1-I2V, or
+a saved ReasonDiff pipeline). A stage-1 LoRA, given with `lora` or found as `pytorch_lora_weights.safetensors`
+at the top of a model folder, is loaded as ReasonDiff's adapter, so the baseline modes run the base model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+LORA_FILE = "pytorch_lora_weights.safetensors"
+
+
+def resolve_device(device: str = "auto", dtype: str = "auto"):
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    return device, getattr(torch, dtype)
+
+
+def load_pipeline(model: str, alignformer: str | Path | None = None, lora: str | Path | None = None,
+                  device: str = "auto", dtype: str = "auto"):
+    """Returns `(pipeline, device)`; raises OSError/ValueError with the reason when the model cannot load."""
+    from ..models.alignformer import AlignFormer
+    from .pipeline_reasondiff import ReasonDiffPipeline
+
+    device, torch_dtype = resolve_device(device, dtype)
+    if model == "tiny":  # float32: a test model, any other dtype is moot
+        from ..models import tiny
+
+        pipe = ReasonDiffPipeline(**tiny.wan_components(seed=0), alignformer=tiny.alignformer(seed=0))
+    else:
+        if model == "mini":
+            from ..mini.build import shipped_path
+
+            model = str(shipped_path())
+            if not (Path(model) / "model_index.json").is_file():
+                raise ValueError(f"the shipped mini model is missing from {model}: reinstall reasondiff, or build it "
+                                 "with scripts/train_mini.sh")
+        # a plain Wan2.1 folder needs an AlignFormer from elsewhere; a saved ReasonDiff pipeline brings its own
+        extra = {"alignformer": AlignFormer.from_pretrained(alignformer, torch_dtype=torch_dtype)} if alignformer else {}
+        pipe = ReasonDiffPipeline.from_pretrained(model, torch_dtype=torch_dtype, **extra)
+        if lora is None and (Path(model) / LORA_FILE).is_file():
+            lora = model
+    if lora is not None:
+        pipe.load_reasondiff_lora(str(lora))
+    return pipe.to(device), device
+
+
+def model_defaults(model: str) -> dict:
+    """Generation defaults per kind of model: the mini and tiny models work at SynthWorld's 64x64x17, real
+    Wan2.1 at the paper's 480x832x81 with 50 steps. The mini model's narrator is the world's own."""
+    if model == "mini":
+        return {"frames": 17, "height": 64, "width": 64, "steps": MINI_STEPS, "narrator": "synthworld:"}
+    if model == "tiny":
+        return {"frames": 17, "height": 64, "width": 64, "steps": 4, "narrator": None}
+    return {"frames": 81, "height": 480, "width": 832, "steps": 50, "narrator": None}
+
+
+MINI_STEPS = 20
