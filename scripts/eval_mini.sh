@@ -9,7 +9,7 @@ OUT=${OUT:-outputs/mini_eval}
 NUM=${NUM:-200}
 BENCH=$OUT/bench
 [ -f "$BENCH/benchmark.jsonl" ] || python -m reasondiff.mini.build benchmark "$BENCH" --split test --num "$NUM"
-COMMON=(-m "$BENCH/benchmark.jsonl" --frames 17 --height 64 --width 64 --steps "${STEPS:-20}" --fps 8
+COMMON=(-m "$BENCH/benchmark.jsonl" --frames 17 --height 64 --width 64 --steps "${STEPS:-10}" --fps 8
         --narrator synthworld: --metrics motion_smoothness,dynamic_degree,anchor_psnr,text_adherence,causal_order)
 reasondiff eval run "${COMMON[@]}" --model mini --modes reasondiff,wan,rewrite -o "$OUT/runs/mini"
 RUNS=("$OUT/runs/mini")

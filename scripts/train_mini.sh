@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=outputs/mini
-python -m reasondiff.mini.vae "$OUT/vae" --steps "${VAE_STEPS:-4000}"
+# the shipped VAE: 900 steps at lr 1e-3 with agents and objects weighted 10x, then 3e-4 and 3x (docs/mini.md)
+python -m reasondiff.mini.vae "$OUT/vae" --steps 900 --learning-rate 1e-3 --foreground-weight 10
+python -m reasondiff.mini.vae "$OUT/vae" --steps "${VAE_STEPS:-1900}"
 python -m reasondiff.mini.build cache "$OUT/cache" --vae "$OUT/vae/vae" --clips "${CLIPS:-1500}"
 reasondiff train --config configs/mini_stage0.yaml            # plain I2V DiT from scratch: the base and the baseline
 reasondiff train --config configs/mini_stage1.yaml            # + LoRA + AlignFormer (Eq. 1)

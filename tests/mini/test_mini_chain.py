@@ -8,7 +8,8 @@ from PIL import Image
 from diffusers import WanTransformer3DModel
 
 from reasondiff import ReasonDiffPipeline, VisionNarrator
-from reasondiff.mini.build import assemble, build_cache, load_pipeline
+from reasondiff.mini.build import assemble, build_cache
+from reasondiff.mini.pretrained import load_pipeline
 from reasondiff.mini.components import components, transformer_config, world_words
 from reasondiff.mini.world import EventScript
 from reasondiff.training import Trainer, load_config

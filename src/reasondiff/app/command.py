@@ -32,7 +32,7 @@ def demo(
     host: str = typer.Option("127.0.0.1", help="Address to serve on. Anything but localhost exposes the page to your network."),
     port: int = typer.Option(7860, help="Port to serve on (0: any free port)."),
     frames: int = typer.Option(None, help="Default frame count in the page (4k+1). Default: 17 for mini/tiny, 81 otherwise."),
-    steps: int = typer.Option(None, help="Default denoising steps. Default: 20 for mini, 4 for tiny, 50 otherwise."),
+    steps: int = typer.Option(None, help="Default denoising steps. Default: 10 for mini, 4 for tiny, 50 otherwise."),
     height: int = typer.Option(None, help="Default height (multiple of 16). Default: 64 for mini/tiny, 480 otherwise."),
     width: int = typer.Option(None, help="Default width (multiple of 16). Default: 64 for mini/tiny, 832 otherwise."),
     max_upload_mb: float = typer.Option(10.0, help="Largest image upload accepted, in MB."),

@@ -12,7 +12,7 @@ import typer
 
 from ..console import fail as _fail
 
-from .metrics import METRICS
+from .metrics import JUDGE_METRICS, METRICS
 
 app = typer.Typer(
     name="eval",
@@ -46,8 +46,9 @@ def run(
                               "no_enhanced_latents, no_multi_prompt."),
     narrator: str = typer.Option(None, help="MLLM that writes narrations / rewrites prompts (openai:gpt-4o, ...). "
                                  "Without it, narrated modes use the manifest's ground truth (an oracle)."),
-    metrics: str = typer.Option(None, help=f"Comma-separated subset of {','.join(METRICS)}. Default: all; "
-                                "imaging_quality only when pyiqa is installed."),
+    metrics: str = typer.Option(None, help=f"Comma-separated subset of {','.join(METRICS)}. Default: the paper's "
+                                "(imaging_quality only when pyiqa is installed); the SynthWorld judge's "
+                                f"{','.join(JUDGE_METRICS)} on request."),
     clip: str = typer.Option("openai/clip-vit-large-patch14", help="CLIP model folder or hub id, or 'tiny'."),
     musiq: str = typer.Option(None, help="MUSIQ-SPAQ checkpoint (musiq_spaq_ckpt-358bb6af.pth); default: pyiqa downloads it."),
     flow: str = typer.Option("farneback", help="Dynamic Degree flow: farneback (CPU, OpenCV) or raft (torchvision)."),
@@ -86,7 +87,7 @@ def run(
     names = _split(metrics)
     skip_quality = not names and importlib.util.find_spec("pyiqa") is None
     if not names:
-        names = [m for m in METRICS if m != "imaging_quality" or not skip_quality]
+        names = [m for m in METRICS if m not in JUDGE_METRICS and (m != "imaging_quality" or not skip_quality)]
     try:
         from ..pipelines import MODES
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import HIGHER_IS_BETTER, METRICS
+from .metrics import HIGHER_IS_BETTER, JUDGE_METRICS, METRICS
 
 COLUMNS = {**METRICS, "user_rank": "User Rank"}
 DISPLAY_NAMES = {
@@ -84,16 +84,23 @@ def _marks(summary: Summary, methods: Sequence[str], metric: str, digits: int) -
     return marks
 
 
+def _columns(summary: Summary, methods: Sequence[str]) -> dict[str, str]:
+    """Table 1's columns always; the SynthWorld judge's only when some method was scored by it."""
+    return {key: label for key, label in COLUMNS.items()
+            if key not in JUDGE_METRICS or any(summary[m].get(key, {}).get("n") for m in methods)}
+
+
 def markdown_table(summary: Summary, methods: Sequence[str] | None = None, digits: int = 3) -> str:
     """Table 1: one row per model, `mean ± std` per metric, best **bold**, second <u>underlined</u>, – if absent."""
     methods = method_order(summary, methods)
-    arrows = {key: "↑" if HIGHER_IS_BETTER[key] else "↓" for key in COLUMNS}
-    lines = ["| Model | " + " | ".join(f"{label}({arrows[key]})" for key, label in COLUMNS.items()) + " |",
-             "|---|" + "---:|" * len(COLUMNS)]
-    marks = {key: _marks(summary, methods, key, digits) for key in COLUMNS}
+    columns = _columns(summary, methods)
+    arrows = {key: "↑" if HIGHER_IS_BETTER[key] else "↓" for key in columns}
+    lines = ["| Model | " + " | ".join(f"{label}({arrows[key]})" for key, label in columns.items()) + " |",
+             "|---|" + "---:|" * len(columns)]
+    marks = {key: _marks(summary, methods, key, digits) for key in columns}
     for method in methods:
         cells = []
-        for key in COLUMNS:
+        for key in columns:
             entry = summary[method].get(key)
             if entry is None or entry["n"] == 0:
                 cells.append("–")
@@ -108,12 +115,13 @@ def markdown_table(summary: Summary, methods: Sequence[str] | None = None, digit
 def csv_table(summary: Summary, methods: Sequence[str] | None = None) -> str:
     """The same numbers unrounded: model, method, then mean/std/n per metric (empty when absent)."""
     methods = method_order(summary, methods)
+    columns = _columns(summary, methods)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["model", "method"] + [f"{key}_{part}" for key in COLUMNS for part in ("mean", "std", "n")])
+    writer.writerow(["model", "method"] + [f"{key}_{part}" for key in columns for part in ("mean", "std", "n")])
     for method in methods:
         row = [DISPLAY_NAMES.get(method, method), method]
-        for key in COLUMNS:
+        for key in columns:
             entry = summary[method].get(key)
             row += ["", "", 0] if entry is None else [f"{entry['mean']:.6f}", f"{entry['std']:.6f}", entry["n"]]
         writer.writerow(row)
@@ -176,8 +184,9 @@ def write_report(summary: Summary, out_dir: str | Path, methods: Sequence[str] |
     variants = [m for m in (methods or summary) if m != reference]
     if reference in summary and variants:
         ratios = ablation_ratios(summary, reference, variants)
-        lines = ["variant," + ",".join(METRICS)]
-        lines += [variant + "," + ",".join(f"{r[k]:.6f}" if k in r else "" for k in METRICS)
+        keys = [k for k in METRICS if k not in JUDGE_METRICS or any(k in r for r in ratios.values())]
+        lines = ["variant," + ",".join(keys)]
+        lines += [variant + "," + ",".join(f"{r[k]:.6f}" if k in r else "" for k in keys)
                   for variant, r in ratios.items()]
         (out_dir / "ablation.csv").write_text("\n".join(lines) + "\n")
         written["ablation_csv"] = out_dir / "ablation.csv"

@@ -9,14 +9,14 @@
 An assembled folder is a saved `ReasonDiffPipeline` whose DiT is the stage-0 base, with the stage-1 LoRA
 beside it (`pytorch_lora_weights.safetensors`) rather than fused in: `load_pipeline` loads it as ReasonDiff's
 adapter, which the pipeline switches off in the baseline modes, so one folder serves ReasonDiff-mini and the
-plain I2V model it was trained from (as Wan2.1 + ReasonDiff's LoRA does at full scale).
+plain I2V model it was trained from (as Wan2.1 + ReasonDiff's LoRA does at full scale); load one with
+`reasondiff.mini.pretrained.load_pipeline`.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-from importlib import resources
 from pathlib import Path
 
 from diffusers import WanTransformer3DModel
@@ -25,6 +25,7 @@ from ..data.cache import write_cache
 from ..models.alignformer import AlignFormer
 from ..pipelines.pipeline_reasondiff import ReasonDiffPipeline
 from .components import components
+from .pretrained import LORA_FILE
 from .splits import training_clips, write_benchmark
 
 
@@ -36,35 +37,18 @@ def build_cache(out: str | Path, vae, clips: int, num_frames: int = 17, size: in
                        anchors_per_clip=4, condition_videos=True, progress=progress)
 
 
-LORA_FILE = "pytorch_lora_weights.safetensors"
-
-
 def assemble(out: str | Path, vae, base: str | Path, reasondiff: str | Path | None = None) -> Path:
     """Write the mini pipeline to `out`: trained VAE, stage-0 DiT, and (if given) the AlignFormer and LoRA of
     an export folder (stage 2, or stage 1 for the "no aux loss" ablation)."""
     out = Path(out)
     transformer = WanTransformer3DModel.from_pretrained(Path(base) / "transformer")
-    alignformer = AlignFormer.from_pretrained(Path(reasondiff) / "alignformer") if reasondiff is not None else None
+    alignformer = None  # none for the plain model, nor for the "no enhanced latents" ablation, which trains none
+    if reasondiff is not None and (Path(reasondiff) / "alignformer").is_dir():
+        alignformer = AlignFormer.from_pretrained(Path(reasondiff) / "alignformer")
     ReasonDiffPipeline(**components(vae), transformer=transformer, alignformer=alignformer).save_pretrained(out)
     if reasondiff is not None and (Path(reasondiff) / LORA_FILE).is_file():
         shutil.copyfile(Path(reasondiff) / LORA_FILE, out / LORA_FILE)
     return out
-
-
-def load_pipeline(path: str | Path | None = None, torch_dtype=None) -> ReasonDiffPipeline:
-    """An assembled mini pipeline (default: the one shipped in the package), its LoRA as ReasonDiff's adapter."""
-    path = Path(path) if path is not None else shipped_path()
-    if not (path / "model_index.json").is_file():
-        raise ValueError(f"{path} is not an assembled mini model (no model_index.json); build one with "
-                         "`python -m reasondiff.mini.build assemble` or scripts/train_mini.sh")
-    pipe = ReasonDiffPipeline.from_pretrained(path, **({"torch_dtype": torch_dtype} if torch_dtype else {}))
-    if (path / LORA_FILE).is_file():
-        pipe.load_reasondiff_lora(str(path))
-    return pipe
-
-
-def shipped_path() -> Path:
-    return Path(str(resources.files("reasondiff") / "mini" / "weights" / "reasondiff-mini"))
 
 
 def main():

@@ -36,7 +36,7 @@ def load_pipeline(model: str, alignformer: str | Path | None = None, lora: str |
         pipe = ReasonDiffPipeline(**tiny.wan_components(seed=0), alignformer=tiny.alignformer(seed=0))
     else:
         if model == "mini":
-            from ..mini.build import shipped_path
+            from ..mini.pretrained import shipped_path
 
             model = str(shipped_path())
             if not (Path(model) / "model_index.json").is_file():
@@ -62,4 +62,4 @@ def model_defaults(model: str) -> dict:
     return {"frames": 81, "height": 480, "width": 832, "steps": 50, "narrator": None}
 
 
-MINI_STEPS = 20
+MINI_STEPS = 10
