@@ -129,7 +129,14 @@ def _weight_checks() -> list[Check]:
         else:
             checks.append(Check("weights", repo, "not downloaded", NOTE, f"huggingface-cli download {repo}"))
     checks.append(Check("weights", "tiny", "built in (random weights: an install smoke test, not a video model)"))
-    checks.append(Check("weights", "ReasonDiff-mini", "not built yet (no trained offline model ships today)", NOTE))
+    from .mini.pretrained import shipped_path
+
+    mini = shipped_path()
+    if (mini / "model_index.json").is_file():
+        size = sum(f.stat().st_size for f in mini.rglob("*") if f.is_file()) / 2**20
+        checks.append(Check("weights", "mini", f"shipped, {size:.1f} MB (ReasonDiff-mini, the default --model)"))
+    else:
+        checks.append(Check("weights", "mini", f"missing from {mini}", PROBLEM, "reinstall reasondiff"))
     return checks
 
 

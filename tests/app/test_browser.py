@@ -72,11 +72,11 @@ def test_narrate_edit_generate_and_play(page, live_studio, tmp_path):
 
 def test_load_example_fills_the_inputs_and_its_script(page):
     page.locator("#rd-example").click()
-    page.wait_for_selector("#rd-strip:has-text('Frame@15-17')")
+    page.wait_for_selector("#rd-strip:has-text('Frame@14-17')")
     assert "Loaded the bundled example" in status(page).inner_text()
     assert page.locator("#rd-prompt textarea").input_value() == bundled_example().prompt
     assert page.locator("#rd-image img").count() == 1  # the packaged image is served to the page
-    assert page.locator('#rd-table [data-testid="cell-3-2"]').inner_text().startswith("The broken vase")
+    assert page.locator('#rd-table [data-testid="cell-4-2"]').inner_text().startswith("a broken vase")
 
 
 def test_non_image_upload_is_refused_with_a_message(page, tmp_path):

@@ -40,7 +40,7 @@ def test_doctor_reports_versions_device_backends_and_weights(monkeypatch):
     assert line.split()[-1] == "set"
     expected_device = "cuda" if torch.cuda.is_available() else "cpu"
     assert f"default {expected_device}" in " ".join(out.split())
-    assert "ReasonDiff-mini" in out and "not built yet" in out
+    assert "ReasonDiff-mini, the default --model" in " ".join(out.split())
     assert out.rstrip().endswith("0 problem(s)")
 
 
