@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # The ReasonDiff-mini results table (README, docs/mini_results.md): every method on the same 200 held-out
-# unpaired SynthWorld cases, same seeds, scored by `reasondiff eval run`. Rerunning resumes where it stopped.
-#   bash scripts/eval_mini.sh                 # the shipped model (ReasonDiff-mini, plain I2V, rewrite)
-#   MODELS=outputs/mini bash scripts/eval_mini.sh   # also the ablations built by scripts/train_mini.sh
+# unpaired SynthWorld cases (test split), the same seeds per case, scored by `reasondiff eval run`. Rerunning
+# resumes where it stopped; a case's seed depends on its id only, so the rows do not depend on run order.
+#   bash scripts/eval_mini.sh                    # the shipped model: ReasonDiff-mini, plain I2V, rewrite
+#   MODELS=outputs/mini bash scripts/eval_mini.sh    # + every ablation scripts/train_mini.sh has assembled
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs/mini_eval}
-NUM=${NUM:-200}
 BENCH=$OUT/bench
-[ -f "$BENCH/benchmark.jsonl" ] || python -m reasondiff.mini.build benchmark "$BENCH" --split test --num "$NUM"
+[ -f "$BENCH/benchmark.jsonl" ] || python -m reasondiff.mini.build benchmark "$BENCH" --split test --num "${NUM:-200}"
 COMMON=(-m "$BENCH/benchmark.jsonl" --frames 17 --height 64 --width 64 --steps "${STEPS:-10}" --fps 8
         --narrator synthworld: --metrics motion_smoothness,dynamic_degree,anchor_psnr,text_adherence,causal_order)
 reasondiff eval run "${COMMON[@]}" --model mini --modes reasondiff,wan,rewrite -o "$OUT/runs/mini"
 RUNS=("$OUT/runs/mini")
 if [ -n "${MODELS:-}" ]; then
-  reasondiff eval run "${COMMON[@]}" --model "$MODELS/no-aux-loss" --modes reasondiff --label no_aux_loss -o "$OUT/runs/no_aux_loss"
-  reasondiff eval run "${COMMON[@]}" --model "$MODELS/no-enhanced-latents" --modes no_enhanced_latents -o "$OUT/runs/no_enhanced_latents"
-  reasondiff eval run "${COMMON[@]}" --model "$MODELS/no-multi-prompt" --modes no_multi_prompt -o "$OUT/runs/no_multi_prompt"
-  RUNS+=("$OUT/runs/no_aux_loss" "$OUT/runs/no_enhanced_latents" "$OUT/runs/no_multi_prompt")
+  # name in scripts/train_mini.sh -> the mode it runs in and the label of its row
+  for spec in no-aux-loss:reasondiff:no_aux_loss no-enhanced-latents:no_enhanced_latents: no-multi-prompt:no_multi_prompt:; do
+    IFS=: read -r name mode label <<< "$spec"
+    [ -d "$MODELS/$name" ] || { echo "skipping $name: $MODELS/$name not built"; continue; }
+    reasondiff eval run "${COMMON[@]}" --model "$MODELS/$name" --modes "$mode" ${label:+--label "$label"} -o "$OUT/runs/$name"
+    RUNS+=("$OUT/runs/$name")
+  done
 fi
 reasondiff eval report "${RUNS[@]}" -o "$OUT/report"
