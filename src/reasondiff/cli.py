@@ -100,12 +100,6 @@ def _denoise_with_progress(pipe, steps: int, label: str, **call):
         return pipe(**call, num_inference_steps=steps, callback_on_step_end=on_step)
 
 
-def _load_pipeline(model: str, alignformer: Path | None, lora: Path | None, device: str, dtype: str):
-    from .pipelines.loading import load_pipeline
-
-    return load_pipeline(model, alignformer, lora, device, dtype)
-
-
 def _narration_for(narration_file: Path | None, image: Path | None, prompt: str | None, num_frames: int, mode: str,
                    narrator: str | None):
     """The user's narration file, the bundled example's, or None (the narrator writes it, or the mode needs none)."""
@@ -181,14 +175,13 @@ def generate(
     from .frames import check_num_frames
     from .io import bundled_example, check_video_path, load_image, save_contact_sheet, save_video
     from .pipelines import MODES
-    from .pipelines.loading import model_defaults
+    from .pipelines.loading import load_pipeline, model_defaults
 
     example = bundled_example()
-    defaults = model_defaults(model)
-    frames, height, width, steps = (value if value is not None else defaults[key] for key, value in
-                                    (("frames", frames), ("height", height), ("width", width), ("steps", steps)))
+    settings = model_defaults(model, frames=frames, height=height, width=width, steps=steps)
+    frames, height, width, steps = settings["frames"], settings["height"], settings["width"], settings["steps"]
     if narrator is None and narration is None and mode != "wan":
-        narrator = defaults["narrator"]  # the mini model reads its world with the synthworld narrator
+        narrator = settings["narrator"]  # the mini model reads its world with the synthworld narrator
     try:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -225,7 +218,7 @@ def generate(
         except (NarratorError, ValueError, ImportError) as err:
             _fail(f"narrator {narrator!r}: {err}")
     try:
-        pipe, device = _load_pipeline(model, alignformer, lora, device, dtype)
+        pipe, device = load_pipeline(model, alignformer, lora, device, dtype)
     except (OSError, ValueError) as err:
         _fail(f"could not load model {model!r}: {err}")
     start = time.perf_counter()

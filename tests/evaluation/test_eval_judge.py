@@ -7,9 +7,13 @@ from reasondiff.evaluation.metrics import JUDGE_METRICS, Sample, build_metrics
 from reasondiff.mini.world import EventScript
 
 
+METRICS = build_metrics(list(JUDGE_METRICS))  # one set for every case, as `eval run` uses them: the judge's
+# reading is shared by the three columns and must follow each new sample
+
+
 def scores(frames, image, position, agent="dog"):
     sample = Sample(frames=frames, fps=8, image=Image.fromarray(image), position=position, agent=agent)
-    return {m.name: m.score(sample) for m in build_metrics(list(JUDGE_METRICS))}
+    return {m.name: m.score(sample) for m in METRICS}
 
 
 def test_the_true_clip_scores_full_marks_and_its_faults_are_caught():
@@ -25,4 +29,4 @@ def test_the_true_clip_scores_full_marks_and_its_faults_are_caught():
 def test_cases_without_world_ground_truth_are_not_scored():
     frames = EventScript("cat", "vase", "kitchen").frames(64)
     sample = Sample(frames=frames, fps=8, image=Image.fromarray(frames[0]))
-    assert all(m.score(sample) is None for m in build_metrics(list(JUDGE_METRICS)))
+    assert all(m.score(sample) is None for m in METRICS)

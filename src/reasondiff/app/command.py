@@ -53,14 +53,12 @@ def demo(
       reasondiff demo --port 8080 --max-upload-mb 5
     """
     from ..frames import check_num_frames
-
-    from ..pipelines.loading import model_defaults
+    from ..pipelines.loading import load_pipeline, model_defaults
 
     tiny = model == "tiny"
-    defaults = model_defaults(model)
-    frames, height, width, steps = (value if value is not None else defaults[key] for key, value in
-                                    (("frames", frames), ("height", height), ("width", width), ("steps", steps)))
-    narrator = narrator if narrator is not None else defaults["narrator"]
+    settings = model_defaults(model, frames=frames, height=height, width=width, steps=steps, narrator=narrator)
+    frames, height, width, steps = settings["frames"], settings["height"], settings["width"], settings["steps"]
+    narrator = settings["narrator"]
     try:
         check_num_frames(frames)
         if height % 16 or width % 16 or height <= 0 or width <= 0:
@@ -79,7 +77,7 @@ def demo(
     except ImportError as err:
         _fail(f"the studio needs Gradio ({err}): pip install 'reasondiff[demo]'", code=1)
 
-    from ..cli import TINY_NOTICE, _load_pipeline
+    from ..cli import TINY_NOTICE
 
     writer = None
     if narrator is not None:
@@ -92,7 +90,7 @@ def demo(
     if tiny:
         typer.secho(TINY_NOTICE, fg=typer.colors.YELLOW, err=True)
     try:
-        pipe, device = _load_pipeline(model, alignformer, lora, device, dtype)
+        pipe, device = load_pipeline(model, alignformer, lora, device, dtype)
     except (OSError, ValueError) as err:
         _fail(f"could not load model {model!r}: {err}")
     pipe.set_progress_bar_config(disable=True)  # the page shows progress

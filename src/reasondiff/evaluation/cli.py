@@ -11,7 +11,6 @@ from pathlib import Path
 import typer
 
 from ..console import fail as _fail
-
 from .metrics import JUDGE_METRICS, METRICS
 
 app = typer.Typer(

@@ -79,24 +79,36 @@ class WithFps:
         return self.metric(sample.frames, sample.fps)
 
 
+class JudgeReading:
+    """The SynthWorld judge's reading of one sample, shared by its three columns: the video is read once."""
+
+    def __init__(self, judge):
+        self.judge, self._last = judge, None
+
+    def __call__(self, sample: Sample):
+        from ..mini.judge import score_video
+
+        if self._last is None or self._last[0] is not sample:
+            condition = np.asarray(sample.image.convert("RGB").resize(sample.frames.shape[2:0:-1]))
+            self._last = (sample, score_video(self.judge, sample.frames, condition, sample.position, sample.agent))
+        return self._last[1]
+
+
 class Judged:
-    """SynthWorld's scene judge reads the generated frames; one adapter per judge score, so each is a column.
+    """One column of the SynthWorld judge's scores (None on cases without the world's ground truth).
 
     anchor_psnr: PSNR (dB, capped at 60) of the frame at the case's true position against the condition image.
     text_adherence: 1 when the judge sees the prompt's agent in some frame. causal_order: 1 when the object is
     intact in the first frame and stays changed from its first changed frame to the last (every SynthWorld
     clip's event happens inside the clip)."""
 
-    def __init__(self, name: str, judge):
-        self.name, self.judge = name, judge
+    def __init__(self, name: str, reading: JudgeReading):
+        self.name, self.reading = name, reading
 
     def score(self, sample: Sample) -> float | None:
-        from ..mini.judge import score_video
-
         if sample.agent is None or sample.position is None:
             return None
-        result = score_video(self.judge, sample.frames, np.asarray(sample.image.convert("RGB").resize(
-            sample.frames.shape[2:0:-1])), sample.position, sample.agent)
+        result = self.reading(sample)
         if self.name == "anchor_psnr":
             return min(result.anchor_psnr, 60.0)
         return float(result.agent_seen if self.name == "text_adherence" else result.causal_order)
@@ -110,11 +122,11 @@ def build_metrics(names: Sequence[str], *, clip: str = "openai/clip-vit-large-pa
     if unknown:
         raise ValueError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
     metrics = []
-    scorer = judge = None
+    scorer = reading = None
     if any(name in JUDGE_METRICS for name in names):
         from ..mini.judge import SceneJudge
 
-        judge = SceneJudge.shipped()
+        reading = JudgeReading(SceneJudge.shipped())
     if "clip_text" in names or "clip_image" in names:
         if clip == "tiny":
             from .tiny import clip_score
@@ -140,7 +152,7 @@ def build_metrics(names: Sequence[str], *, clip: str = "openai/clip-vit-large-pa
 
             metrics.append(WithFps(DynamicDegree(flow, **({"device": device} if flow == "raft" else {}))))
         elif name in JUDGE_METRICS:
-            metrics.append(Judged(name, judge))
+            metrics.append(Judged(name, reading))
         elif name == "clip_text":
             metrics.append(ClipText(scorer))
         else:

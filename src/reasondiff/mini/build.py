@@ -7,7 +7,7 @@
     python -m reasondiff.mini.build assemble OUT --vae ... --base outputs/mini/stage0/export --reasondiff outputs/mini/stage2/export
 
 An assembled folder is a saved `ReasonDiffPipeline` whose DiT is the stage-0 base, with the stage-1 LoRA
-beside it (`pytorch_lora_weights.safetensors`) rather than fused in: `load_pipeline` loads it as ReasonDiff's
+beside it (`pytorch_lora_weights.safetensors`) rather than fused in: the loader takes it as ReasonDiff's
 adapter, which the pipeline switches off in the baseline modes, so one folder serves ReasonDiff-mini and the
 plain I2V model it was trained from (as Wan2.1 + ReasonDiff's LoRA does at full scale); load one with
 `reasondiff.mini.pretrained.load_pipeline`.
@@ -23,9 +23,9 @@ from diffusers import WanTransformer3DModel
 
 from ..data.cache import write_cache
 from ..models.alignformer import AlignFormer
+from ..pipelines.loading import LORA_FILE
 from ..pipelines.pipeline_reasondiff import ReasonDiffPipeline
 from .components import components
-from .pretrained import LORA_FILE
 from .splits import training_clips, write_benchmark
 
 

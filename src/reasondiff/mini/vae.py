@@ -46,7 +46,8 @@ FOREGROUND_WEIGHT = 3.0
 def clip_batch(rng: np.random.Generator, batch: int, frames: int, size: int,
                foreground_weight: float = FOREGROUND_WEIGHT) -> tuple[torch.Tensor, torch.Tensor]:
     """`[B, 3, frames, size, size]` in [-1, 1]: random windows of random SynthWorld clips, and per-pixel loss
-    weights `[B, 1, frames, size, size]` that count the agent and the object 10x the room around them."""
+    weights `[B, 1, frames, size, size]` that count the agent and the object `foreground_weight` times the room
+    around them."""
     videos, weights = [], []
     for _ in range(batch):
         script = sample_script(rng, num_frames=17)
@@ -89,13 +90,12 @@ def train_vae(out_dir: str | Path, steps: int, frames_per_step: int = 20, window
               foreground_weight: float = FOREGROUND_WEIGHT, log=print) -> AutoencoderKLWan:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    resume = (out / "checkpoint" / "state.json").exists()
     torch.manual_seed(seed)
-    vae = AutoencoderKLWan(**MINI_VAE)
+    vae = AutoencoderKLWan.from_pretrained(out / "checkpoint" / "vae") if resume else AutoencoderKLWan(**MINI_VAE)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=learning_rate, weight_decay=0.0)
     step = 0
-    if (out / "checkpoint" / "state.json").exists():
-        vae = AutoencoderKLWan.from_pretrained(out / "checkpoint" / "vae")
-        optimizer = torch.optim.AdamW(vae.parameters(), lr=learning_rate, weight_decay=0.0)
+    if resume:
         optimizer.load_state_dict(torch.load(out / "checkpoint" / "optimizer.pt"))
         for group in optimizer.param_groups:  # a resumed run may continue at another rate
             group["lr"] = learning_rate

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 LORA_FILE = "pytorch_lora_weights.safetensors"
+MINI_STEPS = 10
 
 
 def resolve_device(device: str = "auto", dtype: str = "auto"):
@@ -52,14 +53,14 @@ def load_pipeline(model: str, alignformer: str | Path | None = None, lora: str |
     return pipe.to(device), device
 
 
-def model_defaults(model: str) -> dict:
-    """Generation defaults per kind of model: the mini and tiny models work at SynthWorld's 64x64x17, real
-    Wan2.1 at the paper's 480x832x81 with 50 steps. The mini model's narrator is the world's own."""
+def model_defaults(model: str, **given) -> dict:
+    """Generation settings for `model` (frames, height, width, steps, narrator), the `given` ones that are not
+    None taking precedence. The mini and tiny models work at SynthWorld's 64x64x17, real Wan2.1 at the paper's
+    480x832x81 with 50 steps; the mini model's narrator is the world's own."""
     if model == "mini":
-        return {"frames": 17, "height": 64, "width": 64, "steps": MINI_STEPS, "narrator": "synthworld:"}
-    if model == "tiny":
-        return {"frames": 17, "height": 64, "width": 64, "steps": 4, "narrator": None}
-    return {"frames": 81, "height": 480, "width": 832, "steps": 50, "narrator": None}
-
-
-MINI_STEPS = 10
+        defaults = {"frames": 17, "height": 64, "width": 64, "steps": MINI_STEPS, "narrator": "synthworld:"}
+    elif model == "tiny":
+        defaults = {"frames": 17, "height": 64, "width": 64, "steps": 4, "narrator": None}
+    else:
+        defaults = {"frames": 81, "height": 480, "width": 832, "steps": 50, "narrator": None}
+    return {**defaults, **{key: value for key, value in given.items() if value is not None}}
