@@ -4,11 +4,15 @@
 # resumes where it stopped; a case's seed depends on its id only, so the rows do not depend on run order.
 #   bash scripts/eval_mini.sh                    # the shipped model: ReasonDiff-mini, plain I2V, rewrite
 #   MODELS=outputs/mini bash scripts/eval_mini.sh    # + every ablation scripts/train_mini.sh has assembled
+#   SPLIT=compositional bash scripts/eval_mini.sh    # agent-object pairs never seen together in training
+#   SPLIT=customisation bash scripts/eval_mini.sh    # one aftermath image, each agent in turn in the prompt
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SPLIT=${SPLIT:-test}
 OUT=${OUT:-outputs/mini_eval}
+[ "$SPLIT" = test ] || OUT=$OUT/$SPLIT
 BENCH=$OUT/bench
-[ -f "$BENCH/benchmark.jsonl" ] || python -m reasondiff.mini.build benchmark "$BENCH" --split test --num "${NUM:-200}"
+[ -f "$BENCH/benchmark.jsonl" ] || python -m reasondiff.mini.build benchmark "$BENCH" --split "$SPLIT" --num "${NUM:-200}"
 COMMON=(-m "$BENCH/benchmark.jsonl" --frames 17 --height 64 --width 64 --steps "${STEPS:-10}" --fps 8
         --narrator synthworld: --metrics motion_smoothness,dynamic_degree,anchor_psnr,text_adherence,causal_order)
 reasondiff eval run "${COMMON[@]}" --model mini --modes reasondiff,wan,rewrite -o "$OUT/runs/mini"
