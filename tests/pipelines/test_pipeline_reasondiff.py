@@ -170,6 +170,13 @@ def test_save_and_from_pretrained_round_trip(condition_image, tmp_path):
     np.testing.assert_array_equal(run(again), run(loaded))
 
 
+def test_from_pretrained_dtype_reaches_the_alignformer(tmp_path):
+    """diffusers' loader casts the components it knows; ours must follow, or bf16 users get a float32 AlignFormer."""
+    reasondiff_pipeline().save_pretrained(tmp_path)
+    pipe = ReasonDiffPipeline.from_pretrained(tmp_path, dtype=torch.bfloat16)
+    assert pipe.transformer.dtype == torch.bfloat16 and pipe.alignformer.dtype == torch.bfloat16
+
+
 def test_a_plain_wan_folder_loads_and_takes_an_alignformer(condition_image, tmp_path):
     WanImageToVideoPipeline(**tiny.wan_components(seed=0)).save_pretrained(tmp_path)
     pipe = ReasonDiffPipeline.from_pretrained(tmp_path)

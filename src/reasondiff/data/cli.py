@@ -118,7 +118,7 @@ def _load_encoders(model: str, device: str, dtype: str) -> dict:
                           ("float32" if dtype == "auto" else dtype))
         # The DiT is not needed; Wan's VAE stays in float32 as diffusers recommends.
         pipe = WanImageToVideoPipeline.from_pretrained(
-            model, transformer=None, transformer_2=None, torch_dtype={"vae": torch.float32, "default": compute}
+            model, transformer=None, transformer_2=None, dtype={"vae": torch.float32, "default": compute}
         )
         components = pipe.components
         if components.get("image_encoder") is None:

@@ -60,7 +60,7 @@ class CLIPScore:
         """Load `CLIPModel` + `CLIPProcessor` from a hub id or a local folder (the paper: clip-vit-large-patch14)."""
         from transformers import CLIPModel, CLIPProcessor
 
-        model = CLIPModel.from_pretrained(path, torch_dtype=torch_dtype).to(device)
+        model = CLIPModel.from_pretrained(path, dtype=torch_dtype).to(device)
         processor = CLIPProcessor.from_pretrained(path)
         return cls(model, processor, **kwargs)
 

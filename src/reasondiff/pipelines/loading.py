@@ -44,8 +44,8 @@ def load_pipeline(model: str, alignformer: str | Path | None = None, lora: str |
                 raise ValueError(f"the shipped mini model is missing from {model}: reinstall reasondiff, or build it "
                                  "with scripts/train_mini.sh")
         # a plain Wan2.1 folder needs an AlignFormer from elsewhere; a saved ReasonDiff pipeline brings its own
-        extra = {"alignformer": AlignFormer.from_pretrained(alignformer, torch_dtype=torch_dtype)} if alignformer else {}
-        pipe = ReasonDiffPipeline.from_pretrained(model, torch_dtype=torch_dtype, **extra)
+        extra = {"alignformer": AlignFormer.from_pretrained(alignformer, dtype=torch_dtype)} if alignformer else {}
+        pipe = ReasonDiffPipeline.from_pretrained(model, dtype=torch_dtype, **extra)
         if lora is None and (Path(model) / LORA_FILE).is_file():
             lora = model
     if lora is not None:

@@ -80,7 +80,7 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
         >>> pipe = ReasonDiffPipeline.from_pretrained(
         ...     "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
         ...     alignformer=AlignFormer.from_pretrained("path/to/alignformer"),
-        ...     torch_dtype=torch.bfloat16,
+        ...     dtype=torch.bfloat16,
         ... )
         >>> pipe.load_lora_weights("path/to/lora")
         >>> out = pipe(image, "A cat plays in the room", narration=narration)
@@ -126,19 +126,20 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         """Load a saved ReasonDiff pipeline, or a Wan2.1-I2V repo/folder (pass `alignformer=` to add one)."""
-        if "alignformer" not in kwargs:
-            kwargs["alignformer"] = cls._load_alignformer(pretrained_model_name_or_path, kwargs.get("torch_dtype"))
+        if "alignformer" not in kwargs:  # `dtype` (diffusers >= 0.42) or the deprecated `torch_dtype`, like diffusers
+            dtype = kwargs.get("dtype", kwargs.get("torch_dtype"))
+            kwargs["alignformer"] = cls._load_alignformer(pretrained_model_name_or_path, dtype)
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     @staticmethod
-    def _load_alignformer(path, torch_dtype) -> AlignFormer | None:
+    def _load_alignformer(path, dtype) -> AlignFormer | None:
         # diffusers' loader only knows diffusers/transformers classes, so our component is loaded here.
         from pathlib import Path
 
         folder = Path(str(path)) / "alignformer"
         if not folder.is_dir():
             return None
-        return AlignFormer.from_pretrained(folder, torch_dtype=torch_dtype)
+        return AlignFormer.from_pretrained(folder, dtype=dtype)
 
     # ------------------------------------------------------------------ checks
 

@@ -172,7 +172,7 @@ def _load_pipeline(decoder: str, model: str, device: str):
         from diffusers import DiffusionPipeline
 
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-        pipe = DiffusionPipeline.from_pretrained(model, torch_dtype=dtype)
+        pipe = DiffusionPipeline.from_pretrained(model, dtype=dtype)
     return pipe.to(device)
 
 

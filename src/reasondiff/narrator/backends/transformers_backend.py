@@ -48,10 +48,7 @@ class TransformersBackend:
                 dtype = "bfloat16" if device.startswith("cuda") else "float32"
             try:
                 processor = processor or AutoProcessor.from_pretrained(name)
-                import transformers
-
-                dtype_arg = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
-                model = AutoModelForImageTextToText.from_pretrained(name, **{dtype_arg: getattr(torch, dtype)})
+                model = AutoModelForImageTextToText.from_pretrained(name, dtype=getattr(torch, dtype))
             except (OSError, ValueError) as err:
                 raise ValueError(f"cannot load a vision-language model from {name!r}: {err}") from err
         else:
