@@ -42,7 +42,8 @@ def components(config: str, dtype: torch.dtype):
     return parts, align
 
 
-def timed_steps(pipe, **call) -> list[float]:
+def timed_steps(pipe, **call) -> tuple[list[float], float]:
+    """Step times (step 1 dropped: warm-up, includes encoding) and the whole call's time."""
     stamps = []
 
     def on_step(p, i, t, kwargs):
@@ -53,8 +54,9 @@ def timed_steps(pipe, **call) -> list[float]:
     pipe(**call, callback_on_step_end=on_step)
     if torch.cuda.is_available():
         torch.cuda.synchronize()
+    total = time.perf_counter() - start
     stamps = [start] + stamps
-    return [b - a for a, b in zip(stamps[1:], stamps[2:])]  # drop step 1 (warm-up, includes encoding)
+    return [b - a for a, b in zip(stamps[1:], stamps[2:])], total
 
 
 def main():
@@ -82,21 +84,24 @@ def main():
     common = dict(image=image, prompt=prompt, num_frames=args.frames, height=args.size, width=args.size,
                   num_inference_steps=args.steps, guidance_scale=5.0, output_type="latent")
 
-    ratios, wan_steps, our_steps = [], [], []
+    ratios, wan_steps, our_steps, call_ratios = [], [], [], []
     for pair in range(args.pairs + 1):
-        a = timed_steps(wan, **common, generator=torch.Generator().manual_seed(pair))
-        b = timed_steps(ours, **common, narration=narration, generator=torch.Generator().manual_seed(pair))
+        a, wan_call = timed_steps(wan, **common, generator=torch.Generator().manual_seed(pair))
+        b, our_call = timed_steps(ours, **common, narration=narration, generator=torch.Generator().manual_seed(pair))
         if pair == 0:
             continue  # warm-up pair
         wan_steps.append(statistics.median(a))
         our_steps.append(statistics.median(b))
         ratios.append(our_steps[-1] / wan_steps[-1])
+        call_ratios.append(our_call / wan_call)
     print(f"config: {args.config}  device: {args.device}  dtype: {args.dtype}  frames: {args.frames}  "
           f"size: {args.size}  steps: {args.steps}  pairs: {args.pairs}")
     print(f"diffusers Wan I2V per step: {statistics.median(wan_steps) * 1e3:.1f} ms")
     print(f"ReasonDiff (full) per step: {statistics.median(our_steps) * 1e3:.1f} ms")
     if torch.cuda.is_available() and args.device.startswith("cuda"):
         print(f"peak memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+    # whole call: text/image encoding, AlignFormer, all steps (latent output, so no VAE decode); no narrator
+    print(f"generation_ratio: {statistics.median(call_ratios):.3f}")
     print(f"per_step_ratio: {statistics.median(ratios):.3f}")
 
 
