@@ -1,8 +1,8 @@
-"""What the judge's columns read on the *true* clips of the mini benchmark, rendered and after the mini VAE:
+"""What the judge's columns and Sharpness read on the *true* clips of the mini benchmark, rendered and after the mini VAE:
 the ceiling any mini model can reach, and how much of it the VAE alone costs.
 
 Each case's real clip is re-rendered from its ground truth (agent, object, room, timing), scored as if it were
-a generated video (Anchor PSNR at the true position, Text Adherence, Causal Order), then encoded and decoded by
+a generated video (Anchor PSNR at the true position, Text Adherence, Causal Order, Sharpness), then encoded and decoded by
 the shipped model's VAE and scored again.
 
     python benchmarks/mini_ceiling.py outputs/mini_eval/bench/benchmark.jsonl
@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from PIL import Image
+
+from reasondiff.evaluation.sharpness import Sharpness
 from reasondiff.mini.judge import SceneJudge, score_video
 from reasondiff.mini.pretrained import load_pipeline
 from reasondiff.mini.splits import SPLIT_SEEDS, TRAIN_PAIRS
@@ -48,12 +51,13 @@ def main():
         condition = frames[row["position"] - 1]
         for name, clip in (("rendered", frames), ("through the VAE", recon)):
             s = score_video(judge, clip, condition, row["position"], row["agent"])
-            scores[name].append((min(s.anchor_psnr, 60.0), float(s.agent_seen), float(s.causal_order)))
+            sharp = Sharpness()(clip, Image.fromarray(condition))
+            scores[name].append((min(s.anchor_psnr, 60.0), float(s.agent_seen), float(s.causal_order), sharp))
     print(f"{len(rows)} cases of {args.manifest}")
     for name, values in scores.items():
         v = np.array(values)
         print(f"{name:>16}: anchor_psnr {v[:, 0].mean():.2f} ± {v[:, 0].std():.2f}, "
-              f"text_adherence {v[:, 1].mean():.3f}, causal_order {v[:, 2].mean():.3f}")
+              f"text_adherence {v[:, 1].mean():.3f}, causal_order {v[:, 2].mean():.3f}, sharpness {v[:, 3].mean():.3f}")
 
 
 if __name__ == "__main__":

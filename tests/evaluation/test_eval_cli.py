@@ -40,7 +40,18 @@ def test_run_resume_and_report(manifest, tmp_path):
     table = (tmp_path / "report" / "table.md").read_text()
     assert table.splitlines()[2].startswith("| Wan2.1 |") and table.splitlines()[3].startswith("| ReasonDiff |")
     assert (tmp_path / "report" / "ablation.png").stat().st_size > 0
-    assert "Imaging Quality(↑)" in report.output
+    assert "Imaging Quality(↑)" in report.output and "Sharpness" not in report.output  # opt-in: not scored
+
+    # a metric added afterwards from the saved videos: the report gains its column, the run still resumes
+    rescored = invoke("rescore", out, "-m", manifest, "--metrics", "sharpness")
+    assert rescored.exit_code == 0 and "scored 4 row(s)" in rescored.output, rescored.output
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert all(0 < row["metrics"]["sharpness"] <= 1 for row in rows)
+    assert "Sharpness(↑)" in invoke("report", out, "-o", tmp_path / "report_s").output
+    assert "generated 0, skipped 4" in invoke(*args, "--metrics", "sharpness,motion_smoothness,dynamic_degree,"
+                                              "clip_text,clip_image").output
+    bad = invoke("rescore", out, "-m", manifest, "--metrics", "sharpnes")
+    assert bad.exit_code == 2 and "unknown metric(s) sharpnes" in bad.output
 
     # the study over this run: build it, answer through the store, and see User Rank in the report
     from reasondiff.evaluation.study import StudyStore, create_study

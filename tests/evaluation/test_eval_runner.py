@@ -7,11 +7,14 @@ import pytest
 import torch
 
 from helpers import VASE_STORY, ScriptedNarrator, reasondiff_pipeline
-from reasondiff.evaluation import GenerationSettings, read_manifest, run_benchmark
+from reasondiff.evaluation import GenerationSettings, read_manifest, rescore_run, run_benchmark
 from reasondiff.evaluation.dynamic_degree import DynamicDegree
 from reasondiff.evaluation.imaging_quality import ImagingQuality
-from reasondiff.evaluation.metrics import ClipImage, ClipText, FramesOnly, WithFps
+from reasondiff.evaluation.metrics import ClipImage, ClipText, FramesOnly, WithFps, WithImage
 from reasondiff.evaluation.motion import MotionSmoothness
+from reasondiff.evaluation.sharpness import Sharpness
+from reasondiff.evaluation.video import read_video
+from reasondiff.io import load_image
 from reasondiff.pipelines import MODES
 
 SMALL = GenerationSettings(model="tiny", num_frames=5, height=32, width=32, steps=1, guidance_scale=1.0, fps=8)
@@ -189,3 +192,47 @@ def test_a_labelled_run_sits_beside_the_full_model_in_the_report(manifest, tmp_p
     with pytest.raises(ValueError, match="a label names one method"):
         run_benchmark(cases, ["reasondiff", "wan"], tmp_path / "x", pipeline=FakePipeline(), metrics=metrics,
                       settings=labelled)
+
+
+class Flaky:
+    """A metric that fails on its `fail_at`-th call (an interrupted rescore)."""
+
+    name = "sharpness"
+
+    def __init__(self, fail_at=None):
+        self.calls, self.fail_at, self.inner = 0, fail_at, WithImage(Sharpness())
+
+    def score(self, sample):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise RuntimeError("simulated crash")
+        return self.inner.score(sample)
+
+
+def test_rescore_adds_a_metric_from_the_saved_videos_and_resumes(manifest, tmp_path):
+    cases, modes, run = read_manifest(manifest), ["reasondiff", "wan"], tmp_path / "run"
+    motion = [FramesOnly(MotionSmoothness("linear"))]
+    run_benchmark(cases, modes, run, pipeline=FakePipeline(), metrics=motion, settings=SMALL)
+    before = {(r["case_id"], r["mode"]): r["metrics"]["motion_smoothness"] for r in rows_of(run)}
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        rescore_run(run, cases, [Flaky(fail_at=4)], save_every=2)
+    assert sum("sharpness" in r["metrics"] for r in rows_of(run)) == 2  # saved every 2 rows, nothing torn
+    assert rescore_run(run, cases, [Flaky()]) == 6
+    assert rescore_run(run, cases, [Flaky(fail_at=1)]) == 0  # every row done: the metric is not even called
+
+    by_id = {case.id: case for case in cases}
+    for row in rows_of(run):
+        assert row["metrics"]["motion_smoothness"] == before[(row["case_id"], row["mode"])]
+        expected = Sharpness()(read_video(run / row["video"]), load_image(by_id[row["case_id"]].image))
+        assert row["metrics"]["sharpness"] == pytest.approx(expected, abs=1e-12)
+        assert 0 < row["metrics"]["sharpness"] <= 1
+    assert json.loads((run / "run.json").read_text())["metrics"] == ["sharpness", "motion_smoothness"]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["wan"]["sharpness"]["n"] == 4
+    # the run folder now resumes with both metrics, in the order build_metrics gives them
+    again = run_benchmark(cases, modes, run, pipeline_factory=lambda: pytest.fail("loaded a model"),
+                          metrics=[WithImage(Sharpness()), *motion], settings=SMALL)
+    assert (again.generated, again.skipped) == (0, 8)
+    with pytest.raises(ValueError, match="not in the manifest"):
+        rescore_run(run, cases[:1], [ClipImage(None)])

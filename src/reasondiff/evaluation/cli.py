@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from ..console import fail as _fail
-from .metrics import JUDGE_METRICS, METRICS
+from .metrics import JUDGE_METRICS, METRICS, OPT_IN_METRICS
 
 app = typer.Typer(
     name="eval",
@@ -46,8 +46,8 @@ def run(
     narrator: str = typer.Option(None, help="MLLM that writes narrations / rewrites prompts (openai:gpt-4o, ...). "
                                  "Without it, narrated modes use the manifest's ground truth (an oracle)."),
     metrics: str = typer.Option(None, help=f"Comma-separated subset of {','.join(METRICS)}. Default: the paper's "
-                                "(imaging_quality only when pyiqa is installed); the SynthWorld judge's "
-                                f"{','.join(JUDGE_METRICS)} on request."),
+                                "(imaging_quality only when pyiqa is installed); on request: sharpness (Imaging Quality's "
+                                f"offline proxy) and the SynthWorld judge's {','.join(JUDGE_METRICS)}."),
     clip: str = typer.Option("openai/clip-vit-large-patch14", help="CLIP model folder or hub id, or 'tiny'."),
     musiq: str = typer.Option(None, help="MUSIQ-SPAQ checkpoint (musiq_spaq_ckpt-358bb6af.pth); default: pyiqa downloads it."),
     flow: str = typer.Option("farneback", help="Dynamic Degree flow: farneback (CPU, OpenCV) or raft (torchvision)."),
@@ -86,7 +86,7 @@ def run(
     names = _split(metrics)
     skip_quality = not names and importlib.util.find_spec("pyiqa") is None
     if not names:
-        names = [m for m in METRICS if m not in JUDGE_METRICS and (m != "imaging_quality" or not skip_quality)]
+        names = [m for m in METRICS if m not in OPT_IN_METRICS and (m != "imaging_quality" or not skip_quality)]
     try:
         from ..pipelines import MODES
 
@@ -136,6 +136,36 @@ def run(
         _fail(str(err))  # rows finished before the failure stay in results.jsonl; rerunning resumes after them
     typer.echo(f"generated {result.generated}, skipped {result.skipped} already done; "
                f"wrote {result.results} and {result.summary}")
+
+
+@app.command()
+def rescore(
+    run_dir: Path = typer.Argument(..., help="An `eval run` folder (results.jsonl, videos/, run.json)."),
+    manifest: Path = typer.Option(..., "--manifest", "-m", help="The benchmark JSONL the run was made from."),
+    metrics: str = typer.Option(..., help=f"Comma-separated metrics to add, from {','.join(METRICS)}."),
+    clip: str = typer.Option("openai/clip-vit-large-patch14", help="CLIP model folder or hub id, or 'tiny'."),
+    musiq: str = typer.Option(None, help="MUSIQ-SPAQ checkpoint; default: pyiqa downloads it."),
+    device: str = typer.Option("cpu", help="Device for the metrics' networks."),
+) -> None:
+    """Add metrics to a finished run from its saved videos, without generating again (resumable).
+
+    Example:
+
+      reasondiff eval rescore runs/mini -m bench/benchmark.jsonl --metrics sharpness
+    """
+    from .manifest import read_manifest
+    from .metrics import build_metrics
+    from .runner import rescore_run
+
+    try:
+        names = _split(metrics)
+        if not names:
+            raise ValueError("name at least one metric with --metrics")
+        scorers = build_metrics(names, clip=clip, musiq=musiq, device=device)
+        scored = rescore_run(run_dir, read_manifest(manifest), scorers, log=typer.echo)
+    except (ValueError, ImportError, OSError) as err:
+        _fail(str(err))
+    typer.echo(f"scored {scored} row(s) of {run_dir / 'results.jsonl'}; summary.json and run.json updated")
 
 
 @app.command()

@@ -16,6 +16,7 @@ import PIL.Image
 # Metric key -> the paper's column header; the order is Table 1's.
 METRICS = {
     "imaging_quality": "Imaging Quality",
+    "sharpness": "Sharpness",  # Imaging Quality's offline proxy (reasondiff.evaluation.sharpness)
     "motion_smoothness": "Motion Smooth",
     "dynamic_degree": "Dynamic Degree",
     "clip_text": "CLIP Score (Text)",
@@ -26,6 +27,7 @@ METRICS = {
     "causal_order": "Causal Order",
 }
 JUDGE_METRICS = ("anchor_psnr", "text_adherence", "causal_order")
+OPT_IN_METRICS = ("sharpness", *JUDGE_METRICS)  # not in the paper's Table 1: scored when asked for
 HIGHER_IS_BETTER = {**{key: True for key in METRICS}, "user_rank": False}
 
 
@@ -67,6 +69,16 @@ class FramesOnly:
 
     def score(self, sample: Sample) -> float | None:
         return self.metric(sample.frames)
+
+
+class WithImage:
+    """Adapter for metrics that compare the frames with the condition image (Sharpness)."""
+
+    def __init__(self, metric):
+        self.metric, self.name = metric, metric.name
+
+    def score(self, sample: Sample) -> float | None:
+        return self.metric(sample.frames, sample.image)
 
 
 class WithFps:
@@ -143,6 +155,10 @@ def build_metrics(names: Sequence[str], *, clip: str = "openai/clip-vit-large-pa
             from .imaging_quality import ImagingQuality
 
             metrics.append(FramesOnly(ImagingQuality.from_pretrained(musiq, device=device)))
+        elif name == "sharpness":
+            from .sharpness import Sharpness
+
+            metrics.append(WithImage(Sharpness()))
         elif name == "motion_smoothness":
             from .motion import MotionSmoothness
 

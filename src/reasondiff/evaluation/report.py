@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import HIGHER_IS_BETTER, JUDGE_METRICS, METRICS
+from .metrics import HIGHER_IS_BETTER, METRICS, OPT_IN_METRICS
 
 COLUMNS = {**METRICS, "user_rank": "User Rank"}
 DISPLAY_NAMES = {
@@ -85,9 +85,9 @@ def _marks(summary: Summary, methods: Sequence[str], metric: str, digits: int) -
 
 
 def _columns(summary: Summary, methods: Sequence[str]) -> dict[str, str]:
-    """Table 1's columns always; the SynthWorld judge's only when some method was scored by it."""
+    """Table 1's columns always; the opt-in ones (Sharpness, the SynthWorld judge's) only when some method has them."""
     return {key: label for key, label in COLUMNS.items()
-            if key not in JUDGE_METRICS or any(summary[m].get(key, {}).get("n") for m in methods)}
+            if key not in OPT_IN_METRICS or any(summary[m].get(key, {}).get("n") for m in methods)}
 
 
 def markdown_table(summary: Summary, methods: Sequence[str] | None = None, digits: int = 3) -> str:
@@ -184,7 +184,7 @@ def write_report(summary: Summary, out_dir: str | Path, methods: Sequence[str] |
     variants = [m for m in (methods or summary) if m != reference]
     if reference in summary and variants:
         ratios = ablation_ratios(summary, reference, variants)
-        keys = [k for k in METRICS if k not in JUDGE_METRICS or any(k in r for r in ratios.values())]
+        keys = [k for k in METRICS if k not in OPT_IN_METRICS or any(k in r for r in ratios.values())]
         lines = ["variant," + ",".join(keys)]
         lines += [variant + "," + ",".join(f"{r[k]:.6f}" if k in r else "" for k in keys)
                   for variant, r in ratios.items()]

@@ -7,6 +7,8 @@ Layout of the output folder:
     videos/<mode>/<id>.mp4  the generated videos (the user study serves these)
     summary.json            mean ± std per mode and metric, rewritten at the end of every run
 
+Adding a metric to a finished run: `rescore_run` scores the saved videos and rewrites the rows (no generation).
+
 Resuming: rows already in results.jsonl are skipped, so an interrupted run continues where it stopped and
 produces the same rows it would have produced in one go (each case's seed depends on the case id and
 `--seed` only, never on the order or on what ran before). A half-written last line (a crash mid-write) is
@@ -26,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from .manifest import EvalCase
-from .metrics import Sample
-from .video import to_uint8_frames
+from .metrics import METRICS, Sample
+from .video import read_video, to_uint8_frames
 
 NEEDS_NARRATION = ("reasondiff", "no_enhanced_latents", "no_multi_prompt")
 RESULTS = "results.jsonl"
@@ -202,9 +204,7 @@ def _generate_and_score(pipe, case, mode, settings, narrator, metrics, out_dir) 
     video = Path("videos") / mode / f"{case.id}.{settings.video_format}"
     save_video(frames.astype("float32") / 255.0, out_dir / video, fps=settings.fps)
     # Scored on the generated frames themselves; VBench decodes the mp4, which adds codec loss (see docs).
-    position = case.ground_truth_narration(frames.shape[0]).position if case.captions and case.position else None
-    sample = Sample(frames=frames, fps=settings.fps, image=image, captions=case.captions, position=position,
-                    agent=case.extra.get("agent"))
+    sample = _sample(case, frames, image, settings.fps)
     scores = {metric.name: _finite(metric.score(sample), metric.name) for metric in metrics}
     used = output.narration
     return {
@@ -214,6 +214,68 @@ def _generate_and_score(pipe, case, mode, settings, narrator, metrics, out_dir) 
         "true_position": case.position, "num_frames": int(frames.shape[0]), "height": int(frames.shape[1]),
         "width": int(frames.shape[2]), "fps": settings.fps, "seconds": round(seconds, 3), "metrics": scores,
     }
+
+
+def _sample(case: EvalCase, frames, image, fps) -> Sample:
+    position = case.ground_truth_narration(frames.shape[0]).position if case.captions and case.position else None
+    return Sample(frames=frames, fps=fps, image=image, captions=case.captions, position=position,
+                  agent=case.extra.get("agent"))
+
+
+def rescore_run(
+    run_dir: str | Path,
+    cases: Sequence[EvalCase],
+    metrics: Sequence[Any],
+    *,
+    save_every: int = 25,
+    log: Callable[[str], None] = lambda message: None,
+) -> int:
+    """Score `metrics` on a run's saved videos and add them to its rows; returns how many rows were scored.
+
+    For a metric thought of after the run (or one whose weights arrived later): no video is generated again.
+    Rows that already hold every requested metric are skipped and the rows are rewritten atomically every
+    `save_every` rows, so an interrupted rescore resumes. The scores come from the decoded videos (as VBench
+    reads them), while `eval run` scores frames before encoding: give a whole run, not some of its rows, one
+    source for a metric.
+    """
+    from ..io import load_image
+    from .report import summarise
+
+    run_dir = Path(run_dir)
+    path = run_dir / RESULTS
+    _read_done(path)  # cuts a torn last line, as a resumed run would
+    rows = read_results(path)
+    by_id = {case.id: case for case in cases}
+    names = [metric.name for metric in metrics]
+    todo = [row for row in rows if any(name not in row["metrics"] for name in names)]
+    unknown = sorted({row["case_id"] for row in todo} - by_id.keys())
+    if unknown:
+        raise ValueError(f"{len(unknown)} case(s) of {path} are not in the manifest (first: {unknown[0]}): "
+                         "pass the benchmark the run was made from")
+    for number, row in enumerate(todo, start=1):
+        case = by_id[row["case_id"]]
+        sample = _sample(case, read_video(run_dir / row["video"]), load_image(case.image), row["fps"])
+        row["metrics"].update({metric.name: _finite(metric.score(sample), metric.name) for metric in metrics})
+        if number % save_every == 0 or number == len(todo):
+            _write_atomically(path, "".join(json.dumps(r) + "\n" for r in rows))
+        scores = ", ".join(f"{name} {row['metrics'][name]:.3f}" for name in names
+                           if row["metrics"][name] is not None)
+        log(f"[{number}/{len(todo)}] {row['case_id']} {row['mode']}: {scores}")
+    run = json.loads((run_dir / "run.json").read_text())
+    held = set(run.get("metrics") or []) | set(names)
+    run["metrics"] = [name for name in METRICS if name in held]  # the order build_metrics uses, so runs resume
+    _write_atomically(run_dir / "run.json", json.dumps(run, indent=2) + "\n")
+    _write_atomically(run_dir / "summary.json", json.dumps(summarise(rows), indent=2) + "\n")
+    return len(todo)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
 
 
 def _finite(value, name):
