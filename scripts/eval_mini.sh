@@ -14,7 +14,7 @@ OUT=${OUT:-outputs/mini_eval}
 BENCH=$OUT/bench
 [ -f "$BENCH/benchmark.jsonl" ] || python -m reasondiff.mini.build benchmark "$BENCH" --split "$SPLIT" --num "${NUM:-200}"
 COMMON=(-m "$BENCH/benchmark.jsonl" --frames 17 --height 64 --width 64 --steps "${STEPS:-10}" --fps 8
-        --narrator synthworld: --metrics motion_smoothness,dynamic_degree,anchor_psnr,text_adherence,causal_order)
+        --narrator synthworld: --metrics sharpness,motion_smoothness,dynamic_degree,anchor_psnr,text_adherence,causal_order)
 reasondiff eval run "${COMMON[@]}" --model mini --modes reasondiff,wan,rewrite -o "$OUT/runs/mini"
 RUNS=("$OUT/runs/mini")
 if [ -n "${MODELS:-}" ]; then

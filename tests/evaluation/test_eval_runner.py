@@ -236,3 +236,24 @@ def test_rescore_adds_a_metric_from_the_saved_videos_and_resumes(manifest, tmp_p
     assert (again.generated, again.skipped) == (0, 8)
     with pytest.raises(ValueError, match="not in the manifest"):
         rescore_run(run, cases[:1], [ClipImage(None)])
+
+    # scores a row holds are never replaced: only the missing metric is computed
+    class Wrong:
+        name = "motion_smoothness"
+
+        def score(self, sample):
+            raise AssertionError("recomputed a held metric")
+
+    class Constant:
+        name = "clip_image"
+
+        def score(self, sample):
+            return 0.25
+
+    assert rescore_run(run, cases, [Wrong(), Constant()]) == 8
+    rows = rows_of(run)
+    assert all(r["metrics"]["clip_image"] == 0.25 for r in rows)
+    assert all(r["metrics"]["motion_smoothness"] == before[(r["case_id"], r["mode"])] for r in rows)
+    (run / "run.json").unlink()
+    with pytest.raises(ValueError, match="no run.json"):
+        rescore_run(run, cases, [Constant()])

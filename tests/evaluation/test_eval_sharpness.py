@@ -24,6 +24,8 @@ def test_steepness_by_hand():
     # the same rise over 4 pixels: four gradients of 30
     assert edge_steepness(np.asarray(steps([8], ramp=4))[None])[0] == pytest.approx(30)
     assert edge_steepness(np.zeros((1, 4, 4, 3), np.uint8))[0] == 0
+    # uncapped: a third edge of the same kind leaves the steepness where it was (a mean gradient would grow)
+    assert edge_steepness(np.asarray(steps([4, 12, 20], height=80))[None])[0] == pytest.approx(80)
 
 
 def test_a_blurred_edge_scores_lower_and_more_edges_score_no_higher():
@@ -52,8 +54,15 @@ def test_noise_is_not_detail_and_frames_are_averaged():
     assert Sharpness()(half, image) == pytest.approx(0.5)
 
 
-def test_the_image_is_resized_to_the_video_and_a_flat_image_gives_none():
+def test_sizes_flat_images_and_empty_videos():
     image = Image.fromarray(textured(64, seed=3))
     big = image.resize((128, 128), Image.BICUBIC)
     assert Sharpness()(video_of(image), big) == pytest.approx(1.0, abs=0.05)
     assert Sharpness()(video_of(image), Image.new("RGB", (64, 64), (90, 90, 90))) is None
+    # a smaller image is not enlarged (a blurred reference would rate a blurred video as crisp as a sharp
+    # one): the video is shrunk to the image instead, and blur still shows
+    small = steps([2, 10], size=32)
+    scores = [Sharpness()(video_of(steps([4, 20], ramp=ramp, size=64)), small) for ramp in (1, 2, 4)]
+    assert scores[0] > scores[1] + 0.1 and scores[1] > scores[2] + 0.1, scores
+    with pytest.raises(ValueError, match="expected uint8 frames"):
+        Sharpness()(np.zeros((0, 8, 8, 3), np.uint8), small)

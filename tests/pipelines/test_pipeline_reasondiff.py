@@ -175,6 +175,8 @@ def test_from_pretrained_dtype_reaches_the_alignformer(tmp_path):
     reasondiff_pipeline().save_pretrained(tmp_path)
     pipe = ReasonDiffPipeline.from_pretrained(tmp_path, dtype=torch.bfloat16)
     assert pipe.transformer.dtype == torch.bfloat16 and pipe.alignformer.dtype == torch.bfloat16
+    per_component = ReasonDiffPipeline.from_pretrained(tmp_path, dtype={"default": torch.bfloat16, "vae": torch.float32})
+    assert per_component.alignformer.dtype == torch.bfloat16 and per_component.vae.dtype == torch.float32
 
 
 def test_a_plain_wan_folder_loads_and_takes_an_alignformer(condition_image, tmp_path):

@@ -145,6 +145,8 @@ def rescore(
     metrics: str = typer.Option(..., help=f"Comma-separated metrics to add, from {','.join(METRICS)}."),
     clip: str = typer.Option("openai/clip-vit-large-patch14", help="CLIP model folder or hub id, or 'tiny'."),
     musiq: str = typer.Option(None, help="MUSIQ-SPAQ checkpoint; default: pyiqa downloads it."),
+    flow: str = typer.Option("farneback", help="Dynamic Degree flow: farneback (CPU, OpenCV) or raft (torchvision)."),
+    interpolator: str = typer.Option("farneback", help="Motion Smoothness interpolator: farneback (flow) or linear."),
     device: str = typer.Option("cpu", help="Device for the metrics' networks."),
 ) -> None:
     """Add metrics to a finished run from its saved videos, without generating again (resumable).
@@ -161,7 +163,7 @@ def rescore(
         names = _split(metrics)
         if not names:
             raise ValueError("name at least one metric with --metrics")
-        scorers = build_metrics(names, clip=clip, musiq=musiq, device=device)
+        scorers = build_metrics(names, clip=clip, musiq=musiq, interpolator=interpolator, flow=flow, device=device)
         scored = rescore_run(run_dir, read_manifest(manifest), scorers, log=typer.echo)
     except (ValueError, ImportError, OSError) as err:
         _fail(str(err))

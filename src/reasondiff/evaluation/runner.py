@@ -233,16 +233,19 @@ def rescore_run(
     """Score `metrics` on a run's saved videos and add them to its rows; returns how many rows were scored.
 
     For a metric thought of after the run (or one whose weights arrived later): no video is generated again.
-    Rows that already hold every requested metric are skipped and the rows are rewritten atomically every
-    `save_every` rows, so an interrupted rescore resumes. The scores come from the decoded videos (as VBench
-    reads them), while `eval run` scores frames before encoding: give a whole run, not some of its rows, one
-    source for a metric.
+    A row gets only the metrics it lacks (scores it holds are never replaced), and the rows are rewritten
+    atomically every `save_every` rows, so an interrupted rescore resumes. The scores come from the decoded
+    videos (as VBench reads them), while `eval run` scores frames before encoding: give a whole run, not
+    some of its rows, one source for a metric.
     """
     from ..io import load_image
     from .report import summarise
 
     run_dir = Path(run_dir)
     path = run_dir / RESULTS
+    if not (run_dir / "run.json").is_file():
+        raise ValueError(f"{run_dir} is not an `eval run` folder (no run.json)")
+    run = json.loads((run_dir / "run.json").read_text())
     _read_done(path)  # cuts a torn last line, as a resumed run would
     rows = read_results(path)
     by_id = {case.id: case for case in cases}
@@ -255,13 +258,13 @@ def rescore_run(
     for number, row in enumerate(todo, start=1):
         case = by_id[row["case_id"]]
         sample = _sample(case, read_video(run_dir / row["video"]), load_image(case.image), row["fps"])
-        row["metrics"].update({metric.name: _finite(metric.score(sample), metric.name) for metric in metrics})
+        row["metrics"].update({metric.name: _finite(metric.score(sample), metric.name) for metric in metrics
+                               if metric.name not in row["metrics"]})
         if number % save_every == 0 or number == len(todo):
             _write_atomically(path, "".join(json.dumps(r) + "\n" for r in rows))
         scores = ", ".join(f"{name} {row['metrics'][name]:.3f}" for name in names
                            if row["metrics"][name] is not None)
         log(f"[{number}/{len(todo)}] {row['case_id']} {row['mode']}: {scores}")
-    run = json.loads((run_dir / "run.json").read_text())
     held = set(run.get("metrics") or []) | set(names)
     run["metrics"] = [name for name in METRICS if name in held]  # the order build_metrics uses, so runs resume
     _write_atomically(run_dir / "run.json", json.dumps(run, indent=2) + "\n")

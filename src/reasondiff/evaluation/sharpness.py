@@ -24,12 +24,14 @@ import PIL.Image
 def edge_steepness(frames: np.ndarray) -> np.ndarray:
     """Per-frame sum(g^2) / sum(g) over the horizontal and vertical luminance differences g of uint8
     `[F, H, W, 3]` frames, in grey levels per pixel; 0 for a frame without any gradient."""
-    luma = frames.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    dx = np.abs(np.diff(luma, axis=2)).reshape(len(frames), -1)
-    dy = np.abs(np.diff(luma, axis=1)).reshape(len(frames), -1)
-    g = np.concatenate([dx, dy], axis=1)
-    total = g.sum(axis=1)
-    return np.divide((g * g).sum(axis=1), total, out=np.zeros_like(total), where=total > 0)
+    weights = np.array([0.299, 0.587, 0.114], np.float32)
+    out = np.zeros(len(frames))
+    for index, frame in enumerate(frames):  # one frame at a time: an 81-frame 480p video stays small in memory
+        luma = frame.astype(np.float32) @ weights
+        g = np.concatenate([np.abs(np.diff(luma, axis=1)).ravel(), np.abs(np.diff(luma, axis=0)).ravel()])
+        total = float(g.sum(dtype=np.float64))
+        out[index] = float((g * g).sum(dtype=np.float64)) / total if total > 0 else 0.0
+    return out
 
 
 class Sharpness:
@@ -38,11 +40,18 @@ class Sharpness:
     name = "sharpness"
 
     def __call__(self, frames: np.ndarray, image: PIL.Image.Image) -> float | None:
-        """`frames`: uint8 `[F, H, W, 3]`; `image`: the condition image (resized to the frames' size here).
-        None when the image is flat (no edge to compare with)."""
+        """`frames`: uint8 `[F, H, W, 3]`; `image`: the condition image. Both are compared at the smaller of
+        the two sizes (enlarging either would blur it). None when the image is flat (no edge to compare with)."""
+        if frames.ndim != 4 or len(frames) == 0:
+            raise ValueError(f"expected uint8 frames shaped [F, H, W, 3], got {list(frames.shape)}")
         height, width = frames.shape[1:3]
-        reference = np.asarray(image.convert("RGB").resize((width, height), PIL.Image.BICUBIC))[None]
-        steepness = edge_steepness(reference)[0]
+        image = image.convert("RGB")
+        if image.width * image.height < width * height:
+            frames = np.stack([np.asarray(PIL.Image.fromarray(frame).resize(image.size, PIL.Image.BICUBIC))
+                               for frame in frames])
+        else:
+            image = image.resize((width, height), PIL.Image.BICUBIC)
+        steepness = edge_steepness(np.asarray(image)[None])[0]
         if steepness < 1e-6:
             return None
         return float(np.minimum(edge_steepness(frames) / steepness, 1.0).mean())

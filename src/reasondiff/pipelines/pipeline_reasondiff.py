@@ -128,6 +128,8 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
         """Load a saved ReasonDiff pipeline, or a Wan2.1-I2V repo/folder (pass `alignformer=` to add one)."""
         if "alignformer" not in kwargs:  # `dtype` (diffusers >= 0.42) or the deprecated `torch_dtype`, like diffusers
             dtype = kwargs.get("dtype", kwargs.get("torch_dtype"))
+            if isinstance(dtype, dict):  # diffusers' per-component form, e.g. {"default": bf16, "vae": fp32}
+                dtype = dtype.get("alignformer", dtype.get("default"))
             kwargs["alignformer"] = cls._load_alignformer(pretrained_model_name_or_path, dtype)
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
