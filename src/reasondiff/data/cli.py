@@ -105,8 +105,9 @@ def caption(
 def _load_encoders(model: str, device: str, dtype: str) -> dict:
     import torch
 
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    from ..pipelines.loading import resolve_device
+
+    device, compute = resolve_device(device, dtype)
     if model == "tiny":
         from ..models import tiny
 
@@ -114,8 +115,6 @@ def _load_encoders(model: str, device: str, dtype: str) -> dict:
     else:
         from diffusers import WanImageToVideoPipeline
 
-        compute = getattr(torch, "bfloat16" if dtype == "auto" and device.startswith("cuda") else
-                          ("float32" if dtype == "auto" else dtype))
         # The DiT is not needed; Wan's VAE stays in float32 as diffusers recommends.
         pipe = WanImageToVideoPipeline.from_pretrained(
             model, transformer=None, transformer_2=None, dtype={"vae": torch.float32, "default": compute}

@@ -77,12 +77,9 @@ def run(
     from .metrics import build_metrics
     from .runner import GenerationSettings, run_benchmark
 
-    if device == "auto":
-        import torch
+    from ..pipelines.loading import resolve_device
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    device = resolve_device(device, dtype)[0]  # the metrics' device; the loader resolves dtype the same way
     names = _split(metrics)
     skip_quality = not names and importlib.util.find_spec("pyiqa") is None
     if not names:

@@ -99,9 +99,7 @@ def _check_settings(out_dir: Path, settings: GenerationSettings, metric_names: l
                              "rerun with the same settings to resume, or choose a new output folder")
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"settings": asdict(settings), "metrics": metric_names}, indent=2) + "\n")
-    tmp.replace(path)
+    _write_atomically(path, json.dumps({"settings": asdict(settings), "metrics": metric_names}, indent=2) + "\n")
 
 
 @dataclass
@@ -172,9 +170,7 @@ def run_benchmark(
                 scores = ", ".join(f"{k} {v:.3f}" for k, v in row["metrics"].items() if v is not None)
                 log(f"[{number}/{len(todo)}] {case.id} {mode}: {scores}")
     summary = out_dir / "summary.json"
-    tmp = summary.with_suffix(".tmp")
-    tmp.write_text(json.dumps(summarise(read_results(results)), indent=2) + "\n")
-    tmp.replace(summary)
+    _write_atomically(summary, json.dumps(summarise(read_results(results)), indent=2) + "\n")
     return RunResult(len(todo), skipped, results, summary)
 
 
