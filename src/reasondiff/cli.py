@@ -294,6 +294,7 @@ def _register_subcommands() -> None:
     from .data.cli import app as data_app
     from .doctor import doctor
     from .evaluation.cli import app as eval_app
+    from .mini.cli import build_synthworld  # importing mini also plugs the SynthWorld judge's metrics in
     from .narrator.cli import narrate
     from .thinkdiff.cli import app as thinkdiff_app
 
@@ -301,7 +302,9 @@ def _register_subcommands() -> None:
     app.command()(demo)
     app.command()(doctor)
     app.add_typer(data_app, name="data", help="Training and evaluation data: sample, caption, cache, build-unpaired, build-paired.")
-    app.add_typer(eval_app, name="eval", help="The paper's evaluation: run (generate + score), report (Table 1, Fig. 5a), study.")
+    eval_app.command("build-synthworld")(build_synthworld)
+    app.add_typer(eval_app, name="eval", help="The paper's evaluation: run (generate + score), score, report (Table 1, "
+                  "Fig. 5a), study; SynthWorld-Bench (build-synthworld).")
     app.add_typer(thinkdiff_app, name="thinkdiff", help="ThinkDiff: align a VLM to diffusion decoders (extract, train, generate, cobsat).")
 
 

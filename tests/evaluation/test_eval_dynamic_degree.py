@@ -14,9 +14,9 @@ from reasondiff.evaluation.dynamic_degree import (
 
 
 def test_vbench_parameters():
-    assert motion_threshold(256, 256, fps=8) == pytest.approx(6.0)
-    assert motion_threshold(480, 832, fps=16) == pytest.approx(6.0 * 480 / 256)  # shorter side, no fps factor
-    assert motion_threshold(512, 512, fps=4) == pytest.approx(2 * 12.0)  # under 8 fps: scaled by 8 / fps
+    assert motion_threshold(256, 256) == pytest.approx(6.0)
+    assert motion_threshold(480, 832) == pytest.approx(6.0 * 480 / 256)  # shorter side
+    assert motion_threshold(512, 512) == pytest.approx(12.0)  # current VBench: no 8 / fps factor at any frame rate
     assert [sampling_interval(f) for f in (4, 8, 16, 24, 30)] == [1, 1, 2, 3, 4]
     assert [required_pairs(n) for n in (16, 8, 41, 2, 6)] == [4, 2, 10, 0, 2]  # round(4n/16), Python rounding
 

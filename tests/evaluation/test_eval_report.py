@@ -8,6 +8,9 @@ from reasondiff.evaluation.report import (
     ablation_ratios,
     add_user_rank,
     csv_table,
+    differences,
+    differences_table,
+    interval_table,
     markdown_table,
     summarise,
     write_report,
@@ -78,13 +81,30 @@ def test_ablation_ratios_and_chart(tmp_path):
     assert lines[0] == "variant,imaging_quality,motion_smoothness,dynamic_degree,clip_text,clip_image"
     assert lines[1].startswith("wan,0.909091,1.005076,0.500000,")
     alone = write_report(summary, tmp_path / "alone", methods=["reasondiff"])  # no variant: no chart, no error
-    assert set(alone) == {"markdown", "csv"}
+    assert set(alone) == {"markdown", "intervals", "csv"}
     with pytest.raises(ValueError, match="full model 'reasondiff'"):
         ablation_ratios({"wan": summary["wan"]})
 
 
 def test_summary_statistics_are_population_std():
     summary = summarise(rows() + [{"mode": "wan", "method": "wan", "metrics": {"clip_text": None}}])
-    assert summary["wan"]["dynamic_degree"] == {"mean": 0.5, "std": 0.5, "n": 2}
+    entry = summary["wan"]["dynamic_degree"]
+    assert (entry["mean"], entry["std"], entry["n"]) == (0.5, 0.5, 2) and entry["ci95"] == [0.0, 1.0]
     assert summary["wan"]["clip_text"]["n"] == 2  # None (no captions) is not a zero
     json.dumps(summary)
+
+
+def test_interval_table_and_paired_differences_from_the_baseline(tmp_path):
+    data = rows()
+    table = interval_table(summarise(data), methods=["wan", "reasondiff"], digits=2).splitlines()
+    assert table[2].startswith("| Wan2.1 | 0.50 [0.50, 0.50] |") and table[2].endswith("| 2 |")
+    diffs = differences(data, "wan")
+    assert set(diffs) == {"no_multi_prompt", "reasondiff"}
+    assert diffs["reasondiff"]["imaging_quality"]["mean"] == pytest.approx(0.05)  # 0.55 - 0.50, case by case
+    assert diffs["reasondiff"]["imaging_quality"]["n"] == 2
+    text = differences_table(diffs, "wan", digits=2)
+    assert "| ReasonDiff | +0.05 [+0.00, +0.10] |" in text
+    written = write_report(summarise(data), tmp_path, rows=data)
+    assert "Model − Wan2.1" in written["differences"].read_text()
+    with pytest.raises(ValueError, match="baseline 'cogvideox'"):
+        differences(data, "cogvideox")

@@ -8,32 +8,29 @@ Metrics (each a small class; scores per video):
     DynamicDegree        VBench rule, pluggable optical flow (RAFT on GPU, Farneback on CPU)
 
 `run_benchmark` generates and scores a manifest resumably; `rescore_run` adds metrics to a run from its
-saved videos; `report` writes Table 1 and Fig. 5a; `study` serves the ranking study. CLI: `reasondiff eval
+saved videos; `score_videos` scores anyone's videos of a benchmark (`eval score`); `report` writes Table 1 and Fig. 5a; `study` serves the ranking study. CLI: `reasondiff eval
 run | rescore | report | study | study-results`.
 """
 
-from .clip_score import CLIPScore
-from .dynamic_degree import DynamicDegree
-from .imaging_quality import ImagingQuality
-from .manifest import EvalCase, read_manifest
-from .metrics import METRICS, Sample, build_metrics
-from .motion import MotionSmoothness
-from .sharpness import Sharpness
-from .runner import GenerationSettings, read_results, rescore_run, run_benchmark
+from .._lazy import lazy_exports
 
-__all__ = [
-    "METRICS",
-    "CLIPScore",
-    "DynamicDegree",
-    "EvalCase",
-    "GenerationSettings",
-    "ImagingQuality",
-    "MotionSmoothness",
-    "Sample",
-    "Sharpness",
-    "build_metrics",
-    "read_manifest",
-    "read_results",
-    "rescore_run",
-    "run_benchmark",
-]
+_EXPORTS = {
+    "METRICS": "metrics",
+    "CLIPScore": "clip_score",
+    "DynamicDegree": "dynamic_degree",
+    "EvalCase": "manifest",
+    "GenerationSettings": "runner",
+    "ImagingQuality": "imaging_quality",
+    "MotionSmoothness": "motion",
+    "Sample": "metrics",
+    "Sharpness": "sharpness",
+    "build_metrics": "metrics",
+    "read_manifest": "manifest",
+    "read_results": "runner",
+    "register_metrics": "metrics",
+    "rescore_run": "runner",
+    "run_benchmark": "runner",
+    "score_videos": "score",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

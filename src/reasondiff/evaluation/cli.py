@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from ..console import fail as _fail
-from .metrics import JUDGE_METRICS, METRICS, OPT_IN_METRICS
+from .metrics import METRICS, OPT_IN_METRICS
 
 app = typer.Typer(
     name="eval",
@@ -47,11 +47,14 @@ def run(
                                  "Without it, narrated modes use the manifest's ground truth (an oracle)."),
     metrics: str = typer.Option(None, help=f"Comma-separated subset of {','.join(METRICS)}. Default: the paper's "
                                 "(imaging_quality only when pyiqa is installed); on request: sharpness (Imaging Quality's "
-                                f"offline proxy) and the SynthWorld judge's {','.join(JUDGE_METRICS)}."),
+                                "offline proxy) and the SynthWorld judge's anchor_psnr,text_adherence,causal_order,"
+                                "continuity (SynthWorld-Bench cases)."),
     clip: str = typer.Option("openai/clip-vit-large-patch14", help="CLIP model folder or hub id, or 'tiny'."),
     musiq: str = typer.Option(None, help="MUSIQ-SPAQ checkpoint (musiq_spaq_ckpt-358bb6af.pth); default: pyiqa downloads it."),
-    flow: str = typer.Option("farneback", help="Dynamic Degree flow: farneback (CPU, OpenCV) or raft (torchvision)."),
-    interpolator: str = typer.Option("farneback", help="Motion Smoothness interpolator: farneback (flow) or linear."),
+    flow: str = typer.Option("auto", help="Dynamic Degree flow: auto (raft on CUDA with torchvision, else "
+                          "farneback), farneback (CPU, OpenCV) or raft (torchvision)."),
+    interpolator: str = typer.Option("auto", help="Motion Smoothness interpolator: auto (VBench's amt-s when "
+                                  "vbench and its weights are installed, else farneback), amt-s, farneback or linear."),
     frames: int = typer.Option(81, "--frames", "--num-frames", help="Frames per video (4k+1)."),
     height: int = typer.Option(480, help="Height, a multiple of 16."),
     width: int = typer.Option(832, help="Width, a multiple of 16."),
@@ -135,6 +138,50 @@ def run(
                f"wrote {result.results} and {result.summary}")
 
 
+OFFLINE_METRICS = ("sharpness", "motion_smoothness", "dynamic_degree")  # need no downloaded weights
+
+
+@app.command()
+def score(
+    benchmark: Path = typer.Option(..., "--benchmark", "-b", help="Benchmark JSONL (e.g. from `eval build-synthworld`)."),
+    videos: Path = typer.Option(..., help="Folder holding <case id>.mp4 for every case (any size: resized)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for results.jsonl and summary.json."),
+    label: str = typer.Option("method", help="The method name the rows report (what `eval report` prints)."),
+    metrics: str = typer.Option(None, help="Comma-separated metrics. Default: sharpness, motion_smoothness, "
+                                "dynamic_degree and every plugged-in measure (SynthWorld: anchor_psnr, "
+                                "text_adherence, causal_order, continuity)."),
+    fps: float = typer.Option(8, help="Frame rate of the videos (Dynamic Degree samples ~8 fps from it)."),
+    clip: str = typer.Option("openai/clip-vit-large-patch14", help="CLIP folder or hub id, for clip_text/clip_image."),
+    flow: str = typer.Option("auto", help="Dynamic Degree flow: auto (raft on CUDA with torchvision, else "
+                          "farneback), farneback (CPU, OpenCV) or raft (torchvision)."),
+    interpolator: str = typer.Option("auto", help="Motion Smoothness interpolator: auto (VBench's amt-s when "
+                                  "vbench and its weights are installed, else farneback), amt-s, farneback or linear."),
+    device: str = typer.Option("cpu", help="Device for the metrics' networks."),
+) -> None:
+    """Score any model's videos of a benchmark: per-case rows and mean with a bootstrap 95 % interval (resumable).
+
+    Example:
+
+      reasondiff eval score -b bench/unpaired/benchmark.jsonl --videos my_model_videos -o scores/my_model --label mine
+    """
+    from .manifest import read_manifest
+    from .metrics import build_metrics
+    from .score import score_videos
+
+    try:
+        names = _split(metrics) or [*OFFLINE_METRICS, *(m for m in OPT_IN_METRICS if m not in OFFLINE_METRICS)]
+        scorers = build_metrics(names, clip=clip, interpolator=interpolator, flow=flow, device=device)
+        summary = score_videos(read_manifest(benchmark), videos, out, scorers, label=label, fps=fps, log=typer.echo)
+    except (ValueError, ImportError, OSError) as err:
+        _fail(str(err))
+    import json
+
+    for name, entry in json.loads(summary.read_text()).items():
+        low, high = entry["ci95"]
+        typer.echo(f"{METRICS[name]:>18}: {entry['mean']:.3f}  [{low:.3f}, {high:.3f}]  (n={entry['n']})")
+    typer.echo(f"wrote {out / 'results.jsonl'} and {summary}")
+
+
 @app.command()
 def rescore(
     run_dir: Path = typer.Argument(..., help="An `eval run` folder (results.jsonl, videos/, run.json)."),
@@ -142,8 +189,10 @@ def rescore(
     metrics: str = typer.Option(..., help=f"Comma-separated metrics to add, from {','.join(METRICS)}."),
     clip: str = typer.Option("openai/clip-vit-large-patch14", help="CLIP model folder or hub id, or 'tiny'."),
     musiq: str = typer.Option(None, help="MUSIQ-SPAQ checkpoint; default: pyiqa downloads it."),
-    flow: str = typer.Option("farneback", help="Dynamic Degree flow: farneback (CPU, OpenCV) or raft (torchvision)."),
-    interpolator: str = typer.Option("farneback", help="Motion Smoothness interpolator: farneback (flow) or linear."),
+    flow: str = typer.Option("auto", help="Dynamic Degree flow: auto (raft on CUDA with torchvision, else "
+                          "farneback), farneback (CPU, OpenCV) or raft (torchvision)."),
+    interpolator: str = typer.Option("auto", help="Motion Smoothness interpolator: auto (VBench's amt-s when "
+                                  "vbench and its weights are installed, else farneback), amt-s, farneback or linear."),
     device: str = typer.Option("cpu", help="Device for the metrics' networks."),
 ) -> None:
     """Add metrics to a finished run from its saved videos, without generating again (resumable).
@@ -174,9 +223,11 @@ def report(
     study: Path = typer.Option(None, help="Study database: adds the User Rank column."),
     methods: str = typer.Option(None, help="Comma-separated methods in table order (default: all, ReasonDiff last)."),
     reference: str = typer.Option("reasondiff", help="The full model the ablation chart divides by."),
+    baseline: str = typer.Option("wan", help="The method differences.md subtracts, case by case (plain I2V)."),
     digits: int = typer.Option(3, help="Decimals in the Markdown table."),
 ) -> None:
-    """Write Table 1 (Markdown + CSV) and the Fig. 5a ablation chart (PNG) from `eval run` folders."""
+    """Write Table 1 (Markdown + CSV), the same with 95 % intervals, paired differences from a baseline, and the
+    Fig. 5a ablation chart (PNG) from `eval run` / `eval score` folders."""
     from .report import add_user_rank, summarise, write_report
     from .runner import read_results
 
@@ -187,7 +238,7 @@ def report(
             from .study.store import aggregate
 
             summary = add_user_rank(summary, aggregate(study))
-        written = write_report(summary, out, _split(methods) or None, reference, digits)
+        written = write_report(summary, out, _split(methods) or None, reference, digits, rows=rows, baseline=baseline)
     except ValueError as err:
         _fail(str(err))
     typer.echo(written["markdown"].read_text(), nl=False)

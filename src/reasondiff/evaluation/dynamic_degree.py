@@ -3,7 +3,7 @@
 1. Sample the video at ~8 fps: every `max(1, round(fps / 8))`-th frame.
 2. For each consecutive pair, the flow magnitude's top 5 %: the mean of the `int(0.05·H·W)` largest
    per-pixel |flow| values.
-3. Threshold `max(1, 8 / fps) · 6 · min(H, W) / 256` pixels; the video is *dynamic* when at least
+3. Threshold `6 · min(H, W) / 256` pixels (current VBench: no frame-rate factor); the video is *dynamic* when at least
    `round(4 · n / 16)` pairs exceed it (n = sampled frames; Python's round, as VBench).
 
 The per-video result is 0 or 1; the benchmark's Dynamic Degree is the fraction of dynamic videos.
@@ -34,9 +34,9 @@ def sampling_interval(fps: float) -> int:
     return max(1, round(fps / 8))
 
 
-def motion_threshold(height: int, width: int, fps: float) -> float:
-    """Pixels of top-5 % flow a pair must exceed: 6 px at 256 px (shorter side), more for videos under 8 fps."""
-    return max(1.0, 8.0 / fps) * 6.0 * (min(height, width) / 256.0)
+def motion_threshold(height: int, width: int) -> float:
+    """Pixels of top-5 % flow a pair must exceed: 6 px at 256 px on the shorter side (VBench's `set_params`)."""
+    return 6.0 * (min(height, width) / 256.0)
 
 
 def required_pairs(num_sampled_frames: int) -> int:
@@ -129,6 +129,15 @@ class RaftFlow:
 FLOWS: dict[str, Callable[..., FlowEstimator]] = {"farneback": FarnebackFlow, "raft": RaftFlow}
 
 
+def resolve_flow(name: str, device: str = "cpu") -> str:
+    """'auto' -> 'raft' (VBench's estimator) on CUDA when torchvision is installed, else 'farneback'."""
+    if name != "auto":
+        return name
+    import importlib.util
+
+    return "raft" if str(device).startswith("cuda") and importlib.util.find_spec("torchvision") else "farneback"
+
+
 class DynamicDegree:
     """VBench's Dynamic Degree decision for one video: 1.0 (dynamic) or 0.0 (static).
 
@@ -140,10 +149,12 @@ class DynamicDegree:
 
     def __init__(self, flow: FlowEstimator | str = "farneback", **flow_options):
         if isinstance(flow, str):
+            flow = resolve_flow(flow, flow_options.get("device", "cpu"))
             if flow not in FLOWS:
                 raise ValueError(f"unknown flow estimator {flow!r}; choose one of {', '.join(FLOWS)}")
-            flow = FLOWS[flow](**flow_options)
+            flow = FLOWS[flow](**(flow_options if flow == "raft" else {}))
         self.flow = flow
+        self.method = getattr(flow, "name", type(flow).__name__)  # recorded beside the scores
 
     def evaluate(self, frames, fps: float) -> DynamicResult:
         frames = to_uint8_frames(frames)
@@ -153,7 +164,7 @@ class DynamicDegree:
                              f"leave {len(sampled)}")
         height, width = sampled.shape[1:3]
         magnitudes = [top_magnitude(self.flow(a, b)) for a, b in pairwise(sampled)]
-        threshold, required = motion_threshold(height, width, fps), required_pairs(len(sampled))
+        threshold, required = motion_threshold(height, width), required_pairs(len(sampled))
         return DynamicResult(is_dynamic(magnitudes, threshold, required), magnitudes, threshold, required)
 
     def __call__(self, frames, fps: float) -> float:

@@ -7,13 +7,14 @@ adapter returns a float, or None when the case lacks what the metric needs (no c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import PIL.Image
 
-# Metric key -> the paper's column header; the order is Table 1's.
+# Metric key -> the paper's column header; the order is Table 1's. Plug-ins (`register_metrics`) add theirs after.
 METRICS = {
     "imaging_quality": "Imaging Quality",
     "sharpness": "Sharpness",  # Imaging Quality's offline proxy (reasondiff.evaluation.sharpness)
@@ -21,14 +22,24 @@ METRICS = {
     "dynamic_degree": "Dynamic Degree",
     "clip_text": "CLIP Score (Text)",
     "clip_image": "CLIP Score (Image)",
-    # SynthWorld's judge (reasondiff.mini.judge): None on cases without the world's ground truth
-    "anchor_psnr": "Anchor PSNR",
-    "text_adherence": "Text Adherence",
-    "causal_order": "Causal Order",
 }
-JUDGE_METRICS = ("anchor_psnr", "text_adherence", "causal_order")
-OPT_IN_METRICS = ("sharpness", *JUDGE_METRICS)  # not in the paper's Table 1: scored when asked for
+OPT_IN_METRICS = ["sharpness"]  # not in the paper's Table 1: scored when asked for (plug-ins add theirs)
 HIGHER_IS_BETTER = {**{key: True for key in METRICS}, "user_rank": False}
+_PLUGINS: dict[str, Callable[[Sequence[str]], list]] = {}  # metric key -> builder of the adapters of its family
+
+
+def register_metrics(columns: dict[str, str], build: Callable[[Sequence[str]], list], *,
+                     higher_is_better: dict[str, bool] | None = None) -> None:
+    """Add a family of opt-in metrics (key -> column header) scored by the adapters `build(names)` returns.
+
+    This is how a world with its own ground truth plugs its measures in (`reasondiff.mini` registers the
+    SynthWorld judge's) without the evaluation layer knowing about it; registering again replaces."""
+    for key, header in columns.items():
+        METRICS[key] = header
+        HIGHER_IS_BETTER[key] = (higher_is_better or {}).get(key, True)
+        if key not in OPT_IN_METRICS:
+            OPT_IN_METRICS.append(key)
+        _PLUGINS[key] = build
 
 
 @dataclass
@@ -39,6 +50,7 @@ class Sample:
     captions: Sequence[str] | None = None  # ground-truth caption per real frame
     position: int | None = None  # 1-based frame of the generated video that should show the image
     agent: str | None = None  # SynthWorld cases: the agent the prompt names
+    truth: dict[str, Any] = field(default_factory=dict)  # the case's other ground truth (a world's script, ...)
 
 
 class ClipText:
@@ -59,6 +71,12 @@ class ClipImage:
 
     def score(self, sample: Sample) -> float | None:
         return self.scorer.image_score(sample.frames, sample.image)
+
+
+def measured_with(metrics) -> dict[str, str]:
+    """Which estimator each metric ran with (Motion Smoothness: amt-s or farneback; Dynamic Degree: raft or
+    farneback): run folders record it, since the numbers of two estimators are not comparable."""
+    return {m.name: m.metric.method for m in metrics if hasattr(getattr(m, "metric", None), "method")}
 
 
 class FramesOnly:
@@ -91,54 +109,20 @@ class WithFps:
         return self.metric(sample.frames, sample.fps)
 
 
-class JudgeReading:
-    """The SynthWorld judge's reading of one sample, shared by its three columns: the video is read once."""
-
-    def __init__(self, judge):
-        self.judge, self._last = judge, None
-
-    def __call__(self, sample: Sample):
-        from ..mini.judge import score_video
-
-        if self._last is None or self._last[0] is not sample:
-            condition = np.asarray(sample.image.convert("RGB").resize(sample.frames.shape[2:0:-1]))
-            self._last = (sample, score_video(self.judge, sample.frames, condition, sample.position, sample.agent))
-        return self._last[1]
-
-
-class Judged:
-    """One column of the SynthWorld judge's scores (None on cases without the world's ground truth).
-
-    anchor_psnr: PSNR (dB, capped at 60) of the frame at the case's true position against the condition image.
-    text_adherence: 1 when the judge sees the prompt's agent in some frame. causal_order: 1 when the object is
-    intact in the first frame and stays changed from its first changed frame to the last (every SynthWorld
-    clip's event happens inside the clip)."""
-
-    def __init__(self, name: str, reading: JudgeReading):
-        self.name, self.reading = name, reading
-
-    def score(self, sample: Sample) -> float | None:
-        if sample.agent is None or sample.position is None:
-            return None
-        result = self.reading(sample)
-        if self.name == "anchor_psnr":
-            return min(result.anchor_psnr, 60.0)
-        return float(result.agent_seen if self.name == "text_adherence" else result.causal_order)
-
-
 def build_metrics(names: Sequence[str], *, clip: str = "openai/clip-vit-large-patch14", musiq: str | None = None,
-                  interpolator: str = "farneback", flow: str = "farneback", device: str = "cpu") -> list:
+                  interpolator: str = "auto", flow: str = "auto", device: str = "cpu") -> list:
     """Metric adapters for `names` (keys of `METRICS`). `clip`: a CLIP folder/hub id or "tiny"; `musiq`: a
     MUSIQ-SPAQ checkpoint (None: pyiqa downloads it)."""
     unknown = [n for n in names if n not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
     metrics = []
-    scorer = reading = None
-    if any(name in JUDGE_METRICS for name in names):
-        from ..mini.judge import SceneJudge
-
-        reading = JudgeReading(SceneJudge.shipped())
+    scorer = None
+    plugged = {}  # builder -> the names it scores: one build per family (its adapters may share a reading)
+    for name in names:
+        if name in _PLUGINS:
+            plugged.setdefault(_PLUGINS[name], []).append(name)
+    built = {name: adapter for build, family in plugged.items() for name, adapter in zip(family, build(family))}
     if "clip_text" in names or "clip_image" in names:
         if clip == "tiny":
             from .tiny import clip_score
@@ -166,9 +150,9 @@ def build_metrics(names: Sequence[str], *, clip: str = "openai/clip-vit-large-pa
         elif name == "dynamic_degree":
             from .dynamic_degree import DynamicDegree
 
-            metrics.append(WithFps(DynamicDegree(flow, **({"device": device} if flow == "raft" else {}))))
-        elif name in JUDGE_METRICS:
-            metrics.append(Judged(name, reading))
+            metrics.append(WithFps(DynamicDegree(flow, device=device)))
+        elif name in built:
+            metrics.append(built[name])
         elif name == "clip_text":
             metrics.append(ClipText(scorer))
         else:

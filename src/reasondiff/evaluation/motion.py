@@ -5,7 +5,9 @@ real odd frame: score = (255 − mean absolute difference) / 255, in [0, 1], 1 f
 predict exactly. Frames 0, 2, 4, … are the inputs, the interpolation between even frames 2i and 2i+2 is
 compared with odd frame 2i+1, and a trailing odd frame without a right neighbour is not scored (as VBench).
 
-VBench interpolates with AMT-S (`amt-s.pth`); AMT is not packaged on PyPI, so any callable
+VBench interpolates with AMT-S (`amt-s.pth`). The `vbench` package ships AMT's code (`third_party/amt`) but
+not its weights: `AmtInterpolator` runs VBench's own model when both are present (`interpolator="auto"`
+picks it then, and Farneback otherwise; run folders record which). Any callable
 `(frame_a, frame_b) -> middle frame` (uint8 `[H, W, 3]`) can be passed in. Two CPU interpolators ship:
 
 - `FlowInterpolator` (default): OpenCV Farneback flow both ways, the linear intermediate-flow approximation
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 
@@ -66,7 +69,50 @@ class FlowInterpolator:
         return ((warped_a + warped_b) / 2).round().astype(np.uint8)
 
 
-INTERPOLATORS: dict[str, Callable[[], Interpolator]] = {"farneback": FlowInterpolator, "linear": LinearBlend}
+AMT_CHECKPOINT = Path("~/.cache/vbench/amt_model/amt-s.pth").expanduser()  # where VBench keeps it
+
+
+class AmtInterpolator:
+    """VBench's AMT-S, loaded by VBench's own `MotionSmoothness` class (its config, its checkpoint format)."""
+
+    name = "amt-s"
+
+    def __init__(self, checkpoint: str | Path = AMT_CHECKPOINT, device: str = "cpu"):
+        try:
+            import vbench
+            from vbench.motion_smoothness import MotionSmoothness as VBenchMotionSmoothness
+        except ImportError as err:
+            raise ImportError(f"the AMT-S interpolator needs the vbench package ({err})") from err
+        if not Path(checkpoint).is_file():
+            raise FileNotFoundError(f"AMT-S weights not found at {checkpoint} (VBench downloads amt-s.pth there)")
+        config = Path(vbench.__file__).parent / "third_party" / "amt" / "cfgs" / "AMT-S.yaml"
+        self.model = VBenchMotionSmoothness(str(config), str(checkpoint), device).model
+        self.device = device
+
+    def __call__(self, frame_a: np.ndarray, frame_b: np.ndarray) -> np.ndarray:
+        import torch
+        from vbench.third_party.amt.utils.utils import InputPadder, img2tensor, tensor2img
+
+        inputs = [img2tensor(f).to(self.device) for f in (frame_a, frame_b)]
+        padder = InputPadder(inputs[0].shape, 16)
+        inputs = padder.pad(*inputs)
+        embt = torch.tensor(0.5, device=self.device).view(1, 1, 1, 1)
+        with torch.no_grad():
+            middle = self.model(inputs[0], inputs[1], embt, scale_factor=1.0, eval=True)["imgt_pred"]
+        return tensor2img(padder.unpad(middle))
+
+
+INTERPOLATORS: dict[str, Callable[[], Interpolator]] = {"farneback": FlowInterpolator, "linear": LinearBlend,
+                                                        "amt-s": AmtInterpolator}
+
+
+def resolve_interpolator(name: str) -> str:
+    """'auto' -> 'amt-s' when vbench and the AMT-S weights are here (VBench's protocol), else 'farneback'."""
+    if name != "auto":
+        return name
+    import importlib.util
+
+    return "amt-s" if importlib.util.find_spec("vbench") and AMT_CHECKPOINT.is_file() else "farneback"
 
 
 def smoothness_from_frames(frames: np.ndarray, interpolated: list[np.ndarray]) -> float:
@@ -89,10 +135,12 @@ class MotionSmoothness:
 
     def __init__(self, interpolator: Interpolator | str = "farneback"):
         if isinstance(interpolator, str):
+            interpolator = resolve_interpolator(interpolator)
             if interpolator not in INTERPOLATORS:
                 raise ValueError(f"unknown interpolator {interpolator!r}; choose one of {', '.join(INTERPOLATORS)}")
             interpolator = INTERPOLATORS[interpolator]()
         self.interpolator = interpolator
+        self.method = getattr(interpolator, "name", type(interpolator).__name__)  # recorded beside the scores
 
     def __call__(self, frames) -> float:
         frames = to_uint8_frames(frames)

@@ -4,6 +4,10 @@ Fig. 5a's ablation chart (each metric of each variant divided by the full model'
 Standard deviations are population std (numpy's default, ddof=0) over cases; Dynamic Degree is per-video 0/1,
 so its std is sqrt(p(1 − p)) as in the paper's Table 2. Best/second are decided on the values as printed
 (rounded to `digits`), so equal-looking numbers get equal marks.
+
+A std describes the cases, not how sure the mean is: `table_ci.md` gives each mean's bootstrap 95 % interval,
+and `differences.md` each method's paired difference from a baseline (default: plain I2V, `wan`) with its
+interval — the figure that says whether a gap is evidence.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .metrics import HIGHER_IS_BETTER, METRICS, OPT_IN_METRICS
+from .stats import bootstrap_ci, paired_difference
 
 COLUMNS = {**METRICS, "user_rank": "User Rank"}
 DISPLAY_NAMES = {
@@ -27,17 +32,21 @@ DISPLAY_NAMES = {
     "no_enhanced_latents": "w/o Enhanced latents",
     "no_multi_prompt": "w/o Multi. prompt",
     "no_aux_loss": "w/o Aux. loss",  # a stage-1-only checkpoint, run with `eval run --label no_aux_loss`
+    "static": "Static image (degenerate)",
+    "hard_cut": "Hard cut (degenerate)",
+    "truth_vae": "True clip through the VAE",
 }
 REFERENCE = "reasondiff"
 
-Summary = dict[str, dict[str, dict[str, float]]]  # method -> metric -> {"mean", "std", "n"}
+Summary = dict[str, dict[str, dict[str, Any]]]  # method -> metric -> {"mean", "std", "ci95", "n"}
 
 
-def stats(values: Sequence[float]) -> dict[str, float]:
+def stats(values: Sequence[float]) -> dict[str, Any]:
     array = np.asarray([v for v in values if v is not None], dtype=np.float64)
     if array.size == 0:
-        return {"mean": math.nan, "std": math.nan, "n": 0}
-    return {"mean": float(array.mean()), "std": float(array.std()), "n": int(array.size)}
+        return {"mean": math.nan, "std": math.nan, "ci95": [math.nan, math.nan], "n": 0}
+    return {"mean": float(array.mean()), "std": float(array.std()), "ci95": list(bootstrap_ci(array)),
+            "n": int(array.size)}
 
 
 def summarise(rows: Sequence[Mapping[str, Any]]) -> Summary:
@@ -112,18 +121,76 @@ def markdown_table(summary: Summary, methods: Sequence[str] | None = None, digit
     return "\n".join(lines) + "\n"
 
 
+def interval_table(summary: Summary, methods: Sequence[str] | None = None, digits: int = 3) -> str:
+    """Each mean with its bootstrap 95 % interval, `mean [lo, hi]`, one row per method."""
+    methods = method_order(summary, methods)
+    columns = _columns(summary, methods)
+    lines = ["| Model | " + " | ".join(f"{label}({'↑' if HIGHER_IS_BETTER[key] else '↓'})"
+                                      for key, label in columns.items()) + " | n |",
+             "|---|" + "---:|" * (len(columns) + 1)]
+    for method in methods:
+        cells, count = [], 0
+        for key in columns:
+            entry = summary[method].get(key)
+            if entry is None or entry["n"] == 0 or "ci95" not in entry:
+                cells.append("–")
+                continue
+            low, high = entry["ci95"]
+            cells.append(f"{entry['mean']:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]")
+            count = max(count, entry["n"])
+        lines.append(f"| {DISPLAY_NAMES.get(method, method)} | " + " | ".join(cells) + f" | {count} |")
+    return "\n".join(lines) + "\n"
+
+
+def differences(rows: Sequence[Mapping[str, Any]], baseline: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """method -> metric -> paired difference from `baseline` over the cases both have (`stats.paired_difference`)."""
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    for row in rows:
+        per_metric = scores.setdefault(row.get("method", row["mode"]), {})
+        for metric, value in row["metrics"].items():
+            per_metric.setdefault(metric, {})[row["case_id"]] = value
+    if baseline not in scores:
+        raise ValueError(f"no results for the baseline {baseline!r}; have {', '.join(scores)}")
+    return {method: {metric: paired_difference(values, scores[baseline].get(metric, {}))
+                     for metric, values in per_metric.items() if metric in scores[baseline]}
+            for method, per_metric in scores.items() if method != baseline}
+
+
+def differences_table(diffs: Mapping[str, Mapping[str, Mapping[str, Any]]], baseline: str, digits: int = 3) -> str:
+    """`method − baseline [lo, hi]` per metric; ✓ marks an interval that excludes 0."""
+    keys = [k for k in METRICS if any(k in d for d in diffs.values())]
+    lines = [f"| Model − {DISPLAY_NAMES.get(baseline, baseline)} | " + " | ".join(METRICS[k] for k in keys) + " |",
+             "|---|" + "---:|" * len(keys)]
+    for method, per_metric in diffs.items():
+        cells = []
+        for key in keys:
+            entry = per_metric.get(key)
+            if entry is None or entry["n"] == 0:
+                cells.append("–")
+                continue
+            low, high = entry["ci95"]
+            mark = " ✓" if low > 0 or high < 0 else ""
+            cells.append(f"{entry['mean']:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]{mark}")
+        lines.append(f"| {DISPLAY_NAMES.get(method, method)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def csv_table(summary: Summary, methods: Sequence[str] | None = None) -> str:
     """The same numbers unrounded: model, method, then mean/std/n per metric (empty when absent)."""
     methods = method_order(summary, methods)
     columns = _columns(summary, methods)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["model", "method"] + [f"{key}_{part}" for key in columns for part in ("mean", "std", "n")])
+    parts = ("mean", "std", "n", "ci_low", "ci_high")
+    writer.writerow(["model", "method"] + [f"{key}_{part}" for key in columns for part in parts])
     for method in methods:
         row = [DISPLAY_NAMES.get(method, method), method]
         for key in columns:
             entry = summary[method].get(key)
-            row += ["", "", 0] if entry is None else [f"{entry['mean']:.6f}", f"{entry['std']:.6f}", entry["n"]]
+            low, high = (entry or {}).get("ci95", ["", ""])
+            row += ["", "", 0, "", ""] if entry is None else [f"{entry['mean']:.6f}", f"{entry['std']:.6f}", entry["n"],
+                                                               f"{low:.6f}" if low != "" else "",
+                                                               f"{high:.6f}" if high != "" else ""]
         writer.writerow(row)
     return buffer.getvalue()
 
@@ -174,13 +241,19 @@ def ablation_chart(ratios: Mapping[str, Mapping[str, float]], path: str | Path, 
 
 
 def write_report(summary: Summary, out_dir: str | Path, methods: Sequence[str] | None = None,
-                 reference: str = REFERENCE, digits: int = 3) -> dict[str, Path]:
-    """table.md, table.csv and, when the full model and a variant are present, ablation.csv + ablation.png."""
+                 reference: str = REFERENCE, digits: int = 3, rows: Sequence[Mapping[str, Any]] | None = None,
+                 baseline: str = "wan") -> dict[str, Path]:
+    """table.md, table_ci.md, table.csv; differences.md when `rows` include the `baseline`; and, when the full
+    model and a variant are present, ablation.csv + ablation.png."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = {"markdown": out_dir / "table.md", "csv": out_dir / "table.csv"}
+    written = {"markdown": out_dir / "table.md", "intervals": out_dir / "table_ci.md", "csv": out_dir / "table.csv"}
     written["markdown"].write_text(markdown_table(summary, methods, digits))
+    written["intervals"].write_text(interval_table(summary, methods, digits))
     written["csv"].write_text(csv_table(summary, methods))
+    if rows is not None and any(row.get("method", row["mode"]) == baseline for row in rows):
+        written["differences"] = out_dir / "differences.md"
+        written["differences"].write_text(differences_table(differences(rows, baseline), baseline, digits))
     variants = [m for m in (methods or summary) if m != reference]
     if reference in summary and variants:
         ratios = ablation_ratios(summary, reference, variants)

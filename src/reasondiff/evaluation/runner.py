@@ -18,7 +18,6 @@ dropped and that result regenerated.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 import zlib
@@ -28,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from .manifest import EvalCase
-from .metrics import METRICS, Sample
+from .metrics import METRICS, measured_with
+from .score import case_sample, finite_score
 from .video import read_video, to_uint8_frames
 
 NEEDS_NARRATION = ("reasondiff", "no_enhanced_latents", "no_multi_prompt")
@@ -86,9 +86,10 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _check_settings(out_dir: Path, settings: GenerationSettings, metric_names: list[str]) -> None:
+def _check_settings(out_dir: Path, settings: GenerationSettings, metrics: Sequence[Any]) -> None:
     """Refuse to mix rows made with different generation settings or metric sets in one run folder."""
     path = out_dir / "run.json"
+    metric_names = [metric.name for metric in metrics]
     current = {**asdict(settings), "metrics": metric_names}
     if path.exists():
         stored = json.loads(path.read_text())
@@ -99,7 +100,8 @@ def _check_settings(out_dir: Path, settings: GenerationSettings, metric_names: l
                              "rerun with the same settings to resume, or choose a new output folder")
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, json.dumps({"settings": asdict(settings), "metrics": metric_names}, indent=2) + "\n")
+    _write_atomically(path, json.dumps({"settings": asdict(settings), "metrics": metric_names,
+                                        "measured_with": measured_with(metrics)}, indent=2) + "\n")
 
 
 @dataclass
@@ -153,7 +155,7 @@ def run_benchmark(
         raise ValueError(f"video format must be mp4 or gif, got {settings.video_format!r}")
 
     out_dir = Path(out_dir)
-    _check_settings(out_dir, settings, [metric.name for metric in metrics])
+    _check_settings(out_dir, settings, metrics)
     results = out_dir / RESULTS
     done = _read_done(results)
     todo = [(case, mode) for case in cases for mode in modes if (case.id, mode) not in done]
@@ -200,8 +202,8 @@ def _generate_and_score(pipe, case, mode, settings, narrator, metrics, out_dir) 
     video = Path("videos") / mode / f"{case.id}.{settings.video_format}"
     save_video(frames.astype("float32") / 255.0, out_dir / video, fps=settings.fps)
     # Scored on the generated frames themselves; VBench decodes the mp4, which adds codec loss (see docs).
-    sample = _sample(case, frames, image, settings.fps)
-    scores = {metric.name: _finite(metric.score(sample), metric.name) for metric in metrics}
+    sample = case_sample(case, frames, image, settings.fps)
+    scores = {metric.name: finite_score(metric.score(sample), metric.name) for metric in metrics}
     used = output.narration
     return {
         "case_id": case.id, "mode": mode, "method": mode, "model": settings.model, "seed": seed,
@@ -210,12 +212,6 @@ def _generate_and_score(pipe, case, mode, settings, narrator, metrics, out_dir) 
         "true_position": case.position, "num_frames": int(frames.shape[0]), "height": int(frames.shape[1]),
         "width": int(frames.shape[2]), "fps": settings.fps, "seconds": round(seconds, 3), "metrics": scores,
     }
-
-
-def _sample(case: EvalCase, frames, image, fps) -> Sample:
-    position = case.ground_truth_narration(frames.shape[0]).position if case.captions and case.position else None
-    return Sample(frames=frames, fps=fps, image=image, captions=case.captions, position=position,
-                  agent=case.extra.get("agent"))
 
 
 def rescore_run(
@@ -253,8 +249,8 @@ def rescore_run(
                          "pass the benchmark the run was made from")
     for number, row in enumerate(todo, start=1):
         case = by_id[row["case_id"]]
-        sample = _sample(case, read_video(run_dir / row["video"]), load_image(case.image), row["fps"])
-        row["metrics"].update({metric.name: _finite(metric.score(sample), metric.name) for metric in metrics
+        sample = case_sample(case, read_video(run_dir / row["video"]), load_image(case.image), row["fps"])
+        row["metrics"].update({metric.name: finite_score(metric.score(sample), metric.name) for metric in metrics
                                if metric.name not in row["metrics"]})
         if number % save_every == 0 or number == len(todo):
             _write_atomically(path, "".join(json.dumps(r) + "\n" for r in rows))
@@ -263,6 +259,7 @@ def rescore_run(
         log(f"[{number}/{len(todo)}] {row['case_id']} {row['mode']}: {scores}")
     held = set(run.get("metrics") or []) | set(names)
     run["metrics"] = [name for name in METRICS if name in held]  # the order build_metrics uses, so runs resume
+    run["measured_with"] = {**run.get("measured_with", {}), **measured_with(metrics)}
     _write_atomically(run_dir / "run.json", json.dumps(run, indent=2) + "\n")
     _write_atomically(run_dir / "summary.json", json.dumps(summarise(rows), indent=2) + "\n")
     return len(todo)
@@ -275,12 +272,3 @@ def _write_atomically(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     tmp.replace(path)
-
-
-def _finite(value, name):
-    if value is None:
-        return None
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"metric {name} returned {value}")
-    return value

@@ -37,12 +37,12 @@ def _prompt_words(prompt: str) -> tuple[str | None, str | None]:
 
 
 def canonical_script(agent: str, obj: str, room: str, num_frames: int, from_left: bool = True,
-                     leaves: bool = True) -> EventScript:
+                     leaves: bool = True, object_x: float = 0.5) -> EventScript:
     """The world's default timing: the agent enters early, contact at the middle frame."""
     contact = (num_frames - 1) // 2
     enter = max(1, round(0.15 * (num_frames - 1)))
     return EventScript(agent=agent, object=obj, room=room, num_frames=num_frames, enter=min(enter, contact - 1),
-                       contact=contact, leaves=leaves, from_left=from_left)
+                       contact=contact, leaves=leaves, from_left=from_left, object_x=object_x)
 
 
 def _mismatch(seen: ParsedFrame, candidate: ParsedFrame) -> float:

@@ -40,6 +40,10 @@ OBJECT_COLOURS = {  # per object and state: the colours a parser can look for
     ("tower", "standing"): (30, 170, 90), ("tower", "fallen"): (10, 100, 50),
     ("glass", "full"): (120, 220, 220), ("glass", "spilled"): (60, 130, 170),
 }
+# Where the object stands (fractions of the width). Training scenes keep it near the middle; the benchmark's
+# held-out scenes put it in bands no training clip uses, so no test image or clip repeats a training frame.
+TRAIN_OBJECT_BANDS = ((0.42, 0.58),)
+HELD_OUT_OBJECT_BANDS = ((0.30, 0.38), (0.62, 0.70))
 IMPACT_COLOUR = (255, 230, 0)  # the burst drawn at the moment of contact, so that moment has its own look
 FLOOR_FRACTION = 0.7  # the floor starts at 70% of the height
 
@@ -204,9 +208,20 @@ def _draw_agent(d: ImageDraw.ImageDraw, name: str, x: float, floor_y: int, width
         d.polygon([(head_x, head_y - 3 * u), (head_x + 2 * u, head_y - 6 * u), (head_x + 3 * u, head_y - 2 * u)], fill=colour)
 
 
+def draw_object_x(rng: np.random.Generator, bands=TRAIN_OBJECT_BANDS) -> float:
+    """One position drawn uniformly over `bands` (one draw: a single band gives `rng.uniform(lo, hi)` exactly)."""
+    u = rng.uniform(0, sum(hi - lo for lo, hi in bands))
+    for lo, hi in bands:
+        if u <= hi - lo:
+            return float(u + lo)
+        u -= hi - lo
+    return float(bands[-1][1])
+
+
 def sample_script(rng: np.random.Generator, num_frames: int = 17, agents=None, objects=None, rooms=None,
-                  pairs: set[tuple[str, str]] | None = None) -> EventScript:
-    """A random event. `pairs` restricts (agent, object) combinations, for compositional splits."""
+                  pairs: set[tuple[str, str]] | None = None, object_bands=TRAIN_OBJECT_BANDS) -> EventScript:
+    """A random event. `pairs` restricts (agent, object) combinations, for compositional splits; `object_bands`
+    where the object may stand (held-out scenes use `HELD_OUT_OBJECT_BANDS`)."""
     agents, objects, rooms = list(agents or AGENTS), list(objects or OBJECTS), list(rooms or ROOMS)
     choices = [(a, o) for a in agents for o in objects if pairs is None or (a, o) in pairs]
     if not choices:
@@ -217,5 +232,5 @@ def sample_script(rng: np.random.Generator, num_frames: int = 17, agents=None, o
     return EventScript(
         agent=agent, object=obj, room=rooms[rng.integers(len(rooms))], num_frames=num_frames,
         from_left=bool(rng.integers(2)), enter=enter, contact=min(contact, num_frames - 2),
-        leaves=bool(rng.random() < 0.6), object_x=float(rng.uniform(0.42, 0.58)),
+        leaves=bool(rng.random() < 0.6), object_x=draw_object_x(rng, object_bands),
     )

@@ -1,0 +1,116 @@
+"""`eval score`: score videos made by any model against a benchmark, without generating anything.
+
+A researcher puts a model on a benchmark by writing `VDIR/<case id>.mp4` for every case (any size: frames are
+resized to the benchmark's) and running `reasondiff eval score --benchmark B --videos VDIR --out ODIR`.
+`eval run` scores its own videos through the same `case_sample`, so both give the same number for the same
+frames.
+
+Layout of ODIR (the rows have `eval run`'s shape, so `eval report` reads score folders and run folders alike):
+
+    score.json      benchmark, videos folder, method label and metric names (a rerun with others is refused)
+    results.jsonl   one row per case, appended and fsynced as it is scored (a rerun resumes after them)
+    summary.json    {"<metric>": {"mean": m, "ci95": [lo, hi], "n": n}}, bootstrap over cases
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import PIL.Image
+
+from .manifest import EvalCase
+from .metrics import Sample, measured_with
+from .stats import mean_ci
+from .video import read_video
+
+RESULTS = "results.jsonl"
+
+
+def case_sample(case: EvalCase, frames: np.ndarray, image: PIL.Image.Image, fps: float) -> Sample:
+    """What a metric may read about one video of `case`: the true position follows the video's frame count."""
+    position = case.ground_truth_narration(frames.shape[0]).position if case.captions and case.position else None
+    return Sample(frames=frames, fps=fps, image=image, captions=case.captions, position=position,
+                  agent=case.extra.get("agent"), truth=case.extra)
+
+
+def fit_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Frames resized to the benchmark's size (area filter when shrinking), unchanged when they already fit."""
+    if frames.shape[1:3] == (height, width):
+        return frames
+    return np.stack([np.asarray(PIL.Image.fromarray(f).resize((width, height), PIL.Image.Resampling.BOX
+                                                              if f.shape[0] > height else PIL.Image.Resampling.BICUBIC))
+                     for f in frames])
+
+
+def _done(path: Path) -> set[str]:
+    """Case ids already scored; a torn last line (a kill mid-write) is cut off and that case scored again."""
+    if not path.exists():
+        return set()
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        data = data[:data.rfind(b"\n") + 1]
+        with path.open("r+b") as handle:
+            handle.truncate(len(data))
+    return {json.loads(line)["case_id"] for line in data.decode().splitlines() if line.strip()}
+
+
+def _check_folder(out: Path, settings: dict[str, Any]) -> None:
+    path = out / "score.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+        changed = [f"{k}: {stored.get(k)!r} -> {v!r}" for k, v in settings.items() if stored.get(k) != v]
+        if changed:
+            raise ValueError(f"{out} holds scores made with other settings ({'; '.join(changed)}); "
+                             "use the same settings to resume, or another --out")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(settings, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def score_videos(cases: Sequence[EvalCase], videos: str | Path, out_dir: str | Path, metrics: Sequence[Any], *,
+                 label: str = "method", fps: float = 8, log: Callable[[str], None] = lambda message: None) -> Path:
+    """Score `videos/<id>.mp4` of every case with `metrics`; returns the summary.json path (see module docstring)."""
+    videos, out = Path(videos), Path(out_dir)
+    missing = [case.id for case in cases if not (videos / f"{case.id}.mp4").is_file()]
+    if missing:
+        raise ValueError(f"{len(missing)} of {len(cases)} videos are missing from {videos} (first: {missing[0]}.mp4)")
+    _check_folder(out, {"videos": str(videos.resolve()), "label": label, "fps": fps,
+                        "metrics": [m.name for m in metrics], "measured_with": measured_with(metrics)})
+    path = out / RESULTS
+    done = _done(path)
+    todo = [case for case in cases if case.id not in done]
+    with path.open("a") as handle:
+        for number, case in enumerate(todo, start=1):
+            image = PIL.Image.open(case.image).convert("RGB")
+            frames = fit_frames(read_video(videos / f"{case.id}.mp4"), image.height, image.width)
+            sample = case_sample(case, frames, image, fps)
+            scores = {m.name: finite_score(m.score(sample), m.name) for m in metrics}
+            row = {"case_id": case.id, "mode": label, "method": label, "video": str(videos / f"{case.id}.mp4"),
+                   "metrics": scores}
+            handle.write(json.dumps(row) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+            log(f"[{number}/{len(todo)}] {case.id}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
+                                                                  if v is not None))
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    summary = {m.name: mean_ci([row["metrics"].get(m.name) for row in rows]) for m in metrics}
+    tmp = out / "summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    tmp.replace(out / "summary.json")
+    return out / "summary.json"
+
+
+def finite_score(value, name):
+    if value is None:
+        return None
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"metric {name} returned {value}")
+    return value

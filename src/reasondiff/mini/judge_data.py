@@ -1,0 +1,100 @@
+"""Frames for training and checking the judge the way it is used: read back from a video model.
+
+A generated SynthWorld video has been through the mini VAE's decoder, and its latents were never exact.
+Clean renders under blur and noise (what judge v1 saw) are not that: v1 read 99.7 % of degraded renders but
+only 59 % of the agents in true clips passed through the VAE. So the judge's data holds, for each clip, its
+frames decoded from the VAE's latents and from the same latents plus Gaussian noise (a stand-in for a
+generator's errors), with the clip's script kept so labels come from the world's ground truth.
+
+A bank is a folder of chunks (`chunk-00000.npz`: `decoded`, `noisy` uint8 `[n, F, H, W, 3]`, the scripts as
+JSON); it is written chunk by chunk and a rerun skips finished chunks, so an interrupted build resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .world import EventScript, sample_script
+
+WIDE_OBJECT_BANDS = ((0.28, 0.72),)  # training and held-out scene positions alike: the judge must read both
+
+
+def _to_uint8(video: torch.Tensor) -> np.ndarray:
+    return ((video.permute(0, 2, 3, 4, 1).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
+
+
+@torch.no_grad()
+def decode_through(vae, clips: np.ndarray, noise: np.ndarray | None = None,
+                   generator: torch.Generator | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """`clips` uint8 `[n, F, H, W, 3]` -> (decoded from the latents, decoded from latents + noise[i] * N(0, 1),
+    or None without `noise`)."""
+    from ..pipelines.conditioning import decode_latents, encode_video
+
+    video = torch.from_numpy(clips).permute(0, 4, 1, 2, 3).float() / 127.5 - 1
+    latents = encode_video(vae, video)
+    if noise is None:
+        return _to_uint8(decode_latents(vae, latents)), None
+    sigma = torch.tensor(noise, dtype=latents.dtype).view(-1, 1, 1, 1, 1)
+    noisy = latents + sigma * torch.randn(latents.shape, generator=generator, dtype=latents.dtype)
+    return _to_uint8(decode_latents(vae, latents)), _to_uint8(decode_latents(vae, noisy))
+
+
+def build_bank(out_dir: str | Path, vae, clips: int, seed: int, object_bands=WIDE_OBJECT_BANDS, chunk: int = 16,
+               size: int = 64, noise=(0.2, 0.8), log=print) -> Path:
+    """Write `clips` random 17-frame clips through `vae` into `out_dir` (resumable, one chunk at a time)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for index in range((clips + chunk - 1) // chunk):
+        path = out / f"chunk-{index:05d}.npz"
+        if path.exists():
+            continue
+        rng = np.random.default_rng([seed, index])  # a chunk depends on its index only: resumes are exact
+        scripts = [sample_script(rng, 17, object_bands=object_bands) for _ in range(min(chunk, clips - index * chunk))]
+        frames = np.stack([s.frames(size) for s in scripts])
+        sigma = rng.uniform(*noise, size=len(scripts))
+        decoded, noisy = decode_through(vae, frames, sigma, torch.Generator().manual_seed(seed * 100003 + index))
+        tmp = out / f"chunk-{index:05d}.tmp.npz"
+        np.savez_compressed(tmp, decoded=decoded, noisy=noisy, sigma=sigma,
+                            scripts=json.dumps([asdict(s) for s in scripts]))
+        os.replace(tmp, path)
+        log(f"bank {out.name}: chunk {index + 1} of {(clips + chunk - 1) // chunk}")
+    return out
+
+
+def read_bank(bank_dir: str | Path) -> tuple[list[EventScript], np.ndarray, np.ndarray]:
+    """Every chunk of a bank: the scripts and their decoded and noisy frames (`[clips, F, H, W, 3]` each)."""
+    chunks = sorted(Path(bank_dir).glob("chunk-[0-9]*[0-9].npz"))
+    if not chunks:
+        raise ValueError(f"no judge bank chunks in {bank_dir}")
+    scripts, decoded, noisy = [], [], []
+    for path in chunks:
+        with np.load(path) as data:
+            scripts += [EventScript(**s) for s in json.loads(str(data["scripts"]))]
+            decoded.append(data["decoded"])
+            noisy.append(data["noisy"])
+    return scripts, np.concatenate(decoded), np.concatenate(noisy)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    from diffusers import AutoencoderKLWan
+
+    from .world import HELD_OUT_OBJECT_BANDS
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out")
+    parser.add_argument("--vae", required=True, help="an AutoencoderKLWan folder (the shipped model's vae/)")
+    parser.add_argument("--clips", type=int, default=384)
+    parser.add_argument("--seed", type=int, default=100)
+    parser.add_argument("--held-out", action="store_true", help="objects only in the benchmark's held-out bands")
+    args = parser.parse_args()
+    model = AutoencoderKLWan.from_pretrained(args.vae).eval()
+    build_bank(args.out, model, args.clips, args.seed, HELD_OUT_OBJECT_BANDS if args.held_out else WIDE_OBJECT_BANDS,
+               log=lambda m: print(m, flush=True))

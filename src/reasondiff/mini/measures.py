@@ -1,0 +1,189 @@
+"""SynthWorld-Bench v2 measures: what the judge reads in a video, checked against the world's rules.
+
+v1 asked "is the object intact in frame 1 and changed from some frame on?", which a two-shot hard cut
+(the intact room, then the condition image) passes with full marks. v2 asks what only a continuous story
+can satisfy:
+
+- **Causal order**: the image's object (and room) throughout; intact first, changed last, one change;
+  the prompt's agent seen in the two frames before the change and beside the object when it changes;
+  and the video continuous (below).
+- **Continuity**: agents enter at the frame's edges and leave near them (or are there from the first /
+  until the last frame), never move faster than the world's fastest agent, objects do not jump, and an
+  object changes state only with an agent beside it (anything else is a cut between two shots).
+- **Text adherence**: no agent but the prompt's appears; of the frames in which the true clip shows the
+  agent, the share in which the video shows the prompt's agent.
+- **Anchor PSNR**: the frame at the true position against the condition image, counted only when the video
+  is continuous (a pasted image scores 0 dB unless the frames around it belong to the same story).
+
+Readings are smoothed over 3 frames (the majority of each frame and its neighbours) before the rules apply,
+so one misread frame does not fail a true clip, and one pasted frame does not make a story.
+
+Thresholds come from the world (`python -m reasondiff.mini.measures` prints them from true clips) plus the
+judge's error on decoded frames: at 17 frames the fastest agent moves 0.29 of the width per frame, a
+track's first visible centre is within 0.07 of an edge and its last within 0.19, the agent's centre is
+within 0.19 of the object's at contact, and an object's centre shifts by up to 0.10 when it changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .judge import AGENT_CLASSES, IGNORE, OBJECT_CLASSES, ROOM_CLASSES, frame_labels
+from .world import EventScript
+
+ENTER_EDGE = 0.15  # a track that starts after frame 1 starts with its centre this close to a border
+LEAVE_EDGE = 0.30  # a track that ends before the last frame ends with its centre this close to a border
+NEAR = 0.30  # the agent's centre this close to the object's when the object changes
+OBJECT_STEP = 0.20  # the most an object's centre may move between frames
+IDENTITY_SHARE = 0.8  # share of frames that must show the case's object and room
+
+
+def fastest_step(num_frames: int) -> float:
+    """The largest per-frame move of an agent's centre the world allows at this length, plus reading error."""
+    return 0.30 * 16 / max(num_frames - 1, 1) + 0.12
+
+
+def smooth(labels: np.ndarray) -> np.ndarray:
+    """Each frame takes the label most of {previous, itself, next} hold (itself on a three-way tie)."""
+    out = labels.copy()
+    for t in range(1, len(labels) - 1):
+        a, b, c = labels[t - 1], labels[t], labels[t + 1]
+        if a == c != b:
+            out[t] = a
+    return out
+
+
+@dataclass
+class Verdict:
+    continuous: bool
+    causal_order: bool
+    text_adherence: float
+    anchor_psnr: float
+    why: str  # the first rule a video broke ("" when it passed them all)
+
+
+def _tracks(agent: np.ndarray) -> list[tuple[int, int]]:
+    runs, start = [], None
+    for t, a in enumerate([*agent, 0]):
+        if a > 0 and start is None:
+            start = t
+        elif a <= 0 and start is not None:
+            runs.append((start, t - 1))
+            start = None
+    return runs
+
+
+def continuity(read: dict[str, np.ndarray]) -> str:
+    """'' when the reading could be a continuous SynthWorld video, else the first rule it breaks."""
+    agent, x = read["agent"], read["agent_x"]
+    last, step = len(agent) - 1, fastest_step(len(agent))
+    for start, end in _tracks(agent):
+        if start == end:
+            return f"an agent seen in frame {start + 1} alone"
+        if len(set(agent[start:end + 1])) > 1:
+            return f"the agent turns into another between frames {start + 1} and {end + 1}"
+        if start > 0 and ENTER_EDGE < x[start] < 1 - ENTER_EDGE:
+            return f"an agent appears mid-frame at frame {start + 1}"
+        if end < last and LEAVE_EDGE < x[end] < 1 - LEAVE_EDGE:
+            return f"an agent vanishes mid-frame after frame {end + 1}"
+        jumps = np.abs(np.diff(x[start:end + 1]))
+        if jumps.max(initial=0) > step:
+            return f"an agent jumps {jumps.max():.2f} of the width in one frame (at most {step:.2f})"
+    jumps = np.abs(np.diff(read["object_x"]))
+    if jumps.max(initial=0) > OBJECT_STEP:
+        return f"the object jumps {jumps.max():.2f} of the width after frame {int(jumps.argmax()) + 1}"
+    centre = float(np.median(read["object_x"]))
+    for at in np.flatnonzero(np.diff(read["changed"])) + 1:  # nothing changes an object but an agent's touch
+        if not any(agent[t] > 0 and abs(x[t] - centre) <= NEAR for t in (at - 1, at)):
+            return f"the object changes with no agent beside it (frame {at + 1}): a cut"
+    return ""
+
+
+def causal_order(read: dict[str, np.ndarray], obj: str, room: str, agent: str | None) -> str:
+    """'' when the video tells the story in order (module docstring), else the first rule it breaks."""
+    if (read["object"] == OBJECT_CLASSES.index(obj)).mean() < IDENTITY_SHARE:
+        return f"the {obj} is not the object in most frames"
+    if (read["room"] == ROOM_CLASSES.index(room)).mean() < IDENTITY_SHARE:
+        return f"the {room} is not the room in most frames"
+    changed = read["changed"]
+    flips = np.flatnonzero(np.diff(changed))
+    if changed[0] != 0 or changed[-1] != 1 or len(flips) != 1:
+        return "the object is not intact first and changed last, with one change"
+    at, centre = int(flips[0]) + 1, float(np.median(read["object_x"]))
+    seen = (read["agent"] == AGENT_CLASSES.index(agent)) if agent else read["agent"] > 0
+    if at < 2 or not (seen[at - 2] and seen[at - 1]):
+        return f"no {agent or 'agent'} seen coming before the object changes (frame {at + 1})"
+    if not any(seen[t] and abs(read["agent_x"][t] - centre) <= NEAR for t in (at - 1, at)):
+        return f"no {agent or 'agent'} beside the object when it changes (frame {at + 1})"
+    return continuity(read)
+
+
+def text_adherence(read: dict[str, np.ndarray], truth_agent: np.ndarray, agent: str) -> float:
+    """0 if another agent shows; else the share of the truth's agent frames that show the prompt's agent."""
+    wanted = AGENT_CLASSES.index(agent)
+    if np.any((read["agent"] > 0) & (read["agent"] != wanted)):
+        return 0.0
+    frames = truth_agent > 0
+    if not frames.any():
+        return float(not (read["agent"] > 0).any())
+    return float((read["agent"][frames] == wanted).mean())
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def truth_agent_frames(script: EventScript, num_frames: int, size: int = 64) -> np.ndarray:
+    """Per frame of a `num_frames` video, the agent class the true clip shows (IGNORE where only a sliver shows)."""
+    from ..evaluation.video import resample_indices
+
+    labels = np.array([frame_labels(script, t, script.render(t, size))["agent"] for t in range(script.num_frames)])
+    return labels[resample_indices(script.num_frames, num_frames)]
+
+
+def judge_video(judge, frames: np.ndarray, condition: np.ndarray, script: EventScript, position: int,
+                agent: str) -> Verdict:
+    """Score uint8 `frames` `[T, H, W, 3]` of a case: its true clip `script`, condition image, 1-based position."""
+    raw = judge.read(frames)
+    read = {k: (smooth(v) if k in ("object", "changed", "agent", "room") else v) for k, v in raw.items()}
+    broken = continuity(read)
+    order = causal_order(read, script.object, script.room, agent)
+    truth = truth_agent_frames(script, len(frames))
+    truth = np.where(truth == IGNORE, 0, truth)
+    anchor = min(psnr(frames[position - 1], condition), 60.0) if not broken else 0.0
+    return Verdict(continuous=not broken, causal_order=not order, text_adherence=text_adherence(read, truth, agent),
+                   anchor_psnr=anchor, why=order or broken)
+
+
+# ------------------------------------------------------------------ as `eval run` / `eval score` columns
+
+class JudgeColumn:
+    """One column of the judge's verdict; the columns of one family share one reading per video."""
+
+    def __init__(self, name: str, judge, cache: dict):
+        self.name, self.judge, self.cache = name, judge, cache
+
+    def verdict(self, sample) -> Verdict | None:
+        world = sample.truth.get("world")
+        if world is None or sample.position is None or sample.agent is None:
+            return None  # not a SynthWorld-Bench v2 case
+        if self.cache.get("sample") is not sample:
+            condition = np.asarray(sample.image.convert("RGB").resize(sample.frames.shape[2:0:-1]))
+            script = EventScript(**world)
+            self.cache.update(sample=sample, verdict=judge_video(self.judge, sample.frames, condition, script,
+                                                                 sample.position, sample.agent))
+        return self.cache["verdict"]
+
+    def score(self, sample) -> float | None:
+        verdict = self.verdict(sample)
+        return None if verdict is None else float(getattr(verdict, self.name))
+
+
+def build_columns(names) -> list[JudgeColumn]:
+    from .judge import SceneJudge
+
+    judge, cache = SceneJudge.shipped(), {}
+    return [JudgeColumn(name, judge, cache) for name in names]

@@ -1,0 +1,78 @@
+"""SynthWorld-Bench v2 measures: true clips pass, every cheap way to fool them fails.
+
+The rules are checked twice: with an exact reader (the world's palette, so only the rules are under test)
+and with the shipped judge (so the measure as `eval score` runs it is under test)."""
+
+import numpy as np
+import pytest
+
+from reasondiff.mini.degenerate import KINDS, degenerate
+from reasondiff.mini.judge import AGENT_CLASSES, OBJECT_CLASSES, ROOM_CLASSES, SceneJudge
+from reasondiff.mini.measures import judge_video, smooth, text_adherence
+from reasondiff.mini.world import AGENTS, HELD_OUT_OBJECT_BANDS, OBJECT_COLOURS, ROOMS, sample_script
+
+
+class PaletteReader:
+    """Reads clean renders exactly from the world's colours: the judge's job done perfectly."""
+
+    def read(self, frames):
+        out = {k: [] for k in ("object", "changed", "agent", "room", "agent_x", "object_x")}
+        for frame in frames:
+            room = max(ROOMS, key=lambda r: np.all(frame == ROOMS[r][0], axis=-1).sum())
+            counts = {key: np.all(frame == colour, axis=-1) for key, colour in OBJECT_COLOURS.items()}
+            (obj, state), mask = max(counts.items(), key=lambda item: item[1].sum())
+            agents = {a: np.all(frame == AGENTS[a][0], axis=-1) for a in AGENTS}
+            agent, agent_mask = max(agents.items(), key=lambda item: item[1].sum())
+            seen = agent_mask.sum() >= 12
+            out["object"].append(OBJECT_CLASSES.index(obj))
+            out["changed"].append(int(state not in ("intact", "standing", "full")))
+            out["agent"].append(AGENT_CLASSES.index(agent) if seen else 0)
+            out["room"].append(ROOM_CLASSES.index(room))
+            out["agent_x"].append((np.nonzero(agent_mask)[1].mean() + 0.5) / 64 if seen else 0.5)
+            out["object_x"].append((np.nonzero(mask)[1].mean() + 0.5) / 64)
+        return {k: np.array(v) for k, v in out.items()}
+
+
+def cases(n, seed=0):
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        script = sample_script(rng, 17, object_bands=HELD_OUT_OBJECT_BANDS)
+        yield i, script, [1, 17, script.contact + 1][i % 3]
+
+
+def suite(reader, n):
+    scores = {kind: [] for kind in KINDS}
+    for i, script, position in cases(n):
+        for kind in KINDS:
+            video = degenerate(kind, script, position, seed=i)
+            verdict = judge_video(reader, video, script.frames(64)[position - 1], script, position, script.agent)
+            scores[kind].append((verdict.causal_order, verdict.text_adherence, verdict.continuous, verdict.why))
+    return {kind: (np.mean([s[0] for s in v]), np.mean([s[1] for s in v]), v) for kind, v in scores.items()}
+
+
+def check(result):
+    assert result["truth"][0] >= 0.9 and result["truth"][1] >= 0.9, result["truth"][2]
+    for kind in KINDS[1:]:
+        assert result[kind][0] <= 0.15, (kind, result[kind][2])
+    assert result["wrong_agent"][1] <= 0.15
+
+
+def test_the_rules_pass_true_clips_and_fail_every_degenerate_video():
+    check(suite(PaletteReader(), 60))
+
+
+def test_the_shipped_judge_passes_true_clips_and_fails_every_degenerate_video():
+    check(suite(SceneJudge.shipped(), 60))
+
+
+def test_one_misread_frame_is_smoothed_away_and_a_pasted_frame_does_not_make_a_story():
+    assert smooth(np.array([0, 0, 1, 0, 0, 1, 1])).tolist() == [0, 0, 0, 0, 0, 1, 1]
+    assert smooth(np.array([2, 0, 2])).tolist() == [2, 2, 2]
+
+
+def test_text_adherence_counts_the_truths_agent_frames_and_zeroes_another_agent():
+    truth = np.array([0, 1, 1, 1, 1, 0])
+    read = {"agent": np.array([0, 0, 1, 1, 1, 0])}
+    assert text_adherence(read, truth, "cat") == pytest.approx(0.75)
+    read = {"agent": np.array([0, 1, 1, 1, 1, 2])}  # a dog walks in at the end
+    assert text_adherence(read, truth, "cat") == 0.0
