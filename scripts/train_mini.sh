@@ -7,6 +7,11 @@ OUT=outputs/mini
 # the shipped VAE: 900 steps at lr 1e-3 with agents and objects weighted 10x, then 3e-4 and 3x (docs/mini.md)
 python -m reasondiff.mini.vae "$OUT/vae" --steps 900 --learning-rate 1e-3 --foreground-weight 10
 python -m reasondiff.mini.vae "$OUT/vae" --steps "${VAE_STEPS:-1900}"
+# the judge v2 (what src/reasondiff/mini/weights/judge holds): true clips decoded by this VAE, a held-out bank,
+# 3 000 steps (docs/mini.md); it reads videos for the benchmark, so it is trained once per VAE
+python -m reasondiff.mini.judge_data "$OUT/judge/bank" --vae "$OUT/vae/vae" --clips 384 --seed 100
+python -m reasondiff.mini.judge_data "$OUT/judge/heldout" --vae "$OUT/vae/vae" --clips 64 --seed 7 --held-out
+python -m reasondiff.mini.judge_training "$OUT/judge/train" --bank "$OUT/judge/bank" --held-out "$OUT/judge/heldout" --steps 3000
 python -m reasondiff.mini.build cache "$OUT/cache" --vae "$OUT/vae/vae" --clips "${CLIPS:-1500}"
 reasondiff train --config configs/mini_stage0.yaml            # plain I2V DiT from scratch: the base and the baseline
 reasondiff train --config configs/mini_stage1.yaml            # + LoRA + AlignFormer (Eq. 1)

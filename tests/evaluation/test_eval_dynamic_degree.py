@@ -1,3 +1,5 @@
+import importlib.util
+
 import numpy as np
 import pytest
 from evalkit import textured
@@ -77,3 +79,12 @@ def test_errors_name_the_problem():
         DynamicDegree(FarnebackFlow())(np.zeros((2, 8, 8, 3), np.uint8), fps=16)
     with pytest.raises(ValueError, match="fps must be positive"):
         sampling_interval(0)
+
+
+def test_auto_flow_is_raft_only_on_cuda_with_torchvision():
+    from reasondiff.evaluation.dynamic_degree import resolve_flow
+
+    assert resolve_flow("auto", "cpu") == "farneback" and DynamicDegree("auto").method == "farneback"
+    has_torchvision = importlib.util.find_spec("torchvision") is not None
+    assert resolve_flow("auto", "cuda") == ("raft" if has_torchvision else "farneback")
+    assert resolve_flow("farneback", "cuda") == "farneback"

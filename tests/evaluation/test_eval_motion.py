@@ -1,3 +1,5 @@
+import importlib.util
+
 import numpy as np
 import pytest
 from evalkit import textured
@@ -56,3 +58,13 @@ def test_errors_name_the_problem():
         MotionSmoothness("amt")
     with pytest.raises(ValueError, match="returned"):
         MotionSmoothness(lambda a, b: a[:4])(flat_video([0, 1, 2]))
+
+
+def test_auto_uses_vbench_amt_only_when_it_and_its_weights_are_here(monkeypatch, tmp_path):
+    from reasondiff.evaluation import motion
+
+    assert importlib.util.find_spec("vbench") is None  # our machines: Farneback, and the run records it
+    assert motion.resolve_interpolator("auto") == "farneback" and MotionSmoothness("auto").method == "farneback"
+    assert motion.resolve_interpolator("linear") == "linear"
+    with pytest.raises(ImportError, match="needs the vbench package"):
+        motion.AmtInterpolator(tmp_path / "amt-s.pth")

@@ -11,7 +11,7 @@ from reasondiff import VisionNarrator
 from reasondiff.cli import app
 from reasondiff.io import bundled_example, load_image
 from reasondiff.mini.pretrained import load_pipeline
-from reasondiff.mini.judge import psnr
+from reasondiff.mini.measures import psnr
 from reasondiff.pipelines.loading import MINI_STEPS
 
 # Measured on this example (seeds 0-2): ReasonDiff-mini's frame 17 is 27.1-27.7 dB from the image, plain I2V's

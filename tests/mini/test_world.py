@@ -81,14 +81,16 @@ def test_benchmarks_follow_the_unpaired_protocol(tmp_path):
 
     from PIL import Image
 
+    from reasondiff.mini.bench import build_synthworld
     from reasondiff.mini.narrator import narrate_world
-    from reasondiff.mini.splits import HELD_OUT_PAIRS, TRAIN_PAIRS, training_clips, write_benchmark
+    from reasondiff.mini.splits import TRAIN_PAIRS, training_clips
 
-    rows = [json.loads(line) for line in (write_benchmark(tmp_path / "t", "test", 60) / "benchmark.jsonl").open()]
+    build_synthworld(tmp_path / "t", "unpaired", 60, seed=0, train_clips=20, log=lambda m: None)
+    rows = [json.loads(line) for line in (tmp_path / "t" / "benchmark.jsonl").open()]
     ends = [r["image_end"] for r in rows]
     assert {e: ends.count(e) for e in set(ends)}.keys() == {"first", "last", "middle"}
     placed = 0
-    for row in rows:
+    for row in rows:  # held-out scenes: the object stands where no training clip puts it
         assert (row["agent"], row["object"]) in TRAIN_PAIRS
         assert row["prompt"] == f"a {row['agent']} plays in the {row['room']}" and len(row["captions"]) == 17
         image = Image.open(tmp_path / "t" / row["image"])
@@ -98,17 +100,7 @@ def test_benchmarks_follow_the_unpaired_protocol(tmp_path):
         truth = row["captions"][row["position"] - 1]
         placed += said == truth and (row["image_end"] == "middle" or narration.position == row["position"])
     assert placed / len(rows) >= 0.95, placed
-
-    comp = [json.loads(line) for line in (write_benchmark(tmp_path / "c", "compositional", 12) / "benchmark.jsonl").open()]
-    assert all((r["agent"], r["object"]) in HELD_OUT_PAIRS for r in comp)
-    assert not {(c.frames.shape, c.clip_id) for c in training_clips(2)} & {((17, 64, 64, 3), "x")}
     assert all((c.captions[0].split()[-1] in ("kitchen", "room", "garden")) for c in training_clips(5))
-
-    custom = [json.loads(line) for line in (write_benchmark(tmp_path / "u", "customisation", 8) / "benchmark.jsonl").open()]
-    groups = [custom[:4], custom[4:]]
-    for group in groups:
-        pixels = {Image.open(tmp_path / "u" / r["image"]).tobytes() for r in group}
-        assert len(pixels) == 1 and len({r["agent"] for r in group}) == 4  # same image, four subjects
 
 
 def test_vae_training_resumes_exactly(tmp_path):

@@ -22,6 +22,11 @@ app = typer.Typer(
 )
 
 
+FLOW_HELP = "Dynamic Degree flow: auto (raft on CUDA with torchvision, else farneback), farneback or raft."
+INTERPOLATOR_HELP = ("Motion Smoothness interpolator: auto (VBench's amt-s when vbench and its weights are installed, "
+                     "else farneback), amt-s, farneback or linear.")
+
+
 def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
@@ -47,14 +52,11 @@ def run(
                                  "Without it, narrated modes use the manifest's ground truth (an oracle)."),
     metrics: str = typer.Option(None, help=f"Comma-separated subset of {','.join(METRICS)}. Default: the paper's "
                                 "(imaging_quality only when pyiqa is installed); on request: sharpness (Imaging Quality's "
-                                "offline proxy) and the SynthWorld judge's anchor_psnr,text_adherence,causal_order,"
-                                "continuity (SynthWorld-Bench cases)."),
+                                "offline proxy) and plugged-in measures (SynthWorld's judge: see eval score)."),
     clip: str = typer.Option("openai/clip-vit-large-patch14", help="CLIP model folder or hub id, or 'tiny'."),
     musiq: str = typer.Option(None, help="MUSIQ-SPAQ checkpoint (musiq_spaq_ckpt-358bb6af.pth); default: pyiqa downloads it."),
-    flow: str = typer.Option("auto", help="Dynamic Degree flow: auto (raft on CUDA with torchvision, else "
-                          "farneback), farneback (CPU, OpenCV) or raft (torchvision)."),
-    interpolator: str = typer.Option("auto", help="Motion Smoothness interpolator: auto (VBench's amt-s when "
-                                  "vbench and its weights are installed, else farneback), amt-s, farneback or linear."),
+    flow: str = typer.Option("auto", help=FLOW_HELP),
+    interpolator: str = typer.Option("auto", help=INTERPOLATOR_HELP),
     frames: int = typer.Option(81, "--frames", "--num-frames", help="Frames per video (4k+1)."),
     height: int = typer.Option(480, help="Height, a multiple of 16."),
     width: int = typer.Option(832, help="Width, a multiple of 16."),
@@ -152,10 +154,8 @@ def score(
                                 "text_adherence, causal_order, continuity)."),
     fps: float = typer.Option(8, help="Frame rate of the videos (Dynamic Degree samples ~8 fps from it)."),
     clip: str = typer.Option("openai/clip-vit-large-patch14", help="CLIP folder or hub id, for clip_text/clip_image."),
-    flow: str = typer.Option("auto", help="Dynamic Degree flow: auto (raft on CUDA with torchvision, else "
-                          "farneback), farneback (CPU, OpenCV) or raft (torchvision)."),
-    interpolator: str = typer.Option("auto", help="Motion Smoothness interpolator: auto (VBench's amt-s when "
-                                  "vbench and its weights are installed, else farneback), amt-s, farneback or linear."),
+    flow: str = typer.Option("auto", help=FLOW_HELP),
+    interpolator: str = typer.Option("auto", help=INTERPOLATOR_HELP),
     device: str = typer.Option("cpu", help="Device for the metrics' networks."),
 ) -> None:
     """Score any model's videos of a benchmark: per-case rows and mean with a bootstrap 95 % interval (resumable).
@@ -189,10 +189,8 @@ def rescore(
     metrics: str = typer.Option(..., help=f"Comma-separated metrics to add, from {','.join(METRICS)}."),
     clip: str = typer.Option("openai/clip-vit-large-patch14", help="CLIP model folder or hub id, or 'tiny'."),
     musiq: str = typer.Option(None, help="MUSIQ-SPAQ checkpoint; default: pyiqa downloads it."),
-    flow: str = typer.Option("auto", help="Dynamic Degree flow: auto (raft on CUDA with torchvision, else "
-                          "farneback), farneback (CPU, OpenCV) or raft (torchvision)."),
-    interpolator: str = typer.Option("auto", help="Motion Smoothness interpolator: auto (VBench's amt-s when "
-                                  "vbench and its weights are installed, else farneback), amt-s, farneback or linear."),
+    flow: str = typer.Option("auto", help=FLOW_HELP),
+    interpolator: str = typer.Option("auto", help=INTERPOLATOR_HELP),
     device: str = typer.Option("cpu", help="Device for the metrics' networks."),
 ) -> None:
     """Add metrics to a finished run from its saved videos, without generating again (resumable).

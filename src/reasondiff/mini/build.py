@@ -26,7 +26,7 @@ from ..models.alignformer import AlignFormer
 from ..pipelines.loading import LORA_FILE
 from ..pipelines.pipeline_reasondiff import ReasonDiffPipeline
 from .components import components
-from .splits import training_clips, write_benchmark
+from .splits import training_clips
 
 
 def build_cache(out: str | Path, vae, clips: int, num_frames: int = 17, size: int = 64, progress: bool = True) -> Path:
@@ -58,10 +58,6 @@ def main():
     cache.add_argument("out")
     cache.add_argument("--vae", required=True, help="trained mini VAE folder")
     cache.add_argument("--clips", type=int, default=4000)
-    bench = commands.add_parser("benchmark", help="an unpaired SynthWorld benchmark (manifest + images) for `reasondiff eval run`")
-    bench.add_argument("out")
-    bench.add_argument("--split", default="test", help="test, val, compositional or customisation")
-    bench.add_argument("--num", type=int, default=200)
     build = commands.add_parser("assemble", help="trained parts -> a ReasonDiffPipeline folder")
     build.add_argument("out")
     build.add_argument("--vae", required=True)
@@ -70,8 +66,6 @@ def main():
     args = parser.parse_args()
     if args.command == "cache":
         print(build_cache(args.out, args.vae, args.clips))
-    elif args.command == "benchmark":
-        print(write_benchmark(args.out, args.split, args.num) / "benchmark.jsonl")
     else:
         print(assemble(args.out, args.vae, args.base, args.reasondiff))
 

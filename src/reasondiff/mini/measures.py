@@ -27,6 +27,7 @@ within 0.19 of the object's at contact, and an object's centre shifts by up to 0
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -57,7 +58,7 @@ def smooth(labels: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Verdict:
-    continuous: bool
+    continuity: bool  # the video could be one continuous shot of the world (no cut, no teleport)
     causal_order: bool
     text_adherence: float
     anchor_psnr: float
@@ -136,6 +137,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
+@lru_cache(maxsize=1024)  # every method's video of a case reads the same truth
 def truth_agent_frames(script: EventScript, num_frames: int, size: int = 64) -> np.ndarray:
     """Per frame of a `num_frames` video, the agent class the true clip shows (IGNORE where only a sliver shows)."""
     from ..evaluation.video import resample_indices
@@ -152,9 +154,9 @@ def judge_video(judge, frames: np.ndarray, condition: np.ndarray, script: EventS
     broken = continuity(read)
     order = causal_order(read, script.object, script.room, agent)
     truth = truth_agent_frames(script, len(frames))
-    truth = np.where(truth == IGNORE, 0, truth)
+    shown = np.where(truth == IGNORE, 0, truth)  # a sliver at the edge asks nothing of the video
     anchor = min(psnr(frames[position - 1], condition), 60.0) if not broken else 0.0
-    return Verdict(continuous=not broken, causal_order=not order, text_adherence=text_adherence(read, truth, agent),
+    return Verdict(continuity=not broken, causal_order=not order, text_adherence=text_adherence(read, shown, agent),
                    anchor_psnr=anchor, why=order or broken)
 
 
