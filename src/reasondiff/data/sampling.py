@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import re
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,25 +29,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..faults import KILL_ENV, checkpoint  # noqa: F401  (KILL_ENV: the data tests' kill switch)
 from .cache import read_jsonl
 from .video import VIDEO_EXTENSIONS, VideoError, read_clips, to_fraction
 
 log = logging.getLogger(__name__)
 
 FORMAT = "reasondiff-clips/1"
-KILL_ENV = "REASONDIFF_DATA_KILL_AFTER"  # test hook: SIGKILL this process at its n-th checkpoint
-_checkpoints = 0
-
-
-def checkpoint() -> None:
-    """A point where a run may be killed; with REASONDIFF_DATA_KILL_AFTER=n the n-th one kills the process (tests)."""
-    global _checkpoints
-    limit = os.environ.get(KILL_ENV)
-    if not limit:
-        return
-    _checkpoints += 1
-    if _checkpoints >= int(limit):
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def append_rows(path: Path, rows: list[dict]) -> None:
