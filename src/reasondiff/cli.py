@@ -12,8 +12,11 @@ from . import __version__
 
 from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from .console import fail as _fail
+from .console import hide_flag_types
+from .narrator.cli import TIMEOUT_HELP, open_narrator
 from .pipelines.loading import MINI_STEPS
 
+hide_flag_types()
 app = typer.Typer(
     name="reasondiff",
     # no help= here: the root callback's docstring (with its examples) is the top-level help
@@ -124,21 +127,6 @@ def _narration_for(narration_file: Path | None, image: Path | None, prompt: str 
     )
 
 
-TIMEOUT_HELP = "Seconds to wait for each narrator request (an MLLM server) before retrying. Default: 120."
-
-
-def _open_narrator(spec: str, timeout: float | None, **options):
-    """The VisionNarrator for `spec`, or exit 2 naming the spec (bad spec, missing key, bad --timeout)."""
-    from .narrator import NarratorError, VisionNarrator
-
-    if timeout is not None and timeout <= 0:
-        _fail(f"--timeout must be positive, got {timeout:g}")
-    try:
-        return VisionNarrator(spec, timeout=timeout, **options)
-    except (NarratorError, ValueError, TypeError, ImportError) as err:
-        _fail(f"narrator {spec!r}: {err}")
-
-
 def _check_generation(mode: str, narrator: str | None, prompt: str | None, out: Path, model: str, frames: int,
                       height: int, width: int, steps: int) -> None:
     """The checks on options alone, cheapest first: none needs a file read or a model."""
@@ -245,7 +233,7 @@ def generate(
         _fail(str(err))
     writer = None
     if narrator is not None and narration is None and mode != "wan":
-        writer = _open_narrator(narrator, timeout)
+        writer = open_narrator(narrator, timeout)
     try:
         condition, script, image_path = _prepare(image, prompt, narration, writer, mode, frames)
     except ValueError as err:

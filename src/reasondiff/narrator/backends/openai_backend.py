@@ -69,7 +69,8 @@ class OpenAIBackend(SequentialBatchMixin):
         key = api_key or os.environ.get("OPENAI_API_KEY")
         if not key:
             if self.base_url == OPENAI_URL:
-                raise ValueError(f"set OPENAI_API_KEY to use {model} on {OPENAI_URL} (or pass a base URL: 'openai:MODEL@URL')")
+                raise ValueError(f"set OPENAI_API_KEY to use {model} on {OPENAI_URL} (or pass a base URL: 'openai:MODEL@URL'; "
+                                 "for SynthWorld pictures, offline: --narrator synthworld:)")
             key = "not-needed"  # vLLM, Ollama, LM Studio accept any key unless started with one
         self.client = openai.OpenAI(api_key=key, base_url=self.base_url, timeout=timeout, max_retries=0)
         self.max_retries, self.backoff, self.max_backoff = max_retries, backoff, max_backoff
