@@ -30,21 +30,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..faults import KILL_ENV, checkpoint  # noqa: F401  (KILL_ENV: the data tests' kill switch)
-from .cache import read_jsonl
+from .jsonl import append_rows, read_jsonl
 from .video import VIDEO_EXTENSIONS, VideoError, read_clips, to_fraction
 
 log = logging.getLogger(__name__)
 
 FORMAT = "reasondiff-clips/1"
-
-
-def append_rows(path: Path, rows: list[dict]) -> None:
-    if not rows:
-        return
-    with open(path, "a") as f:
-        f.writelines(json.dumps(row) + "\n" for row in rows)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -260,8 +251,8 @@ def sample_videos(
     else:
         atomic_write_text(meta_path, json.dumps(settings, indent=2) + "\n")
 
-    manifest = read_jsonl(manifest_path)
-    skipped_rows = read_jsonl(skipped_path)
+    manifest = read_jsonl(manifest_path, repair=True)  # a torn last row: its video is redone
+    skipped_rows = read_jsonl(skipped_path, repair=True)
     done = {row["video_id"] for row in manifest} | {row["video_id"] for row in skipped_rows}
     shard = 1 + max((row["shard"] for row in manifest), default=-1)
     todo = [s for s in sources if s.video_id not in done]
