@@ -95,6 +95,11 @@ def test_synthworld_narrator_bounds_its_own_loop():
     assert time.perf_counter() - start < 1
 
 
+def test_steps_are_bounded(tmp_path, no_model):
+    result = runner.invoke(app, ["generate", "--steps", "99999999999", "-o", str(tmp_path / "x.mp4")])
+    one_line_exit_2(result, "at most 1000")
+
+
 def test_zero_frames_says_what_a_frame_count_must_be(tmp_path, no_model):
     result = runner.invoke(app, ["generate", "--frames", "0", "-o", str(tmp_path / "x.mp4")])
     line = one_line_exit_2(result, "at least 1 frame", "4k+1")

@@ -12,13 +12,14 @@ from . import __version__
 
 from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from .console import fail as _fail
-from .console import hide_flag_types
+from .console import hide_flag_types, one_line_usage_errors
 from .narrator.cli import TIMEOUT_HELP, open_narrator
-from .pipelines.loading import MINI_STEPS
+from .pipelines.loading import MAX_STEPS, MINI_STEPS
 
 hide_flag_types()
 app = typer.Typer(
     name="reasondiff",
+    cls=one_line_usage_errors(),
     # no help= here: the root callback's docstring (with its examples) is the top-level help
     epilog="Exit codes: 0 success, 1 failed while running, 2 bad input or options, 130 interrupted.",
     no_args_is_help=True,
@@ -144,8 +145,9 @@ def _check_generation(mode: str, narrator: str | None, prompt: str | None, out: 
     check_num_frames(frames)
     if height % 16 or width % 16 or height <= 0 or width <= 0:
         raise ValueError(f"height and width must be positive multiples of 16, got {height}x{width}")
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
+    if not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"steps must be at least 1 and at most {MAX_STEPS} (Wan's scheduler has {MAX_STEPS} "
+                         f"timesteps), got {steps}")
     limits = limits_for(model)
     if limits is not None:
         limits.check(frames, height, width, f"model {model!r}")

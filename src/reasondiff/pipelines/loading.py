@@ -12,6 +12,7 @@ from pathlib import Path
 
 LORA_FILE = "pytorch_lora_weights.safetensors"
 MINI_STEPS = 10
+MAX_STEPS = 1000  # the flow-matching scheduler's training timesteps: more steps than that repeat timesteps
 MINI_TRAINED_FRAMES = (17,)  # the clip length of SynthWorld's training set (docs/mini.md)
 
 
