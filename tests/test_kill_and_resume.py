@@ -187,3 +187,52 @@ def test_killed_data_jobs_resume_to_what_one_run_gives(world_videos, tmp_path, m
                 assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a), (point, name)
             else:
                 assert got[name] == expected_cache[name], (point, name)
+
+
+# -------------------------------------------------------------------------------------------------------- eval run
+
+def rows_of(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def kill_after_rows(job, results: Path, rows: int) -> None:
+    """Run `job` in a forked child and SIGKILL it as soon as `results` holds `rows` rows (the eval runner has no
+    kill points of its own: this is a kill at a moment, like a user's Ctrl-\\ or the OOM killer)."""
+    import time
+
+    child = multiprocessing.get_context("fork").Process(target=job)
+    child.start()
+    deadline = time.monotonic() + 300
+    while len(rows_of(results)) < rows and child.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(child.pid, signal.SIGKILL)
+    child.join()
+    assert child.exitcode == -signal.SIGKILL, "the run ended before it could be killed"
+
+
+def test_a_killed_eval_run_resumes_to_the_rows_of_one_run(tmp_path):
+    folder = tmp_path / "bench"
+    (folder / "images").mkdir(parents=True)
+    cases = []
+    for i, (agent, obj) in enumerate([("cat", "vase"), ("dog", "glass"), ("pig", "tower"), ("ball", "window")]):
+        script = EventScript(agent, obj, "kitchen", num_frames=5, enter=1, contact=2)
+        Image.fromarray(script.render(4, 32)).save(folder / "images" / f"c{i}.png")
+        cases.append({"id": f"c{i}", "image": f"images/c{i}.png", "prompt": f"a {agent} plays", "position": 5,
+                      "captions": script.captions(), "image_end": "last"})
+    manifest = folder / "benchmark.jsonl"
+    manifest.write_text("".join(json.dumps(case) + "\n" for case in cases))
+    run = ["eval", "run", "-m", str(manifest), "--model", "tiny", "--clip", "tiny", "--frames", "5", "--height", "32",
+           "--width", "32", "--steps", "1", "--guidance", "1.0", "--modes", "wan", "--metrics", "motion_smoothness"]
+
+    def key(rows):
+        return sorted((r["case_id"], r["mode"], r["seed"], r["metrics"]["motion_smoothness"]) for r in rows)
+
+    cli(*run, "-o", str(tmp_path / "straight"))()
+    expected = key(rows_of(tmp_path / "straight" / "results.jsonl"))
+    assert len(expected) == 4
+    for rows in kill_points(2, 3, "eval"):
+        out = tmp_path / f"killed{rows}"
+        kill_after_rows(cli(*run, "-o", str(out)), out / "results.jsonl", rows)
+        assert len(rows_of(out / "results.jsonl")) < 4
+        cli(*run, "-o", str(out))()
+        assert key(rows_of(out / "results.jsonl")) == expected, rows
