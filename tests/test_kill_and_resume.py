@@ -5,8 +5,9 @@ Kill points are `reasondiff.faults.checkpoint()` calls, placed after each durabl
 REASONDIFF_KILL_AFTER=n the n-th one sends the process SIGKILL. Each job here runs in a forked child (the
 parent's imports are reused, so a kill costs the job's own time, not a fresh interpreter's), and which points
 are tried is drawn from a seeded generator, so a failure reproduces. The jobs: `generate`, `narrate`,
-`data sample`, `data caption` and `data cache`. Training is covered in tests/training (checkpoints), the
-eval runner's torn rows in tests/evaluation, ThinkDiff's feature shards in tests/thinkdiff.
+`data sample`, `data caption`, `data cache`, `thinkdiff extract` and `thinkdiff train`; `eval run` has no kill
+points, so it is killed at a moment instead (once a seeded number of result rows is on disk). `train` (ReasonDiff
+itself) is killed for real in tests/training.
 """
 
 import json
@@ -236,3 +237,50 @@ def test_a_killed_eval_run_resumes_to_the_rows_of_one_run(tmp_path):
         assert len(rows_of(out / "results.jsonl")) < 4
         cli(*run, "-o", str(out))()
         assert key(rows_of(out / "results.jsonl")) == expected, rows
+
+
+# ------------------------------------------------------------------------------------ thinkdiff extract and train
+
+def test_killed_thinkdiff_extract_and_train_resume_to_one_runs_features_and_weights(tmp_path):
+    from safetensors.numpy import load_file
+
+    from reasondiff.thinkdiff import tiny
+
+    rows = []
+    for i, caption in enumerate(tiny.toy_captions(6, seed=9)):
+        tiny.toy_image(caption, 56).save(tmp_path / f"{i}.png")
+        rows.append({"image": f"{i}.png", "caption": caption})
+    (tmp_path / "data.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+
+    def extract(out):
+        return cli("thinkdiff", "extract", "--data", str(tmp_path / "data.jsonl"), "--out", str(out),
+                   "--max-new-tokens", "4", "--shard-size", "2", "--dtype", "float32")
+
+    def train(features, out):
+        return cli("thinkdiff", "train", "--features", str(features), "--out", str(out), "--steps", "4",
+                   "--batch-size", "2", "--save-every", "1")
+
+    def tensors(folder, pattern):
+        return {p.relative_to(folder).as_posix(): load_file(str(p)) for p in sorted(folder.glob(pattern))}
+
+    def same(a, b):
+        assert a.keys() == b.keys()
+        for name in a:
+            assert a[name].keys() == b[name].keys() and all(np.array_equal(a[name][k], b[name][k]) for k in a[name])
+
+    extract(tmp_path / "feats")()
+    train(tmp_path / "feats", tmp_path / "run")()
+    expected_features = tensors(tmp_path / "feats", "shard-*.safetensors")
+    expected_aligner = tensors(tmp_path / "run", "aligner/*.safetensors")
+    for point in kill_points(2, 6, "extract"):  # two kill points per shard of 2 samples
+        out = tmp_path / f"feats{point}"
+        run_killed(extract(out), point)
+        extract(out)()
+        same(tensors(out, "shard-*.safetensors"), expected_features)
+        assert json.loads((out / "index.json").read_text()) == json.loads((tmp_path / "feats" / "index.json").read_text())
+    for point in kill_points(2, 5, "train"):  # after each of 4 checkpoints, and after the final aligner
+        out = tmp_path / f"run{point}"
+        run_killed(train(tmp_path / "feats", out), point)
+        train(tmp_path / "feats", out)()
+        same(tensors(out, "aligner/*.safetensors"), expected_aligner)
+        assert (out / "losses.json").read_text() == (tmp_path / "run" / "losses.json").read_text()
