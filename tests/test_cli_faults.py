@@ -193,3 +193,17 @@ def test_doctor_suggests_hf_download_and_does_not_say_only_tiny_runs_on_cpu(monk
     assert "hf download Wan-AI/" in result.output and "huggingface-cli" not in result.output
     assert "--model tiny runs on CPU" not in result.output
     assert "--model mini" in result.output
+
+
+def test_an_image_too_large_to_open_is_one_line(tmp_path, no_model, monkeypatch):
+    import PIL.Image
+
+    Image.new("RGB", (64, 64)).save(tmp_path / "big.png")
+    monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 100)  # 64x64 is now over twice the limit: a "bomb"
+    result = runner.invoke(app, ["generate", "-i", str(tmp_path / "big.png"), "-o", str(tmp_path / "x.mp4")])
+    one_line_exit_2(result, "big.png is too large to open safely")
+
+
+def test_the_studio_refuses_frames_beyond_the_model_at_once(no_model):
+    result = runner.invoke(app, ["demo", "--frames", "1001"])
+    one_line_exit_2(result, "at most 253 frames")

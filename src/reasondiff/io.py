@@ -53,6 +53,8 @@ def load_image(path: str | Path) -> PIL.Image.Image:
         with PIL.Image.open(path) as img:
             img.load()
             return img.convert("RGB")
+    except PIL.Image.DecompressionBombError as err:  # not an OSError: it would escape as a traceback
+        raise ValueError(f"{path} is too large to open safely ({err})") from None
     except (PIL.UnidentifiedImageError, OSError) as err:
         raise ValueError(f"{path} is not a readable image ({err})") from err
 

@@ -72,3 +72,13 @@ def test_timeout_must_be_positive(small_image, tmp_path):
     result = runner.invoke(narrate_cli(), ["narrate", "-i", str(image), "-p", PROMPT, "--timeout", "0",
                                            "--narrator", "openai:m@http://127.0.0.1:9/v1"])
     assert result.exit_code == 2 and "--timeout must be positive" in result.output
+
+
+def test_a_runaway_answer_is_not_parsed_and_is_asked_again(chat_server, narrator_factory, small_image):
+    from reasondiff.narrator.narrator import MAX_ANSWER_CHARS
+
+    chat_server.answer("x" * (MAX_ANSWER_CHARS + 1)).answer(STORY.to_json())
+    narration = narrator_factory().narrate(small_image, PROMPT, 9)
+    assert narration.descriptions == STORY.descriptions and narration.metadata["attempts"] == 2
+    resent = chat_server.requests[1]["body"]["messages"][-2]["content"]  # the answer shown back to the model
+    assert len(resent) <= MAX_ANSWER_CHARS and "characters; a script is at most" in str(narration.metadata)

@@ -55,6 +55,7 @@ def demo(
       reasondiff demo --port 8080 --max-upload-mb 5
     """
     from ..frames import check_num_frames
+    from ..pipelines.limits import limits_for
     from ..pipelines.loading import load_pipeline, model_defaults
 
     tiny = model == "tiny"
@@ -67,6 +68,9 @@ def demo(
             raise ValueError(f"height and width must be positive multiples of 16, got {height}x{width}")
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
+        limits = limits_for(model)
+        if limits is not None:
+            limits.check(frames, height, width, f"model {model!r}")
         if max_upload_mb <= 0:
             raise ValueError(f"--max-upload-mb must be positive, got {max_upload_mb}")
         if not 0 <= port <= 65535:

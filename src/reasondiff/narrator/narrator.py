@@ -25,6 +25,7 @@ from .schema import Narration
 
 MAX_FRAMES = 1025  # a script longer than this is tens of thousands of answer tokens: no narrator writes it well
 MAX_PROMPT_CHARS = 2000
+MAX_ANSWER_CHARS = 1_000_000  # 1025 frames of 200-character descriptions are ~200 000
 
 
 def _text(text: str) -> dict[str, Any]:
@@ -113,13 +114,16 @@ class VisionNarrator:
         errors: list[str] = []
         for attempt in range(1, self.max_attempts + 1):
             raw = self.backend.chat(conversation, json_schema=prompts.narration_schema())
-            answers.append(raw)
+            answers.append(raw[:MAX_ANSWER_CHARS])
             try:
+                if len(raw) > MAX_ANSWER_CHARS:  # a runaway answer: not parsed, asked again like any unusable one
+                    raise NarrationError(f"the answer has {len(raw)} characters; a script is at most "
+                                         f"{MAX_ANSWER_CHARS}", raw[:2000])
                 narration = parse_narration(raw, num_frames)
             except NarrationError as err:
                 errors.append(err.reason)
                 conversation = conversation + [
-                    {"role": "assistant", "content": [_text(raw)]},
+                    {"role": "assistant", "content": [_text(answers[-1])]},
                     {"role": "user", "content": [_text(prompts.retry_feedback(err.reason, num_frames))]},
                 ]
                 continue
