@@ -14,7 +14,7 @@ from reasondiff.cli import app
 from reasondiff.io import bundled_example
 
 runner = CliRunner()
-EXAMPLES = settings(max_examples=30, deadline=None, derandomize=True,
+EXAMPLES = settings(max_examples=30, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 numbers = st.one_of(st.integers(-10, 300), st.integers(-2**40, 2**40), st.sampled_from([0, 1, 16, 17, 81, 1001]))

@@ -40,16 +40,18 @@ def read_jsonl(path: Path, *, repair: bool = False) -> list[dict]:
             rows.append(_parse(line, path, number))
     if tail.strip():
         try:
-            rows.append(json.loads(tail))
-            if repair:  # a whole row that lost only its newline: give it one, so the next row starts afresh
-                with open(path, "ab") as f:
-                    f.write(b"\n")
+            json.loads(tail)
         except ValueError:
             log.warning("%s: dropped a torn last line (line %d, %d bytes: a run was killed while writing it); "
                         "its item is redone", path, len(lines) + 1, len(tail))
             if repair:
                 with open(path, "r+b") as f:
                     f.truncate(len(data) - len(tail))
+            return rows
+        rows.append(_parse(tail, path, len(lines) + 1))
+        if repair:  # a whole row that lost only its newline: give it one, so the next row starts afresh
+            with open(path, "ab") as f:
+                f.write(b"\n")
     return rows
 
 
