@@ -30,8 +30,8 @@ MIN_COVERAGE = 0.5  # rendered frames cover >= 0.96 of their pixels with the pal
 MAX_FRAMES = 253  # the mini model's rotary table holds 64 latent frames; placing the image renders 4 per frame
 UNDERSTANDS = (f"it reads SynthWorld pictures (rooms: {', '.join(ROOMS)}; objects: {', '.join(OBJECTS)}) and "
                f"prompts that name one of its agents ({', '.join(AGENTS)})")
-GO_ON = ("for your own picture, pass a script with -n script.json, or a real model and narrator "
-         "(--model WAN_FOLDER_OR_HUB_ID --narrator openai:gpt-4o)")
+GO_ON = ("for your own picture, write the script yourself (generate -n script.json, or the studio's script table), "
+         "or use real weights and an MLLM narrator (--model WAN_FOLDER_OR_HUB_ID --narrator openai:gpt-4o)")
 
 REQUEST = re.compile(r"Text prompt:\s*(?P<prompt>.*?)\s*(?:\nNumber of frames:\s*(?P<frames>\d+))?\s*\nThe image", re.S)
 
