@@ -207,3 +207,9 @@ def test_an_image_too_large_to_open_is_one_line(tmp_path, no_model, monkeypatch)
 def test_the_studio_refuses_frames_beyond_the_model_at_once(no_model):
     result = runner.invoke(app, ["demo", "--frames", "1001"])
     one_line_exit_2(result, "at most 253 frames")
+
+
+def test_quiet_hides_the_libraries_loading_bars_too(tmp_path):
+    result = runner.invoke(app, ["--quiet", "generate", "--steps", "1", "-o", str(tmp_path / "q.mp4")])  # mini
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and result.stderr == ""

@@ -84,6 +84,9 @@ def root(
 
         transformers.utils.logging.set_verbosity_error()
         diffusers.utils.logging.set_verbosity_error()
+        if quiet:  # their loading bars too: --quiet promises no progress bars
+            transformers.utils.logging.disable_progress_bar()
+            diffusers.utils.logging.disable_progress_bar()
 
 
 def _denoise_with_progress(pipe, steps: int, label: str, **call):
