@@ -213,3 +213,24 @@ def test_quiet_hides_the_libraries_loading_bars_too(tmp_path):
     result = runner.invoke(app, ["--quiet", "generate", "--steps", "1", "-o", str(tmp_path / "q.mp4")])  # mini
     assert result.exit_code == 0, result.output
     assert result.stdout == "" and result.stderr == ""
+
+
+def test_a_write_that_fails_midway_keeps_the_old_outputs_and_leaves_no_partials(tmp_path, monkeypatch):
+    import errno
+
+    import reasondiff.io as io
+
+    out = tmp_path / "clip.mp4"
+    fast = ["generate", "--model", "tiny", "--steps", "1", "-o", str(out)]
+    assert runner.invoke(app, fast).exit_code == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(io, "save_contact_sheet", full_disk)  # the third file: two are already written
+    result = runner.invoke(app, [*fast, "--seed", "5"])
+    assert result.exit_code == 1
+    (line,) = errors_of(result)
+    assert "could not write" in line and "No space left" in line
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -285,11 +285,14 @@ def _write_generation(result, out: Path, fps: int, generation: dict, took: str) 
     used = result.narration or Narration(position=1, descriptions=[result.prompt] * frames)
     record = used.model_copy(update={"metadata": {**used.metadata, "generation": generation}})
     narration_path, sheet = out.with_suffix(".narration.json"), out.with_suffix(".png")
-    write_together({
-        out: lambda path: save_video(video, path, fps=fps),
-        narration_path: lambda path: path.write_text(record.to_json(indent=2) + "\n"),
-        sheet: lambda path: save_contact_sheet(video, path, anchor=used.position),
-    })
+    try:
+        write_together({
+            out: lambda path: save_video(video, path, fps=fps),
+            narration_path: lambda path: path.write_text(record.to_json(indent=2) + "\n"),
+            sheet: lambda path: save_contact_sheet(video, path, anchor=used.position),
+        })
+    except OSError as err:  # checked writable before the run; a disk can still fill up during it
+        _fail(f"could not write {out} and its script and key frames: {err}", EXIT_FAILED)
     _info(f"wrote {out} ({video.shape[0]} frames, {generation['width']}x{generation['height']}, "
           f"mode {generation['mode']}) in {took}")
     _info(f"wrote {narration_path} (image at frame {used.position} of {used.num_frames}) and {sheet} (key frames)")

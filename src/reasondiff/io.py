@@ -100,10 +100,15 @@ def write_together(writers: dict[Path, Callable[[Path], object]]) -> None:
     are missing, never stale."""
     from .faults import checkpoint
 
-    for final, write in writers.items():
-        final.parent.mkdir(parents=True, exist_ok=True)
-        write(partial_path(final))
-        checkpoint()
+    try:
+        for final, write in writers.items():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            write(partial_path(final))
+            checkpoint()
+    except BaseException:  # a full disk, a failed encoder: the old files stay, the half-written ones go
+        for final in writers:
+            partial_path(final).unlink(missing_ok=True)
+        raise
     for final in writers:
         final.unlink(missing_ok=True)
     checkpoint()
