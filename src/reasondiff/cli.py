@@ -12,10 +12,14 @@ from . import __version__
 
 from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from .console import fail as _fail
-from .pipelines.loading import MINI_STEPS
+from .console import hide_flag_types, one_line_usage_errors
+from .narrator.cli import TIMEOUT_HELP, open_narrator
+from .pipelines.loading import MAX_STEPS, MINI_STEPS
 
+hide_flag_types()
 app = typer.Typer(
     name="reasondiff",
+    cls=one_line_usage_errors(),
     # no help= here: the root callback's docstring (with its examples) is the top-level help
     epilog="Exit codes: 0 success, 1 failed while running, 2 bad input or options, 130 interrupted.",
     no_args_is_help=True,
@@ -80,6 +84,9 @@ def root(
 
         transformers.utils.logging.set_verbosity_error()
         diffusers.utils.logging.set_verbosity_error()
+        if quiet:  # their loading bars too: --quiet promises no progress bars
+            transformers.utils.logging.disable_progress_bar()
+            diffusers.utils.logging.disable_progress_bar()
 
 
 def _denoise_with_progress(pipe, steps: int, label: str, **call):
@@ -101,7 +108,7 @@ def _denoise_with_progress(pipe, steps: int, label: str, **call):
 
 
 def _narration_for(narration_file: Path | None, image: Path | None, prompt: str | None, num_frames: int, mode: str,
-                   narrator: str | None):
+                   narrator):
     """The user's narration file, the bundled example's, or None (the narrator writes it, or the mode needs none)."""
     from .io import bundled_example
     from .narrator.schema import Narration
@@ -124,6 +131,51 @@ def _narration_for(narration_file: Path | None, image: Path | None, prompt: str 
     )
 
 
+def _check_generation(mode: str, narrator: str | None, prompt: str | None, out: Path, model: str, frames: int,
+                      height: int, width: int, steps: int) -> None:
+    """The checks on options alone, cheapest first: none needs a file read or a model."""
+    from .frames import check_num_frames
+    from .io import check_video_path
+    from .pipelines import MODES
+    from .pipelines.limits import limits_for
+
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if mode == "rewrite" and narrator is None:
+        raise ValueError("mode 'rewrite' needs --narrator SPEC (the MLLM that rewrites the prompt)")
+    if prompt is not None and not prompt.strip():
+        raise ValueError("the prompt is empty")
+    check_num_frames(frames)
+    if height % 16 or width % 16 or height <= 0 or width <= 0:
+        raise ValueError(f"height and width must be positive multiples of 16, got {height}x{width}")
+    if not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"steps must be at least 1 and at most {MAX_STEPS} (Wan's scheduler has {MAX_STEPS} "
+                         f"timesteps), got {steps}")
+    limits = limits_for(model)
+    if limits is not None:
+        limits.check(frames, height, width, f"model {model!r}")
+    check_video_path(out)
+
+
+def _prepare(image: Path | None, prompt: str | None, narration: Path | None, writer, mode: str, frames: int):
+    """The condition image, the script (None when the narrator writes it) and the image's path; the narrator's
+    own refusals (an image or prompt it cannot read) come here too, before any model is loaded."""
+    from .io import bundled_example, load_image
+
+    example = bundled_example()
+    image_path = image or example.image_path
+    condition = load_image(image_path)
+    script = _narration_for(narration, image, prompt, frames, mode, writer)
+    if script is not None and script.num_frames != frames:
+        raise ValueError(
+            f"the narration describes {script.num_frames} frames but --frames is {frames}: "
+            f"give a narration with {frames} descriptions or pass --frames {script.num_frames}"
+        )
+    if writer is not None and script is None and mode not in ("wan", "rewrite"):
+        writer.check_request(condition, prompt if prompt is not None else example.prompt, frames)
+    return condition, script, image_path
+
+
 @app.command()
 def generate(
     image: Path = typer.Option(None, "--image", "-i", help="Condition image. Default: the bundled broken-vase example."),
@@ -140,6 +192,7 @@ def generate(
         help="Write the script with an MLLM when no --narration is given: openai:gpt-4o | "
         "openai:MODEL@http://HOST:PORT/v1 | transformers:PATH (see `reasondiff narrate --help`).",
     ),
+    timeout: float = typer.Option(None, "--timeout", help=TIMEOUT_HELP),
     mode: str = typer.Option("reasondiff", help=MODES_HELP),
     model: str = typer.Option(
         "mini", help="'mini' (ReasonDiff-mini, shipped, trained on SynthWorld), 'tiny' (random weights: an install "
@@ -172,57 +225,34 @@ def generate(
     """
     import torch
 
-    from .frames import check_num_frames
-    from .io import bundled_example, check_video_path, load_image, save_contact_sheet, save_video
-    from .pipelines import MODES
-    from .pipelines.loading import load_pipeline, model_defaults
+    from .io import bundled_example
+    from .pipelines.loading import frames_warning, load_pipeline, model_defaults
 
-    example = bundled_example()
     settings = model_defaults(model, frames=frames, height=height, width=width, steps=steps)
     frames, height, width, steps = settings["frames"], settings["height"], settings["width"], settings["steps"]
     if narrator is None and narration is None and mode != "wan":
         narrator = settings["narrator"]  # the mini model reads its world with the synthworld narrator
     try:
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        if mode == "rewrite" and narrator is None:
-            raise ValueError("mode 'rewrite' needs --narrator SPEC (the MLLM that rewrites the prompt)")
-        if prompt is not None and not prompt.strip():
-            raise ValueError("the prompt is empty")
-        check_num_frames(frames)
-        if height % 16 or width % 16 or height <= 0 or width <= 0:
-            raise ValueError(f"height and width must be positive multiples of 16, got {height}x{width}")
-        if steps < 1:
-            raise ValueError(f"steps must be at least 1, got {steps}")
-        check_video_path(out)
-        image_path = image or example.image_path
-        condition = load_image(image_path)
-        script = _narration_for(narration, image, prompt, frames, mode, narrator)
-        if script is not None and script.num_frames != frames:
-            raise ValueError(
-                f"the narration describes {script.num_frames} frames but --frames is {frames}: "
-                f"give a narration with {frames} descriptions or pass --frames {script.num_frames}"
-            )
+        _check_generation(mode, narrator, prompt, out, model, frames, height, width, steps)
     except ValueError as err:
         _fail(str(err))
-    prompt = prompt if prompt is not None else example.prompt
-
-    if model == "tiny":
-        typer.secho(TINY_NOTICE, fg=typer.colors.YELLOW, err=True)
     writer = None
-    if narrator is not None and (script is None and mode != "wan"):
-        from .narrator import NarratorError, VisionNarrator
-
-        try:
-            writer = VisionNarrator(narrator)
-        except (NarratorError, ValueError, ImportError) as err:
-            _fail(f"narrator {narrator!r}: {err}")
+    if narrator is not None and narration is None and mode != "wan":
+        writer = open_narrator(narrator, timeout)
+    try:
+        condition, script, image_path = _prepare(image, prompt, narration, writer, mode, frames)
+    except ValueError as err:
+        _fail(str(err))
+    prompt = prompt if prompt is not None else bundled_example().prompt
+    for notice in (TINY_NOTICE if model == "tiny" else None, frames_warning(model, frames)):
+        if notice:
+            typer.secho(notice, fg=typer.colors.YELLOW, err=True)
     try:
         pipe, device = load_pipeline(model, alignformer, lora, device, dtype)
     except (OSError, ValueError) as err:
         _fail(f"could not load model {model!r}: {err}")
     start = time.perf_counter()
-    from .narrator import NarratorError
+    from .narrator import NarratorError, NarratorProtocolError
 
     try:
         result = _denoise_with_progress(
@@ -231,26 +261,40 @@ def generate(
             negative_prompt=negative_prompt, num_frames=frames, height=height, width=width, guidance_scale=guidance,
             generator=torch.Generator(device="cpu").manual_seed(seed), output_type="np",
         )
+    except NarratorProtocolError as err:  # the spec points at a server that is not an OpenAI one: bad input
+        _fail(f"narrator: {err}")
     except NarratorError as err:  # the narrator ran and failed (unreachable, or no usable script): not bad input
         _fail(f"narrator: {err}", EXIT_FAILED)
     except ValueError as err:
         _fail(str(err))
     seconds = time.perf_counter() - start
-    video = result.frames[0]
-    save_video(video, out, fps=fps)
-
-    from .narrator.schema import Narration
-
-    used = result.narration or Narration(position=1, descriptions=[result.prompt] * frames)
-    record = used.model_copy(update={"metadata": {**used.metadata, "generation": {
+    _write_generation(result, out, fps, {
         "mode": mode, "model": model, "prompt": prompt, "prompt_used": result.prompt, "image": str(image_path),
         "num_frames": frames, "height": height, "width": width, "steps": steps, "guidance_scale": guidance,
         "seed": seed, "seconds": round(seconds, 3), "reasondiff_version": __version__,
-    }}})
-    narration_path = out.with_suffix(".narration.json")
-    narration_path.write_text(record.to_json(indent=2) + "\n")
-    sheet = save_contact_sheet(video, out.with_suffix(".png"), anchor=used.position)
-    _info(f"wrote {out} ({video.shape[0]} frames, {width}x{height}, mode {mode}) in {seconds:.1f} s on {device}")
+    }, f"{seconds:.1f} s on {device}")
+
+
+def _write_generation(result, out: Path, fps: int, generation: dict, took: str) -> None:
+    """The video, its script (with the settings) and its contact sheet, written together (`io.write_together`),
+    then the result lines and the script as a timeline."""
+    from .io import save_contact_sheet, save_video, write_together
+    from .narrator.schema import Narration
+
+    video, frames = result.frames[0], generation["num_frames"]
+    used = result.narration or Narration(position=1, descriptions=[result.prompt] * frames)
+    record = used.model_copy(update={"metadata": {**used.metadata, "generation": generation}})
+    narration_path, sheet = out.with_suffix(".narration.json"), out.with_suffix(".png")
+    try:
+        write_together({
+            out: lambda path: save_video(video, path, fps=fps),
+            narration_path: lambda path: path.write_text(record.to_json(indent=2) + "\n"),
+            sheet: lambda path: save_contact_sheet(video, path, anchor=used.position),
+        })
+    except OSError as err:  # checked writable before the run; a disk can still fill up during it
+        _fail(f"could not write {out} and its script and key frames: {err}", EXIT_FAILED)
+    _info(f"wrote {out} ({video.shape[0]} frames, {generation['width']}x{generation['height']}, "
+          f"mode {generation['mode']}) in {took}")
     _info(f"wrote {narration_path} (image at frame {used.position} of {used.num_frames}) and {sheet} (key frames)")
     if result.narration is not None:
         _info("script:")

@@ -16,3 +16,59 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 def fail(message: str, code: int = EXIT_USAGE) -> None:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)
+
+
+def hide_flag_types() -> None:
+    """Render flags in help as `--quiet`, not `--quiet <bool>`.
+
+    typer 0.29's rich help prints a type for every option, flags included (its plain help skips them), which
+    reads as if `--version` took a value. A flag takes none, so it gets no type column; other options keep theirs.
+    """
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "hides_flags", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag or self.count else shown(self, ctx)
+
+    display_type_rich.hides_flags = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+def one_line_usage_errors():
+    """The root command's group class (`typer.Typer(cls=one_line_usage_errors())`): click's usage errors (an unknown option, a value that is not a number, a
+    missing required option) end like every other error, in one red line with exit code 2, instead of a usage
+    banner and a boxed message. Help (`--help`, or no arguments) is printed as before."""
+    import sys
+
+    from typer.core import TyperGroup
+
+    # typer may vendor its own click: take the exception classes from the module its BadParameter lives in
+    click_exceptions = sys.modules[typer.BadParameter.__module__]
+    ClickException, NoArgsIsHelpError = click_exceptions.ClickException, click_exceptions.NoArgsIsHelpError
+
+    class OneLineUsageErrors(TyperGroup):
+        def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+            if not standalone_mode:
+                return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            try:
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except NoArgsIsHelpError as err:  # rich help is printed while the error is built; plain help is not
+                if err.format_message().strip():
+                    typer.echo(err.format_message(), color=err.ctx.color)
+                sys.exit(EXIT_USAGE)
+            except ClickException as err:
+                where = getattr(err, "ctx", None)
+                hint = f" (see: {where.command_path} --help)" if where is not None else ""
+                typer.secho(f"error: {' '.join(err.format_message().split())}{hint}", err=True, fg=typer.colors.RED)
+                sys.exit(err.exit_code)
+            except typer.Abort:
+                typer.secho("aborted", err=True, fg=typer.colors.YELLOW)
+                sys.exit(EXIT_FAILED)
+            if code == EXIT_INTERRUPTED:
+                typer.secho("interrupted", err=True, fg=typer.colors.YELLOW)
+            sys.exit(code if isinstance(code, int) else 0)
+
+    return OneLineUsageErrors

@@ -73,7 +73,7 @@ def _device_checks() -> list[Check]:
             checks.append(Check("device", f"cuda:{i}", f"{props.name}, {props.total_memory / 2**30:.0f} GiB"))
         checks.append(Check("device", "default", "cuda (bfloat16)"))
     else:
-        hint = "generation with real Wan2.1 weights needs a CUDA GPU; --model tiny runs on CPU"
+        hint = "the default --model mini (and tiny) runs on this CPU; real Wan2.1 weights need a CUDA GPU"
         checks.append(Check("device", "cuda", "not available", NOTE, hint))
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             checks.append(Check("device", "mps", "available (pass --device mps)"))
@@ -127,7 +127,7 @@ def _weight_checks() -> list[Check]:
         if isinstance(found, str):
             checks.append(Check("weights", repo, f"in the local cache ({what})"))
         else:
-            checks.append(Check("weights", repo, "not downloaded", NOTE, f"huggingface-cli download {repo}"))
+            checks.append(Check("weights", repo, "not downloaded", NOTE, f"hf download {repo}"))
     checks.append(Check("weights", "tiny", "built in (random weights: an install smoke test, not a video model)"))
     from .mini.pretrained import shipped_path
 

@@ -15,9 +15,14 @@ def check_num_frames(num_frames: int, temporal_compression: int = TEMPORAL_COMPR
     """Return `num_frames` if the VAE can encode it (4k+1, k >= 0), else raise a ValueError saying why."""
     if isinstance(num_frames, bool) or not isinstance(num_frames, int):
         raise TypeError(f"num_frames must be an int, got {type(num_frames).__name__}")
-    if num_frames < 1 or (num_frames - 1) % temporal_compression != 0:
-        below = max(1, (num_frames - 1) // temporal_compression * temporal_compression + 1)
-        above = below + temporal_compression if below < num_frames else below
+    if num_frames < 1:
+        raise ValueError(
+            f"num_frames={num_frames}: a video needs at least 1 frame, and Wan's causal VAE takes "
+            f"{temporal_compression}k+1 frames (e.g. 17, 33, 81)"
+        )
+    if (num_frames - 1) % temporal_compression != 0:
+        below = (num_frames - 1) // temporal_compression * temporal_compression + 1
+        above = below + temporal_compression
         raise ValueError(
             f"num_frames={num_frames} is not of the form {temporal_compression}k+1 required by Wan's causal VAE "
             f"(e.g. 17, 33, 81); the nearest valid values are {below} and {above}"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -50,8 +53,30 @@ def load_image(path: str | Path) -> PIL.Image.Image:
         with PIL.Image.open(path) as img:
             img.load()
             return img.convert("RGB")
+    except PIL.Image.DecompressionBombError as err:  # not an OSError: it would escape as a traceback
+        raise ValueError(f"{path} is too large to open safely ({err})") from None
     except (PIL.UnidentifiedImageError, OSError) as err:
         raise ValueError(f"{path} is not a readable image ({err})") from err
+
+
+def check_writable(path: str | Path) -> Path:
+    """Fail before any work, not after it, when `path` cannot be written: a folder in its place, a file where a
+    parent folder should be, or a folder this process may not write in (tried with a real temporary file, which
+    also catches read-only disks and root's way past permission bits)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"cannot write {path}: it is a folder")
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"cannot write {path}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise ValueError(f"cannot write {path}: {existing} is not writable ({err.strerror or err})") from None
+    return path
 
 
 def check_video_path(path: str | Path) -> Path:
@@ -59,7 +84,37 @@ def check_video_path(path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"output {path} must end in one of {', '.join(VIDEO_SUFFIXES)}")
-    return path
+    return check_writable(path)
+
+
+def partial_path(path: Path) -> Path:
+    """Where `path` is written before it is renamed into place: hidden, beside it, same suffix (ffmpeg and PIL
+    pick the format from it), and the same name every run, so a killed run's leftover is overwritten."""
+    return path.with_name(f".partial-{path.name}")
+
+
+def write_together(writers: dict[Path, Callable[[Path], object]]) -> None:
+    """Write several files that belong together (a video, its script, its contact sheet) so that a reader never
+    sees a mix of two runs: each writer fills a temporary file; only when all are written are the old files
+    removed and the new ones renamed into place. A kill before that leaves the old set; during it, some files
+    are missing, never stale."""
+    from .faults import checkpoint
+
+    try:
+        for final, write in writers.items():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            write(partial_path(final))
+            checkpoint()
+    except BaseException:  # a full disk, a failed encoder: the old files stay, the half-written ones go
+        for final in writers:
+            partial_path(final).unlink(missing_ok=True)
+        raise
+    for final in writers:
+        final.unlink(missing_ok=True)
+    checkpoint()
+    for final in writers:
+        os.replace(partial_path(final), final)
+        checkpoint()
 
 
 def save_video(frames: np.ndarray, path: str | Path, fps: int = 8) -> Path:

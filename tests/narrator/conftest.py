@@ -40,15 +40,17 @@ class ChatServer:
                         action = ("answer", action[2])
                     if action[0] == "answer":
                         self._send(200, completion(action[1], body.get("model")), {})
+                    elif action[0] == "html":
+                        self._send(200, action[1], {}, content_type="text/html")
                     else:
                         self._send(action[1], action[2], action[3])
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
                     pass
 
-            def _send(self, status, payload, headers):
-                data = json.dumps(payload).encode()
+            def _send(self, status, payload, headers, content_type="application/json"):
+                data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -70,6 +72,11 @@ class ChatServer:
 
     def fail(self, status, message="scripted failure", headers=None):
         self.script.append(("fail", status, {"error": {"message": message, "type": "test"}}, headers or {}))
+        return self
+
+    def html(self, page="<html><body><h1>Sign in</h1></body></html>"):
+        """A 200 answer that is a web page, as a login portal or a misrouted proxy sends."""
+        self.script.append(("html", page))
         return self
 
     def slow(self, seconds, content):

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from ..console import fail as _fail
+from ..narrator.cli import TIMEOUT_HELP, open_narrator
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -27,6 +28,7 @@ def demo(
         "Default: synthworld: for --model mini; otherwise none, and the page uses the bundled example's script "
         "or one you type.",
     ),
+    timeout: float = typer.Option(None, "--timeout", help=TIMEOUT_HELP),
     alignformer: Path = typer.Option(None, help="AlignFormer folder to use with a plain Wan2.1-I2V --model."),
     lora: Path = typer.Option(None, help="Stage-1 LoRA weights for the DiT."),
     host: str = typer.Option("127.0.0.1", help="Address to serve on. Anything but localhost exposes the page to your network."),
@@ -53,6 +55,7 @@ def demo(
       reasondiff demo --port 8080 --max-upload-mb 5
     """
     from ..frames import check_num_frames
+    from ..pipelines.limits import limits_for
     from ..pipelines.loading import load_pipeline, model_defaults
 
     tiny = model == "tiny"
@@ -65,6 +68,9 @@ def demo(
             raise ValueError(f"height and width must be positive multiples of 16, got {height}x{width}")
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
+        limits = limits_for(model)
+        if limits is not None:
+            limits.check(frames, height, width, f"model {model!r}")
         if max_upload_mb <= 0:
             raise ValueError(f"--max-upload-mb must be positive, got {max_upload_mb}")
         if not 0 <= port <= 65535:
@@ -79,14 +85,7 @@ def demo(
 
     from ..cli import TINY_NOTICE
 
-    writer = None
-    if narrator is not None:
-        from ..narrator import NarratorError, VisionNarrator
-
-        try:
-            writer = VisionNarrator(narrator)
-        except (NarratorError, ValueError, ImportError) as err:
-            _fail(f"narrator {narrator!r}: {err}")
+    writer = open_narrator(narrator, timeout) if narrator is not None else None
     if tiny:
         typer.secho(TINY_NOTICE, fg=typer.colors.YELLOW, err=True)
     try:

@@ -331,12 +331,20 @@ def build_app(
 
 def launch(blocks: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, *, max_upload_mb: float = DEFAULT_MAX_MB,
            block: bool = True, quiet: bool = False):
-    """Serve the studio: one worker, a queue, uploads capped server-side, local files limited to our outputs."""
+    """Serve the studio: one worker, a queue, uploads capped server-side, local files limited to our outputs.
+
+    Gradio's own start-up lines are silenced (one of them advises `share=True`, a public tunnel this local studio
+    must not suggest); we print the address ourselves, then wait for Ctrl-C when `block`."""
     blocks.queue(default_concurrency_limit=1, max_size=32)
     studio = getattr(blocks, "studio", None)
     allowed = [str(studio.output_dir), str(Path(studio.example.image_path).parent)] if studio else []
-    return blocks.launch(
-        server_name=host, server_port=port, share=False, show_error=True, quiet=quiet,
-        max_file_size=f"{max_upload_mb:g}mb", allowed_paths=allowed, prevent_thread_lock=not block,
+    served = blocks.launch(
+        server_name=host, server_port=port, share=False, show_error=True, quiet=True,
+        max_file_size=f"{max_upload_mb:g}mb", allowed_paths=allowed, prevent_thread_lock=True,
         css=CSS, footer_links=[], ssr_mode=False, inbrowser=False,
     )
+    if not quiet:
+        print(f"studio at {blocks.local_url} (Ctrl-C to stop)", flush=True)
+    if block:
+        blocks.block_thread()
+    return served

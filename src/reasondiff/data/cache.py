@@ -36,8 +36,11 @@ import torch
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
+from ..faults import checkpoint
 from ..frames import check_num_frames, pixel_to_latent_index
 from ..pipelines.conditioning import encode_images, encode_texts, encode_video, place_image
+from .jsonl import append_rows, read_jsonl
+from .sampling import atomic_write_text
 
 FORMAT = "reasondiff-cache/1"
 
@@ -63,22 +66,14 @@ def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _append_rows(path: Path, rows: list[dict]) -> None:
-    with open(path, "a") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            rows.append(json.loads(line))
-    return rows
+def _texts_of_finished_shards(texts_path: Path, next_shard: int) -> list[dict]:
+    """texts.jsonl's rows for shards whose clips were recorded. A run killed between appending a shard's text rows
+    and its clip rows left rows pointing into a texts file the resumed run rewrites: those are dropped here."""
+    rows = read_jsonl(texts_path, repair=True)
+    kept = [row for row in rows if row["shard"] < next_shard]
+    if len(kept) < len(rows):
+        atomic_write_text(texts_path, "".join(json.dumps(row) + "\n" for row in kept))
+    return kept
 
 
 def _frames_to_video(frames: np.ndarray) -> torch.Tensor:
@@ -128,9 +123,10 @@ def write_cache(
     if meta is not None and any(meta.get(k, False) != v for k, v in settings.items()):
         raise ValueError(f"{out} was built with {({k: meta.get(k) for k in settings})}, not {settings}")
 
-    done = {row["clip_id"] for row in read_jsonl(clips_path)}
-    text_ids = {row["text"]: row["id"] for row in read_jsonl(texts_path)}
-    shard = 1 + max((row["shard"] for row in read_jsonl(clips_path)), default=-1)
+    finished = read_jsonl(clips_path, repair=True)
+    done = {row["clip_id"] for row in finished}
+    shard = 1 + max((row["shard"] for row in finished), default=-1)
+    text_ids = {row["text"]: row["id"] for row in _texts_of_finished_shards(texts_path, shard)}
     device = vae.device
 
     pending: list[CacheInput] = []
@@ -176,11 +172,15 @@ def write_cache(
             if meta is None:
                 meta = {"format": FORMAT, **settings, "num_frames": num_frames,
                         "latent_shape": list(latents.shape), "text_dim": text_encoder.config.d_model}
-                meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+                atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
         _atomic_save(clip_tensors, out / f"clips-{shard:05d}.safetensors")
+        checkpoint()
         _atomic_save(text_tensors or {"_empty": torch.zeros(0)}, out / f"texts-{shard:05d}.safetensors")
-        _append_rows(texts_path, text_rows)
-        _append_rows(clips_path, clip_rows)
+        checkpoint()
+        append_rows(texts_path, text_rows)
+        checkpoint()  # a kill here leaves text rows of a shard without clips: the next run drops and redoes them
+        append_rows(clips_path, clip_rows)
+        checkpoint()
         done.update(row["clip_id"] for row in clip_rows)
         bar.update(len(pending))
         pending.clear()

@@ -30,8 +30,8 @@ from typing import Protocol, runtime_checkable
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .cache import read_jsonl
-from .sampling import SampledClips, append_rows, atomic_write_text, checkpoint
+from .jsonl import append_rows, read_jsonl
+from .sampling import SampledClips, atomic_write_text, checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,8 @@ def resolve_captioner(spec: str) -> Captioner:
 
 def _done_ids(root: Path) -> set[str]:
     done = {row["clip_id"] for row in read_jsonl(root / CAPTIONS_FILE)}
-    for part in sorted((root / PARTS_DIR).glob("*.jsonl")):
-        done.update(row["clip_id"] for row in read_jsonl(part))
+    for part in sorted((root / PARTS_DIR).glob("*.jsonl")):  # a torn last row: that clip is captioned again
+        done.update(row["clip_id"] for row in read_jsonl(part, repair=True))
     return done
 
 

@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import re
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,34 +29,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .cache import read_jsonl
+from ..faults import KILL_ENV, checkpoint  # noqa: F401  (KILL_ENV: the data tests' kill switch)
+from .jsonl import append_rows, read_jsonl
 from .video import VIDEO_EXTENSIONS, VideoError, read_clips, to_fraction
 
 log = logging.getLogger(__name__)
 
 FORMAT = "reasondiff-clips/1"
-KILL_ENV = "REASONDIFF_DATA_KILL_AFTER"  # test hook: SIGKILL this process at its n-th checkpoint
-_checkpoints = 0
-
-
-def checkpoint() -> None:
-    """A point where a run may be killed; with REASONDIFF_DATA_KILL_AFTER=n the n-th one kills the process (tests)."""
-    global _checkpoints
-    limit = os.environ.get(KILL_ENV)
-    if not limit:
-        return
-    _checkpoints += 1
-    if _checkpoints >= int(limit):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def append_rows(path: Path, rows: list[dict]) -> None:
-    if not rows:
-        return
-    with open(path, "a") as f:
-        f.writelines(json.dumps(row) + "\n" for row in rows)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -273,8 +251,8 @@ def sample_videos(
     else:
         atomic_write_text(meta_path, json.dumps(settings, indent=2) + "\n")
 
-    manifest = read_jsonl(manifest_path)
-    skipped_rows = read_jsonl(skipped_path)
+    manifest = read_jsonl(manifest_path, repair=True)  # a torn last row: its video is redone
+    skipped_rows = read_jsonl(skipped_path, repair=True)
     done = {row["video_id"] for row in manifest} | {row["video_id"] for row in skipped_rows}
     shard = 1 + max((row["shard"] for row in manifest), default=-1)
     todo = [s for s in sources if s.video_id not in done]

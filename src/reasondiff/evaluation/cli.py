@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from ..console import fail as _fail
+from ..narrator.cli import TIMEOUT_HELP
 from .metrics import METRICS, OPT_IN_METRICS
 
 app = typer.Typer(
@@ -48,6 +49,7 @@ def run(
     lora: Path = typer.Option(None, help="Stage-1 LoRA weights for the DiT."),
     modes: str = typer.Option("reasondiff,wan", help="Comma-separated modes: reasondiff, wan, rewrite, "
                               "no_enhanced_latents, no_multi_prompt."),
+    timeout: float = typer.Option(None, "--timeout", min=0.001, help=TIMEOUT_HELP),
     narrator: str = typer.Option(None, help="MLLM that writes narrations / rewrites prompts (openai:gpt-4o, ...). "
                                  "Without it, narrated modes use the manifest's ground truth (an oracle)."),
     metrics: str = typer.Option(None, help=f"Comma-separated subset of {','.join(METRICS)}. Default: the paper's "
@@ -118,7 +120,7 @@ def run(
             from ..narrator import NarratorError, VisionNarrator
 
             try:
-                writer = VisionNarrator(narrator)
+                writer = VisionNarrator(narrator, timeout=timeout)
             except NarratorError as err:
                 raise ValueError(f"narrator {narrator!r}: {err}") from err
         scorers = build_metrics(names, clip=clip, musiq=musiq, interpolator=interpolator, flow=flow, device=device)

@@ -23,8 +23,15 @@ from typing import Any
 import numpy as np
 
 from ..narrator.schema import Narration
-from .parse import ParsedFrame, parse_frame
+from .parse import ParsedFrame, palette_coverage, parse_frame
 from .world import AGENTS, OBJECTS, ROOMS, EventScript
+
+MIN_COVERAGE = 0.5  # rendered frames cover >= 0.96 of their pixels with the palette (0.8 after JPEG), photos < 0.05
+MAX_FRAMES = 253  # the mini model's rotary table holds 64 latent frames; placing the image renders 4 per frame
+UNDERSTANDS = (f"it reads SynthWorld pictures (rooms: {', '.join(ROOMS)}; objects: {', '.join(OBJECTS)}) and "
+               f"prompts that name one of its agents ({', '.join(AGENTS)})")
+GO_ON = ("for your own picture, write the script yourself (generate -n script.json, or the studio's script table), "
+         "or use real weights and an MLLM narrator (--model WAN_FOLDER_OR_HUB_ID --narrator openai:gpt-4o)")
 
 REQUEST = re.compile(r"Text prompt:\s*(?P<prompt>.*?)\s*(?:\nNumber of frames:\s*(?P<frames>\d+))?\s*\nThe image", re.S)
 
@@ -73,11 +80,30 @@ def place(seen: ParsedFrame, agent: str, room: str, num_frames: int, size: int) 
     return best[1], best[2]
 
 
+def check_request(image, prompt: str, num_frames: int) -> ParsedFrame:
+    """What the image shows, or a ValueError saying what this narrator understands and how to go on.
+
+    The palette parser always finds *some* room and object, even in a photo; without this check a photo
+    of a stormy house was narrated, with confidence, as a cat shattering a living-room window.
+    """
+    if num_frames > MAX_FRAMES:
+        raise ValueError(f"the synthworld narrator scripts at most {MAX_FRAMES} frames, got {num_frames}")
+    pixels = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image)
+    seen = parse_frame(pixels)
+    coverage = palette_coverage(pixels)
+    if seen.object is None or coverage < MIN_COVERAGE:
+        what = "no SynthWorld object" if seen.object is None else f"{coverage:.0%} SynthWorld colours"
+        raise ValueError(f"the synthworld narrator cannot read this image ({what}): {UNDERSTANDS}; {GO_ON}")
+    if _prompt_words(prompt)[0] is None:
+        raise ValueError(f"the synthworld narrator finds none of its agents in the prompt {prompt!r}: {UNDERSTANDS}; "
+                         f"name one, e.g. 'a cat plays in the {seen.room}'")
+    return seen
+
+
 def narrate_world(image, prompt: str, num_frames: int) -> Narration:
-    """Narration for a SynthWorld image and a prompt (raises ValueError for an image of another world)."""
-    seen = parse_frame(np.asarray(image.convert("RGB") if hasattr(image, "convert") else image))
-    if seen.object is None:
-        raise ValueError("the image shows no SynthWorld object")
+    """Narration for a SynthWorld image and a prompt (ValueError for an image of another world, or a prompt
+    without any of the world's agents: see `check_request`)."""
+    seen = check_request(image, prompt, num_frames)
     agent, room = _prompt_words(prompt)
     size = np.asarray(image).shape[1]
     script, position = place(seen, agent or seen.agent or "cat", room or seen.room, num_frames, size)
@@ -115,6 +141,10 @@ class SynthWorldBackend:
 
     cache_id = "synthworld-rules-v1"
 
+    def check_request(self, image, prompt: str, num_frames: int) -> None:
+        """Refuse, before any model is loaded, what `narrate_world` would refuse."""
+        check_request(image, prompt, num_frames)
+
     def chat(self, conversation: list[dict[str, Any]], *, json_schema: dict | None = None) -> str:
         request = conversation[-1]["content"]
         images = [part["image"] for part in request if part["type"] == "image"]
@@ -133,7 +163,8 @@ class SynthWorldBackend:
         return [self.chat(c, json_schema=json_schema) for c in conversations]
 
 
-def backend_factory(target: str = "", **options: Any) -> SynthWorldBackend:
+def backend_factory(target: str = "", timeout: float | None = None, **options: Any) -> SynthWorldBackend:
+    """`synthworld:`; a `timeout` is accepted and moot (the rules answer at once, without a request)."""
     if options:
         raise TypeError(f"the synthworld narrator takes no options, got {sorted(options)}")
     return SynthWorldBackend()

@@ -15,6 +15,8 @@ from .world import AGENTS, IMPACT_COLOUR, OBJECT_COLOURS, ROOMS
 
 TOLERANCE = 12  # max per-channel distance to count a pixel as a palette colour
 MIN_PIXELS = 3
+PALETTE = (*(c for room in ROOMS.values() for c in room), *OBJECT_COLOURS.values(),
+           *(colour for colour, _ in AGENTS.values()), IMPACT_COLOUR)
 
 
 @dataclass(frozen=True)
@@ -62,3 +64,11 @@ def parse_frame(frame: np.ndarray) -> ParsedFrame:
                        impact=impact)
 
 
+def palette_coverage(frame: np.ndarray) -> float:
+    """The fraction of pixels near one of the world's colours: about 1 for a rendered frame (0.8 after JPEG),
+    a few percent for a photo. `parse_frame` always answers with *some* state; this says whether to believe it."""
+    frame = np.asarray(frame)
+    covered = np.zeros(frame.shape[:2], dtype=bool)
+    for colour in PALETTE:
+        covered |= _near(frame, colour)
+    return float(covered.mean())

@@ -1,6 +1,12 @@
 """VisionNarrator: an MLLM places the condition image in time and writes one description per frame."""
 
-from .errors import NarrationError, NarratorBackendError, NarratorConnectionError, NarratorError
+from .errors import (
+    NarrationError,
+    NarratorBackendError,
+    NarratorConnectionError,
+    NarratorError,
+    NarratorProtocolError,
+)
 from .narrator import VisionNarrator
 from .parsing import parse_narration
 from .registry import available_backends, create_backend, register_backend
@@ -12,6 +18,7 @@ __all__ = [
     "NarratorBackendError",
     "NarratorConnectionError",
     "NarratorError",
+    "NarratorProtocolError",
     "Segment",
     "VisionNarrator",
     "available_backends",

@@ -30,3 +30,8 @@ class NarratorBackendError(NarratorError):
 
 class NarratorConnectionError(NarratorBackendError, ConnectionError):
     """No connection to the server at all; the message names the URL so the user knows which server to start."""
+
+
+class NarratorProtocolError(NarratorBackendError, ValueError):
+    """Something answered at the URL, but not in the OpenAI format (an HTML page, a proxy, another API): the
+    spec points at the wrong server, so commands treat it as bad input (exit 2), not as a failure while running."""

@@ -21,7 +21,7 @@ def to_pil(image) -> PIL.Image.Image:
             with PIL.Image.open(io.BytesIO(image)) as img:
                 img.load()
                 return img.convert("RGB")
-        except (PIL.UnidentifiedImageError, OSError) as err:
+        except (PIL.UnidentifiedImageError, PIL.Image.DecompressionBombError, OSError) as err:
             raise ValueError(f"the image bytes are not a readable image ({err})") from err
     if isinstance(image, (str, Path)):
         from ..io import load_image

@@ -23,6 +23,11 @@ from .registry import create_backend
 from .schema import Narration
 
 
+MAX_FRAMES = 1025  # a script longer than this is tens of thousands of answer tokens: no narrator writes it well
+MAX_PROMPT_CHARS = 2000
+MAX_ANSWER_CHARS = 1_000_000  # 1025 frames of 200-character descriptions are ~200 000
+
+
 def _text(text: str) -> dict[str, Any]:
     return {"type": "text", "text": text}
 
@@ -96,10 +101,9 @@ class VisionNarrator:
         Raises NarrationError (with the raw answer) when no attempt gives a usable script, and
         NarratorBackendError when the model cannot be reached.
         """
-        if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
-            raise ValueError(f"num_frames must be a positive int, got {num_frames!r}")
-        prompt = self._check_prompt(prompt)
         image = to_pil(image)
+        self.check_request(image, prompt, num_frames)
+        prompt = prompt.strip()
         key = self._key("narrate", image, prompt=prompt, num_frames=num_frames, examples=self.num_examples)
         cached = self._cached(key)
         if cached is not None:
@@ -110,13 +114,16 @@ class VisionNarrator:
         errors: list[str] = []
         for attempt in range(1, self.max_attempts + 1):
             raw = self.backend.chat(conversation, json_schema=prompts.narration_schema())
-            answers.append(raw)
+            answers.append(raw[:MAX_ANSWER_CHARS])
             try:
+                if len(raw) > MAX_ANSWER_CHARS:  # a runaway answer: not parsed, asked again like any unusable one
+                    raise NarrationError(f"the answer has {len(raw)} characters; a script is at most "
+                                         f"{MAX_ANSWER_CHARS}", raw[:2000])
                 narration = parse_narration(raw, num_frames)
             except NarrationError as err:
                 errors.append(err.reason)
                 conversation = conversation + [
-                    {"role": "assistant", "content": [_text(raw)]},
+                    {"role": "assistant", "content": [_text(answers[-1])]},
                     {"role": "user", "content": [_text(prompts.retry_feedback(err.reason, num_frames))]},
                 ]
                 continue
@@ -137,6 +144,16 @@ class VisionNarrator:
             answers[-1],
             answers,
         )
+
+    def check_request(self, image, prompt: str, num_frames: int) -> None:
+        """Raise ValueError for a request this narrator will refuse, before anything costly runs (callers check
+        before loading a video model; `narrate` checks again). Backends may add their own `check_request`."""
+        if isinstance(num_frames, bool) or not isinstance(num_frames, int) or not 1 <= num_frames <= MAX_FRAMES:
+            raise ValueError(f"the narrator scripts 1 to {MAX_FRAMES} frames, got {num_frames!r}")
+        self._check_prompt(prompt)
+        backend_check = getattr(self.backend, "check_request", None)
+        if backend_check is not None:
+            backend_check(to_pil(image), prompt.strip(), num_frames)
 
     def rewrite(self, image, prompt: str) -> str:
         """One detailed prompt for plain Wan2.1 I2V (the paper's "rewrite prompt" baseline, like Wan's prompt
@@ -197,6 +214,8 @@ class VisionNarrator:
     def _check_prompt(prompt: str) -> str:
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("the prompt is empty")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise ValueError(f"the prompt has {len(prompt)} characters; the narrator takes at most {MAX_PROMPT_CHARS}")
         return prompt.strip()
 
     @staticmethod

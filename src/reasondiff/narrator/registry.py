@@ -48,7 +48,8 @@ def create_backend(spec: str | None = None, **options: Any) -> ChatBackend:
     name, target = parse_spec(spec or default_spec())
     if name not in _FACTORIES:
         raise ValueError(f"unknown narrator backend {name!r} in {spec!r}; registered: {', '.join(available_backends())}")
-    return _FACTORIES[name](target, **options)
+    # an option left at None (e.g. no --timeout given) means "the backend's default"
+    return _FACTORIES[name](target, **{key: value for key, value in options.items() if value is not None})
 
 
 def _openai(target: str, **options: Any) -> ChatBackend:
@@ -57,7 +58,8 @@ def _openai(target: str, **options: Any) -> ChatBackend:
     return from_spec(target, **options)
 
 
-def _transformers(target: str, **options: Any) -> ChatBackend:
+def _transformers(target: str, timeout: float | None = None, **options: Any) -> ChatBackend:
+    """A local model answers without a network request: a timeout is moot."""
     from .backends.transformers_backend import from_spec
 
     return from_spec(target, **options)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 LORA_FILE = "pytorch_lora_weights.safetensors"
 MINI_STEPS = 10
+MAX_STEPS = 1000  # the flow-matching scheduler's training timesteps: more steps than that repeat timesteps
+MINI_TRAINED_FRAMES = (17,)  # the clip length of SynthWorld's training set (docs/mini.md)
 
 
 def resolve_device(device: str = "auto", dtype: str = "auto"):
@@ -64,3 +66,15 @@ def model_defaults(model: str, **given) -> dict:
     else:
         defaults = {"frames": 81, "height": 480, "width": 832, "steps": 50, "narrator": None}
     return {**defaults, **{key: value for key, value in given.items() if value is not None}}
+
+
+def frames_warning(model: str, frames: int) -> str | None:
+    """A warning when `frames` is not a length the model was trained on; None when it is, or when unknown.
+
+    ReasonDiff-mini saw only 17-frame clips: at 81 frames it runs, and its video dissolves into smears."""
+    trained = MINI_TRAINED_FRAMES if model == "mini" else None
+    if trained is None or frames in trained:
+        return None
+    lengths = ", ".join(str(n) for n in trained)
+    return (f"warning: {model} was trained on {lengths}-frame videos; at {frames} frames expect a video that "
+            f"dissolves into smears (pass --frames {trained[0]})")

@@ -27,6 +27,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 
 from ..frames import check_num_frames, num_latent_frames
+from .limits import limits_of
 from ..models.alignformer import AlignFormer
 from ..models.attention import FrameLayout, install_framewise_attention
 from ..narrator.schema import Narration
@@ -172,6 +173,9 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
         multiple = self.vae_scale_factor_spatial * self.transformer.config.patch_size[1]
         if height % multiple or width % multiple or height <= 0 or width <= 0:
             raise ValueError(f"height and width must be positive multiples of {multiple}, got {height}x{width}")
+        limits = limits_of(self)
+        if limits is not None:  # before the narrator and the text encoder run, not deep in the denoiser
+            limits.check(num_frames, height, width, "this pipeline")
         if mode == "rewrite" and narrator is None:
             raise ValueError("mode='rewrite' needs a narrator (an object with a rewrite(image, prompt) method)")
         if mode in ("reasondiff", "no_enhanced_latents", "no_multi_prompt"):

@@ -256,7 +256,7 @@ class OpenAIJudge:
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, client=None):
         if client is None:
-            from openai import OpenAI  # optional dependency: reasondiff[openai]
+            from openai import OpenAI  # a base dependency of reasondiff
 
             client = OpenAI(base_url=base_url, api_key=api_key)
         self.client, self.model = client, model

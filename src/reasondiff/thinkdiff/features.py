@@ -26,6 +26,8 @@ import PIL.Image
 import torch
 import torch.nn.functional as F
 
+from ..faults import checkpoint
+
 # Appendix B: the prompts ThinkDiff-LVLM's training data was generated with (one drawn per image).
 DESCRIBE_PROMPTS = (
     "Describe the image concisely.",
@@ -187,8 +189,10 @@ class ShardedFeatureWriter:
         tmp = self.dir / f".{name}.tmp"
         save_file(tensors, str(tmp), metadata={"format": FORMAT, "texts": json.dumps(texts)})
         os.replace(tmp, self.dir / name)
+        checkpoint()  # a kill here leaves a shard the index does not list: the next run writes it again
         self.index["shards"].append({"file": name, "start": self.done, "count": len(self.buffer)})
         _write_json_atomic(self.dir / "index.json", self.index)
+        checkpoint()
         self.buffer = []
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from transformers.modeling_outputs import BaseModelOutput
 
+from ..faults import checkpoint
 from .features import TokenFeatures
 from .masking import split_caption, split_tokens
 
@@ -209,11 +210,13 @@ def train(config: TrainConfig, aligner, t5, tokenizer, dataset: Sequence[TokenFe
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
         if step % config.save_every == 0 or step == config.steps:
             save_checkpoint(acc, output_dir, step, losses, config)
+            checkpoint()
     bar.close()
 
     aligner_dir = output_dir / "aligner"
-    if step == config.steps and acc.is_main_process:
+    if step == config.steps and acc.is_main_process:  # a kill below: the rerun resumes at the last step and redoes it
         acc.unwrap_model(model).save_pretrained(aligner_dir)
+        checkpoint()
         (output_dir / "losses.json").write_text(json.dumps(losses))
     acc.wait_for_everyone()
     return TrainResult(losses=losses, step=step, aligner_dir=aligner_dir)

@@ -4,16 +4,18 @@ LM Studio.
 The `openai` client's own retries are switched off (`max_retries=0`) and done here instead, so the policy is
 ours, bounded and testable: timeouts, 429 and 5xx back off exponentially (honouring Retry-After up to the cap);
 a refused connection fails at once with the URL in the message, because waiting will not start a server.
+Each retry is announced on stderr ("waiting for URL (attempt k/n)"), so a hanging server is never silent.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import NarratorBackendError, NarratorConnectionError
+from ..errors import NarratorBackendError, NarratorConnectionError, NarratorProtocolError
 from ..images import data_url, fit
 from .base import Conversation, SequentialBatchMixin, translate_parts
 
@@ -27,13 +29,14 @@ class OpenAIBackend(SequentialBatchMixin):
         model: the server's model name (`gpt-4o`, `Qwen/Qwen2.5-VL-7B-Instruct`, ...).
         base_url: the server's `/v1` URL; default `OPENAI_BASE_URL` or OpenAI's.
         api_key: default `OPENAI_API_KEY`; local servers that need none get a placeholder.
-        timeout: seconds per request.
+        timeout: seconds per request (`--timeout` on the commands that narrate).
         max_retries: retries after the first try for timeouts, 429 and 5xx (so at most 1 + max_retries requests).
         backoff: first wait in seconds, doubled each retry and capped at `max_backoff`.
         structured_output: send `response_format` json_schema when asked; switched off for this backend the first
             time the server rejects it with 400, and the request is sent again as plain text.
         max_image_side: the longest image side sent; larger images are downscaled first.
         generation: extra chat-completions arguments (temperature, max_tokens, seed, ...).
+        notify: where the "waiting for URL (attempt k/n)" lines go; default stderr.
     """
 
     def __init__(
@@ -50,11 +53,12 @@ class OpenAIBackend(SequentialBatchMixin):
         max_image_side: int | None = 1024,
         generation: dict[str, Any] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        notify: Callable[[str], None] | None = None,
     ):
         try:
             import openai
         except ImportError as err:  # an optional extra
-            raise ImportError("the openai narrator backend needs the openai client: pip install 'reasondiff[openai]'") from err
+            raise ImportError("the openai narrator backend needs the openai client: pip install openai") from err
         if not model:
             raise ValueError("the openai backend needs a model name, e.g. 'openai:gpt-4o'")
         if max_retries < 0 or timeout <= 0 or backoff < 0:
@@ -65,7 +69,8 @@ class OpenAIBackend(SequentialBatchMixin):
         key = api_key or os.environ.get("OPENAI_API_KEY")
         if not key:
             if self.base_url == OPENAI_URL:
-                raise ValueError(f"set OPENAI_API_KEY to use {model} on {OPENAI_URL} (or pass a base URL: 'openai:MODEL@URL')")
+                raise ValueError(f"set OPENAI_API_KEY to use {model} on {OPENAI_URL} (or pass a base URL: 'openai:MODEL@URL'; "
+                                 "for SynthWorld pictures, offline: --narrator synthworld:)")
             key = "not-needed"  # vLLM, Ollama, LM Studio accept any key unless started with one
         self.client = openai.OpenAI(api_key=key, base_url=self.base_url, timeout=timeout, max_retries=0)
         self.max_retries, self.backoff, self.max_backoff = max_retries, backoff, max_backoff
@@ -73,6 +78,7 @@ class OpenAIBackend(SequentialBatchMixin):
         self.max_image_side = max_image_side
         self.generation = dict(generation or {})
         self.sleep = sleep
+        self.notify = notify if notify is not None else _to_stderr
         extras = ",".join(f"{k}={self.generation[k]}" for k in sorted(self.generation))
         self.cache_id = f"openai:{model}@{self.base_url}" + (f"[{extras}]" if extras else "")
 
@@ -139,17 +145,31 @@ class OpenAIBackend(SequentialBatchMixin):
                         f"{self.base_url} refused the request with HTTP {status}{hint}: {_detail(err)}"
                     ) from err
             else:
-                return _content(response)
+                return _content(response, self.base_url)
             if attempt >= self.max_retries:
                 raise NarratorBackendError(
                     f"{self.base_url} did not answer after {attempt + 1} attempts ({', '.join(failures)})"
                 ) from last
-            self.sleep(self._wait(attempt, last))
+            delay = self._wait(attempt, last)
+            self.notify(f"waiting for {self.base_url} (attempt {attempt + 2}/{self.max_retries + 1}): "
+                        f"{failures[-1]}, retrying in {delay:g} s")
+            self.sleep(delay)
             attempt += 1
 
 
-def _content(response) -> str:
-    """The answer's text; a refusal or an empty choice list reads as empty, which the parser reports."""
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _content(response, base_url: str) -> str:
+    """The answer's text; a refusal or an empty choice list reads as empty, which the parser reports.
+
+    The client hands back a plain string when the body is not JSON (an HTML login page, a proxy's error page
+    answered with 200): that is a server speaking another protocol, named as such."""
+    if not hasattr(response, "choices"):
+        body = " ".join(str(response).split())[:80]
+        raise NarratorProtocolError(f"the server at {base_url} did not answer in the OpenAI format "
+                                    f"(it sent {body!r}); is the URL its OpenAI-compatible /v1 endpoint?")
     if not response.choices:
         return ""
     return response.choices[0].message.content or ""
