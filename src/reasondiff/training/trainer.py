@@ -315,6 +315,11 @@ class Trainer:
         if self.accelerator.is_main_process:
             state = {"step": step, "epoch": epoch, "batches_done": batches_done, "files": file_sizes(tmp)}
             (tmp / STATE_FILE).write_text(json.dumps(state) + "\n")
+            if final.exists():  # a damaged checkpoint this run resumed before: set aside (ignored as .tmp), then gone
+                stale = final.with_name(final.name + ".damaged.tmp")
+                shutil.rmtree(stale, ignore_errors=True)
+                os.replace(final, stale)
+                shutil.rmtree(stale)
             os.replace(tmp, final)  # atomic: a checkpoint folder is either absent or complete
             for old in self._checkpoints()[: -self.config.keep_last]:
                 shutil.rmtree(old)
