@@ -28,7 +28,9 @@ STEPS = {"stage": 1, "max_steps": 4, "checkpoint_every": 2, "keep_last": 2, "lea
 
 
 def launch(accelerate_config: str, config: Path, out: Path, *overrides: str) -> subprocess.Popen:
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1",
+    # DeepSpeed picks its own CPU accelerator; accelerate's CPU flag would turn the run into plain gloo DDP.
+    cpu = {} if accelerate_config.startswith("deepspeed") else {"ACCELERATE_USE_CPU": "true"}
+    env = {**os.environ, **cpu, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
                str(ROOT / "configs" / "accelerate" / accelerate_config), "--num_processes", "2",
@@ -100,4 +102,17 @@ def test_fsdp_shards_matches_one_process_and_resumes_after_a_kill(tmp_path, refe
             chunks = torch.chunk(full, 2, dim=0)
             want = chunks[rank] if rank < len(chunks) else full[:0]
             torch.testing.assert_close(state[name], want, atol=1e-4, rtol=0)
+    assert_same_training(tmp_path / "run" / "export", reference)
+
+
+def test_deepspeed_zero2_two_processes_match_one_process(tmp_path, reference):
+    """ZeRO-2 over gloo: DeepSpeed's CPU accelerator, the shipped deepspeed_zero2.yaml (needs `deepspeed`)."""
+    pytest.importorskip("deepspeed")
+    finish(launch("deepspeed_zero2.yaml", reference["config"], tmp_path))
+    (state0, log0), (state1, log1) = rank_files(tmp_path, 0), rank_files(tmp_path, 1)
+    assert log0["distributed_type"].endswith("DEEPSPEED") and log0["num_processes"] == 2
+    assert log0["history"] == log1["history"] and all(torch.equal(state0[k], state1[k]) for k in state0)
+    for got, want in zip(log0["history"], reference["history"], strict=True):
+        assert got["loss"] == pytest.approx(want["loss"], rel=1e-5)
+    assert (tmp_path / "run" / "checkpoints" / "step-00000004" / "pytorch_model").is_dir()  # DeepSpeed's own format
     assert_same_training(tmp_path / "run" / "export", reference)

@@ -45,3 +45,24 @@ def use_fsdp_on_cpu(accelerator: Accelerator) -> bool:
         shared["distributed_type"] = DistributedType.FSDP
     AcceleratorState._shared_state["fsdp_plugin"] = plugin
     return True
+
+
+def use_deepspeed_on_cpu(accelerator: Accelerator) -> bool:
+    """Give a DeepSpeed run on CPU processes its real process count; True if it had to.
+
+    Without an accelerator device, accelerate lets DeepSpeed start its gloo process group but records one
+    process (it reads the count from a backend it never chose), so batches would not be split and DeepSpeed's
+    batch check fails. We copy rank and world size from the process group DeepSpeed started.
+    """
+    import torch.distributed as dist
+
+    state = accelerator.state
+    if state.distributed_type != DistributedType.DEEPSPEED or not dist.is_initialized():
+        return False
+    if state.num_processes == dist.get_world_size():
+        return False
+    fixed = {"num_processes": dist.get_world_size(), "process_index": dist.get_rank(),
+             "local_process_index": int(os.environ.get("LOCAL_RANK", dist.get_rank()))}
+    for shared in (PartialState._shared_state, AcceleratorState._shared_state):
+        shared.update(fixed)
+    return True

@@ -49,7 +49,7 @@ from ..pipelines.conditioning import condition_mask, enhanced_condition, frame_c
 from ..pipelines.pipeline_reasondiff import ReasonDiffPipeline
 from .checkpoints import STATE_FILE, file_sizes, newest_usable
 from .config import TrainConfig
-from .distributed import per_device_batch, use_fsdp_on_cpu
+from .distributed import per_device_batch, use_deepspeed_on_cpu, use_fsdp_on_cpu
 from .flow_matching import NUM_TRAIN_TIMESTEPS, noisy_latents, sample_sigma, velocity_target
 from .modules import StageModules, cast_frozen
 
@@ -85,6 +85,7 @@ class Trainer:
                                                 logging_dir=str(config.output_dir / "logs")),
         )
         use_fsdp_on_cpu(self.accelerator)
+        use_deepspeed_on_cpu(self.accelerator)
         self.per_device_batch = per_device_batch(config.batch_size, self.accelerator.num_processes,
                                                  config.gradient_accumulation_steps)
         self.weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.mixed_precision, torch.float32)
