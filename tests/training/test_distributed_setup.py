@@ -134,3 +134,13 @@ def test_no_complete_checkpoint_is_one_line_and_exit_2(tmp_path, finished_run):
     result = CliRunner().invoke(app, ["train", "--config", str(config), f"output_dir={tmp_path}"])
     assert result.exit_code == 2 and "no complete checkpoint" in result.output and "optimizer.bin" in result.output
     assert "Traceback" not in result.output
+
+
+def test_gradient_checkpointing_trains_to_the_same_weights(tmp_path, toy_cache):
+    """The recomputation in backward must see the same frame layout as the forward (it once fell back to the stock
+    processor there and torch refused the mismatch)."""
+    settings = {"stage": 1, "max_steps": 2, "learning_rate": 1e-3}
+    plain = exported_weights(trainer_for(tmp_path / "a", toy_cache, **settings).train())
+    checkpointed = exported_weights(trainer_for(tmp_path / "b", toy_cache, gradient_checkpointing=True, **settings).train())
+    for key in plain:
+        torch.testing.assert_close(checkpointed[key], plain[key], atol=1e-6, rtol=1e-5)

@@ -47,6 +47,9 @@ class TrainConfig(_Strict):
     cache_dir: Path
     output_dir: Path
     toy_data: ToyData | None = None
+    video_size: tuple[int, int, int] | None = Field(
+        None, description="[frames, height, width] of the training clips: what --plan assumes before the cache exists"
+    )
     init_from: Path | None = Field(None, description="an export folder (alignformer/ + LoRA); required by stage 2")
     alignformer: AlignFormerSettings = AlignFormerSettings()
 

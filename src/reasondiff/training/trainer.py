@@ -212,7 +212,9 @@ class Trainer:
         image_embeds = inputs["batch"]["image_embeds"].to(latents.device, self.weight_dtype)
         layout = FrameLayout(inputs["frame_to_context"], image_len=image_embeds.shape[1], context_len=contexts.shape[2])
         hidden = torch.cat([noisy_latents(latents, noise, sigma), condition], dim=1).to(self.weight_dtype)
-        with self.layout.use(layout), self.accelerator.autocast():
+        # Set, not scoped: gradient checkpointing re-runs the blocks during backward, which must see this layout too.
+        self.layout.layout = layout
+        with self.accelerator.autocast():
             return transformer(
                 hidden_states=hidden, timestep=sigma * NUM_TRAIN_TIMESTEPS,
                 encoder_hidden_states=contexts.flatten(1, 2).to(self.weight_dtype),
