@@ -69,6 +69,10 @@ class TrainConfig(_Strict):
     beta: float = Field(0.2, description="weight of the reconstruction term ||c* - c||^2 in stage 2 (Eq. 6)")
     timestep_sampling: Literal["uniform", "shifted", "logit_normal"] = "shifted"
     shift: float = 3.0
+    weighting: Literal["none", "gaussian"] = Field(
+        "none", description="per-sample loss weight by noise level: 'gaussian' favours middle timesteps "
+        "(DiffSynth-Studio's Wan trainer, used with shift 5); 'none' weighs all alike"
+    )
     logit_mean: float = 0.0
     logit_std: float = 1.0
     predicted_mask_value: float = 0.0

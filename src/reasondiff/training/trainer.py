@@ -50,7 +50,7 @@ from ..pipelines.pipeline_reasondiff import ReasonDiffPipeline
 from .checkpoints import STATE_FILE, file_sizes, newest_usable
 from .config import TrainConfig
 from .distributed import per_device_batch, use_deepspeed_on_cpu, use_fsdp_on_cpu
-from .flow_matching import NUM_TRAIN_TIMESTEPS, noisy_latents, sample_sigma, velocity_target
+from .flow_matching import NUM_TRAIN_TIMESTEPS, noisy_latents, sample_sigma, timestep_weight, velocity_target
 from .modules import StageModules, cast_frozen
 
 logger = logging.getLogger(__name__)
@@ -229,6 +229,12 @@ class Trainer:
             return condition, c_star
         return self._denoise(modules.transformer, inputs, condition), c_star
 
+    def _flow_loss(self, prediction: torch.Tensor, target: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        if self.config.weighting == "none":
+            return F.mse_loss(prediction.float(), target.float())
+        per_sample = (prediction.float() - target.float()).pow(2).flatten(1).mean(1)
+        return (timestep_weight(sigma, self.config.shift) * per_sample).mean()
+
     def compute_loss(self, batch: dict, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
         """Eq. 1 (stages 0 and 1), Eq. 6 (stage 2) for one batch, as this process sees it."""
         cfg = self.config
@@ -236,7 +242,7 @@ class Trainer:
         output, c_star = self.model(self._step, inputs)
         prediction = output if self.config.stage != 2 else self._denoise(self.transformer, inputs, output)
         latents = inputs["latents"]
-        flow = F.mse_loss(prediction.float(), velocity_target(latents, inputs["noise"]).float())  # Eq. 1
+        flow = self._flow_loss(prediction, velocity_target(latents, inputs["noise"]), inputs["sigma"])  # Eq. 1
         logs = {"flow": flow.item()}
         loss = flow
         if c_star is not None:
