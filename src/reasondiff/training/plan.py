@@ -39,7 +39,8 @@ KNOWN_DITS = {"Wan-AI/Wan2.1-I2V-14B-480P-Diffusers": WAN_I2V_14B, "Wan-AI/Wan2.
 class Footprint:
     """Bytes of one replica of the stage, before any sharding; activations per sample."""
 
-    frozen: int
+    frozen: int  # inside the prepared module: FSDP and ZeRO-3 shard it
+    frozen_outside: int  # stage 2's DiT and LoRA run outside the prepared module: whole on every GPU
     trainable: int
     optimizer: int
     activations: int
@@ -173,14 +174,17 @@ def footprint(cfg: TrainConfig, video: tuple[int, ...], image_tokens: int) -> Fo
     """One replica's bytes for `cfg` on clips whose latents have shape `video` = (C, F, h, w)."""
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.mixed_precision, torch.float32)
     transformer, alignformer = _stage_networks(cfg, dtype, video[0])
-    frozen, trainable, optimizer = _weights([transformer, alignformer])
+    prepared = [alignformer] if cfg.stage == 2 else [transformer, alignformer]  # what StageModules holds
+    frozen, trainable, optimizer = _weights(prepared)
+    outside = _weights([transformer])[0] if cfg.stage == 2 else 0
     plain = _saved_activations(cfg, transformer, alignformer, video, image_tokens, dtype)
     transformer.enable_gradient_checkpointing()
     if alignformer is not None:
         alignformer.enable_gradient_checkpointing()
     checkpointed = _saved_activations(cfg, transformer, alignformer, video, image_tokens, dtype)
-    block = max(sum(p.numel() * p.element_size() for p in b.parameters()) for b in transformer.blocks)
-    return Footprint(frozen, trainable, optimizer, plain, checkpointed, block)
+    wrapped = [*(transformer.blocks if cfg.stage != 2 else []), *(alignformer.cross_blocks if alignformer else [])]
+    block = max(sum(p.numel() * p.element_size() for p in b.parameters()) for b in wrapped)
+    return Footprint(frozen, outside, trainable, optimizer, plain, checkpointed, block)
 
 
 def per_gpu(fp: Footprint, strategy: str, gpus: int, micro_batch: int, checkpointing: bool) -> dict[str, float]:
@@ -191,7 +195,7 @@ def per_gpu(fp: Footprint, strategy: str, gpus: int, micro_batch: int, checkpoin
     n_w, n_s = (gpus if shard_weights else 1), (gpus if shard_states else 1)
     activations = (fp.activations_checkpointed if checkpointing else fp.activations) * micro_batch
     row = {
-        "frozen weights": fp.frozen / n_w,
+        "frozen weights": fp.frozen / n_w + fp.frozen_outside,
         "trained weights (fp32)": fp.trainable / n_w,
         "gradients (fp32)": fp.trainable / n_s,
         "AdamW states": fp.optimizer / n_s,
@@ -221,7 +225,8 @@ def render(cfg: TrainConfig, gpus: int) -> str:
     fp = footprint(cfg, video, IMAGE_TOKENS.get(cfg.model, 257))
     lines = [f"stage {cfg.stage}, {cfg.model}, {cfg.mixed_precision} weights, latents {'x'.join(map(str, video))} "
              f"({source}); global batch {cfg.batch_size} = {gpus} GPUs x {micro} x {cfg.gradient_accumulation_steps} "
-             "accumulation", f"trained parameters: {fp.trainable // 4:,}; frozen weights: {fp.frozen / GIB:.2f} GiB"]
+             "accumulation", f"trained parameters: {fp.trainable // 4:,}; frozen weights: {(fp.frozen + fp.frozen_outside) / GIB:.2f} GiB"
+             + (" (the DiT runs outside the prepared module: never sharded)" if fp.frozen_outside else "")]
     for checkpointing in (False, True):
         rows = {s: per_gpu(fp, s, gpus, micro, checkpointing) for s in STRATEGIES}
         unit, scale = ("GiB", GIB) if rows["DDP"]["total"] >= GIB else ("MiB", 1024**2)
