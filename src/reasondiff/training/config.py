@@ -32,6 +32,15 @@ class ToyData(_Strict):
     seed: int = 0
 
 
+class NarratorError(_Strict):
+    """The authors' narrator-error augmentation: with probability `p`, `frames` latent frames of a clip read
+    `sentence` instead of their own narratives (stages 1-2 with frame-wise prompts)."""
+
+    p: float = Field(0.5, ge=0.0, le=1.0)
+    frames: int = Field(3, ge=1)
+    sentence: str = "A video."
+
+
 class TrainConfig(_Strict):
     stage: Literal[0, 1, 2] = Field(
         description="0: a plain image-to-video DiT (first frame, one prompt), all weights: the base model and "
@@ -52,6 +61,7 @@ class TrainConfig(_Strict):
     )
     init_from: Path | None = Field(None, description="an export folder (alignformer/ + LoRA); required by stage 2")
     alignformer: AlignFormerSettings = AlignFormerSettings()
+    narrator_error: NarratorError | None = Field(None, description="off unless set (the authors use p 0.5, 3 frames)")
 
     lora_rank: int = 32
     lora_alpha: float = 32.0

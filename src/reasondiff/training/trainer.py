@@ -47,6 +47,7 @@ from ..models.alignformer import AlignFormer
 from ..models.attention import FrameLayout, install_framewise_attention
 from ..pipelines.conditioning import condition_mask, enhanced_condition, frame_contexts, narratives_per_frame
 from ..pipelines.pipeline_reasondiff import ReasonDiffPipeline
+from .augment import generic_embedding, replace_frame_prompts
 from .checkpoints import STATE_FILE, file_sizes, newest_usable
 from .config import TrainConfig
 from .distributed import per_device_batch, use_deepspeed_on_cpu, use_fsdp_on_cpu
@@ -57,9 +58,10 @@ logger = logging.getLogger(__name__)
 LORA_FILE = "pytorch_lora_weights.safetensors"
 
 
-def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
-    """The random stream of one sample in one epoch, identical in every process and every resumed run."""
-    digest = hashlib.sha256(f"{seed}:{epoch}:{index}".encode()).digest()
+def sample_generator(seed: int, epoch: int, index: int, stream: str = "") -> torch.Generator:
+    """The random stream of one sample in one epoch, identical in every process and every resumed run; `stream`
+    names an independent one (e.g. the augmentation's), leaving the noise stream as it was."""
+    digest = hashlib.sha256(f"{seed}:{epoch}:{index}{':' + stream if stream else ''}".encode()).digest()
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
@@ -94,6 +96,10 @@ class Trainer:
         if len(self.dataset) < config.batch_size:
             raise ValueError(f"the cache holds {len(self.dataset)} clips, fewer than one global batch ({config.batch_size})")
         self.resume_from = self._resume_point()
+        self.generic = None  # the narrator-error sentence's embedding, when that augmentation is on
+        if config.narrator_error is not None and config.stage > 0 and config.conditioning != "no_multi_prompt":
+            self.generic = generic_embedding(config.cache_dir, config.model, config.narrator_error.sentence,
+                                             self.dataset.meta["context_len"], self.accelerator)
         self.transformer, self.alignformer = self._models()
         self.layout = install_framewise_attention(self.transformer)
         # The one module accelerate prepares: everything this stage trains (see modules.py).
@@ -200,10 +206,14 @@ class Trainer:
             g = sample_generator(cfg.seed, epoch, index)
             noise.append(torch.randn(latents.shape[1:], generator=g))
             sigma.append(sample_sigma(g, cfg.timestep_sampling, cfg.shift, cfg.logit_mean, cfg.logit_std))
-        caption_index = batch["caption_index"]
+        text_embeds, caption_index = batch["text_embeds"], batch["caption_index"]
         if cfg.stage == 0 or cfg.conditioning == "no_multi_prompt":  # the clip's one prompt, every frame
             caption_index = batch["prompt_index"][:, None].expand_as(caption_index)
-        contexts, frame_to_context = frame_contexts(batch["text_embeds"].to(device), caption_index.to(device))
+        elif self.generic is not None:
+            streams = [sample_generator(cfg.seed, epoch, i, "narrator_error") for i in batch["index"].tolist()]
+            text_embeds, caption_index = replace_frame_prompts(text_embeds, caption_index, self.generic, streams,
+                                                               cfg.narrator_error.p, cfg.narrator_error.frames)
+        contexts, frame_to_context = frame_contexts(text_embeds.to(device), caption_index.to(device))
         return {"batch": batch, "latents": latents, "noise": torch.stack(noise).to(device),
                 "sigma": torch.tensor(sigma, device=device), "contexts": contexts, "frame_to_context": frame_to_context}
 
