@@ -144,3 +144,15 @@ def test_gradient_checkpointing_trains_to_the_same_weights(tmp_path, toy_cache):
     checkpointed = exported_weights(trainer_for(tmp_path / "b", toy_cache, gradient_checkpointing=True, **settings).train())
     for key in plain:
         torch.testing.assert_close(checkpointed[key], plain[key], atol=1e-6, rtol=1e-5)
+
+
+def test_a_saved_dit_loads_in_the_compute_dtype_with_wans_fp32_modules_and_trains(tmp_path, toy_cache):
+    """model: a diffusers folder, mixed_precision bf16 -> read as diffusers reads it (dtype, _keep_in_fp32_modules),
+    left on the CPU until accelerate places it, LoRA masters in fp32; one bf16 step on the CPU runs."""
+    tiny.wan_components(seed=0)["transformer"].save_pretrained(tmp_path / "wan" / "transformer")
+    trainer = trainer_for(tmp_path, toy_cache, stage=1, model=str(tmp_path / "wan"), mixed_precision="bf16", max_steps=1)
+    dtypes = {name: p.dtype for name, p in trainer.transformer.named_parameters()}
+    assert dtypes["blocks.0.attn1.to_k.base_layer.weight"] == torch.bfloat16
+    assert dtypes["blocks.0.norm2.weight"] == torch.float32 and dtypes["scale_shift_table"] == torch.float32
+    assert dtypes["blocks.0.attn1.to_k.lora_A.default.weight"] == torch.float32
+    assert trainer.train().joinpath("pytorch_lora_weights.safetensors").is_file()
