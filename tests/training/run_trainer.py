@@ -28,7 +28,8 @@ def main(config: str, out: str, *overrides: str) -> None:
     save_file({n: local(p) for n, p in modules.named_parameters() if p.requires_grad}, f"{out}/rank{rank}.safetensors")
     Path(f"{out}/rank{rank}.json").write_text(json.dumps({"history": trainer.history,
                                                           "distributed_type": str(trainer.accelerator.distributed_type),
-                                                          "num_processes": trainer.accelerator.num_processes}))
+                                                          "num_processes": trainer.accelerator.num_processes,
+                                                          "dit_read_here": not trainer._shapes_only}))
 
 
 if __name__ == "__main__":

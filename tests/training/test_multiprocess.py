@@ -98,6 +98,7 @@ def test_fsdp_shards_matches_one_process_and_resumes_after_a_kill(tmp_path, refe
     for rank in (0, 1):  # each process holds its half (dim 0) of every trained weight, equal to one process's
         state, log = rank_files(tmp_path, rank)
         assert log["distributed_type"].endswith("FSDP") and log["num_processes"] == 2
+        assert log["dit_read_here"] == (rank == 0)  # cpu_ram_efficient_loading: rank 1 got rank 0's weights
         for name, full in reference["params"].items():
             chunks = torch.chunk(full, 2, dim=0)
             want = chunks[rank] if rank < len(chunks) else full[:0]

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
+from accelerate import Accelerator, init_empty_weights
 from accelerate.utils import DistributedType, ProjectConfiguration
 from diffusers import WanTransformer3DModel
 from diffusers.optimization import get_scheduler
@@ -135,6 +135,9 @@ class Trainer:
         """The DiT as diffusers loads it: frozen weights in the compute dtype, `_keep_in_fp32_modules` in fp32,
         read shard by shard (low CPU memory) and left on the CPU until accelerate places or shards it."""
         cfg = self.config
+        if self._shapes_only:  # parameters on meta, buffers (rope tables, never in a checkpoint) real
+            with init_empty_weights(include_buffers=False):
+                return WanTransformer3DModel.from_config(self._transformer_config())
         if cfg.transformer_config is not None:
             torch.manual_seed(cfg.seed)
             return WanTransformer3DModel(**cfg.transformer_config)
@@ -142,6 +145,22 @@ class Trainer:
             return tiny.wan_components(seed=0)["transformer"]
         return WanTransformer3DModel.from_pretrained(cfg.model, subfolder="transformer", dtype=self.weight_dtype,
                                                      low_cpu_mem_usage=True)
+
+    def _transformer_config(self) -> dict:
+        cfg = self.config
+        if cfg.transformer_config is not None:
+            return cfg.transformer_config
+        if cfg.model == "tiny":
+            return tiny.transformer_config()
+        return WanTransformer3DModel.load_config(cfg.model, subfolder="transformer")
+
+    @property
+    def _shapes_only(self) -> bool:
+        """FSDP's cpu_ram_efficient_loading: only the main process reads the DiT, the others build it on the meta
+        device and receive the weights from it while sharding (stage 2's DiT is not sharded: every process reads it)."""
+        plugin = getattr(self.accelerator.state, "fsdp_plugin", None)
+        return (self.accelerator.distributed_type == DistributedType.FSDP and not self.accelerator.is_main_process
+                and self.config.stage in (0, 1) and bool(getattr(plugin, "cpu_ram_efficient_loading", False)))
 
     def _models(self) -> tuple[WanTransformer3DModel, AlignFormer | None]:
         cfg, meta = self.config, self.dataset.meta
