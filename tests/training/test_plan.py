@@ -6,7 +6,7 @@ import pytest
 from test_trainer import trainer_for
 
 from reasondiff.data import collate_clips
-from reasondiff.training.plan import counting_saved_tensors, footprint, per_gpu, render
+from reasondiff.training.plan import counting_saved_tensors, footprint
 
 
 def real_activations(trainer, batch) -> int:
