@@ -149,10 +149,17 @@ def test_gradient_checkpointing_trains_to_the_same_weights(tmp_path, toy_cache):
 def test_a_saved_dit_loads_in_the_compute_dtype_with_wans_fp32_modules_and_trains(tmp_path, toy_cache):
     """model: a diffusers folder, mixed_precision bf16 -> read as diffusers reads it (dtype, _keep_in_fp32_modules),
     left on the CPU until accelerate places it, LoRA masters in fp32; one bf16 step on the CPU runs."""
+    from accelerate.state import AcceleratorState
+
     tiny.wan_components(seed=0)["transformer"].save_pretrained(tmp_path / "wan" / "transformer")
-    trainer = trainer_for(tmp_path, toy_cache, stage=1, model=str(tmp_path / "wan"), mixed_precision="bf16", max_steps=1)
-    dtypes = {name: p.dtype for name, p in trainer.transformer.named_parameters()}
-    assert dtypes["blocks.0.attn1.to_k.base_layer.weight"] == torch.bfloat16
-    assert dtypes["blocks.0.norm2.weight"] == torch.float32 and dtypes["scale_shift_table"] == torch.float32
-    assert dtypes["blocks.0.attn1.to_k.lora_A.default.weight"] == torch.float32
-    assert trainer.train().joinpath("pytorch_lora_weights.safetensors").is_file()
+    AcceleratorState._reset_state(reset_partial_state=True)  # one process holds one precision: forget earlier tests'
+    try:
+        trainer = trainer_for(tmp_path, toy_cache, stage=1, model=str(tmp_path / "wan"), mixed_precision="bf16",
+                              max_steps=1)
+        dtypes = {name: p.dtype for name, p in trainer.transformer.named_parameters()}
+        assert dtypes["blocks.0.attn1.to_k.base_layer.weight"] == torch.bfloat16
+        assert dtypes["blocks.0.norm2.weight"] == torch.float32 and dtypes["scale_shift_table"] == torch.float32
+        assert dtypes["blocks.0.attn1.to_k.lora_A.default.weight"] == torch.float32
+        assert trainer.train().joinpath("pytorch_lora_weights.safetensors").is_file()
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)  # and the tests after this one forget it
