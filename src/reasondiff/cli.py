@@ -307,6 +307,8 @@ def _write_generation(result, out: Path, fps: int, generation: dict, took: str) 
 def train(
     ctx: typer.Context,
     config: Path = typer.Option(..., "--config", "-c", help="YAML training config (see configs/)."),
+    plan: bool = typer.Option(False, "--plan", help="Print per-GPU memory (DDP/FSDP/ZeRO) for the config; train nothing."),
+    gpus: int = typer.Option(8, "--gpus", min=1, help="With --plan: the number of GPUs the global batch is split over."),
 ) -> None:
     """Train ReasonDiff: stage 1 (LoRA on the DiT + AlignFormer) or stage 2 (AlignFormer, Eq. 6).
 
@@ -318,12 +320,19 @@ def train(
 
       reasondiff train --config configs/tiny_stage1.yaml max_steps=20 output_dir=runs/try
 
-      accelerate launch --num_processes 2 -m reasondiff train --config configs/wan14b_stage1.yaml
+      reasondiff train --config configs/wan14b_stage1.yaml --plan --gpus 8
+
+      accelerate launch --config_file configs/accelerate/fsdp.yaml -m reasondiff train --config configs/wan14b_stage1.yaml
     """
     from .training import Trainer, load_config
 
     try:
         settings = load_config(config, ctx.args)
+        if plan:
+            from .training.plan import render
+
+            typer.echo(render(settings, gpus))
+            return
         trainer = Trainer(settings)
     except (ValueError, FileNotFoundError) as err:
         _fail(str(err))

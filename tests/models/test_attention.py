@@ -91,3 +91,55 @@ def test_text_that_is_not_whole_narratives_is_rejected():
     state = install_framewise_attention(transformer)
     with state.use(FrameLayout(torch.arange(FRAMES)[None], IMAGE_LEN, CONTEXT_LEN)), pytest.raises(ValueError, match="whole"):
         transformer(hidden, timestep, contexts.reshape(1, -1, tiny.TEXT_DIM)[:, :-3], image)
+
+
+class _Mesh:
+    """The two DeviceMesh calls the processor makes, for rank `rank` of `size` context-parallel ranks."""
+
+    def __init__(self, rank, size):
+        self.rank, self.world = rank, size
+
+    def get_local_rank(self):
+        return self.rank
+
+    def size(self):
+        return self.world
+
+
+def _parallel_config(rank, size):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(context_parallel_config=SimpleNamespace(_flattened_mesh=_Mesh(rank, size)))
+
+
+@pytest.mark.parametrize("ranks", [2, 4, 5, 8])  # 80 video tokens: chunks of 40, 20, 16 (whole frames), 10
+def test_context_parallel_chunks_give_the_same_attention_as_the_whole_sequence(ranks):
+    """diffusers' context parallelism hands each rank an equal contiguous chunk of the video tokens and the whole
+    text; chunk by chunk, the frame-wise processor must reproduce the unsplit result, also where a chunk starts or
+    ends inside a frame. (One process: gloo offers no attention backend diffusers runs context-parallel.)"""
+    torch.manual_seed(0)
+    attn = tiny.wan_components(seed=0)["transformer"].blocks[0].attn2
+    inner = attn.to_q.in_features
+    hidden = torch.randn(1, FRAMES * TOKENS_PER_FRAME, inner)
+    text = torch.randn(1, IMAGE_LEN + 3 * CONTEXT_LEN, inner)  # 3 narratives, read by frames as below
+    layout = FrameLayout(torch.tensor([[0, 2, 1, 1, 2]]), IMAGE_LEN, CONTEXT_LEN)
+    processor = FrameWiseWanAttnProcessor(state := install_framewise_attention(tiny.wan_components()["transformer"]))
+    with state.use(layout), torch.no_grad():
+        whole = processor(attn, hidden, text)
+        parts = []
+        for rank, chunk in enumerate(hidden.chunk(ranks, dim=1)):
+            processor._parallel_config = _parallel_config(rank, ranks)
+            parts.append(processor(attn, chunk, text))
+    torch.testing.assert_close(torch.cat(parts, dim=1), whole, atol=1e-6, rtol=1e-6)
+    processor._parallel_config = None
+    with state.use(layout), torch.no_grad():  # the control: a chunk read as if it were the whole video differs
+        assert not torch.allclose(processor(attn, hidden[:, :40], text), whole[:, :40], atol=1e-3)
+
+
+def test_install_keeps_the_backend_and_parallel_config_already_set():
+    transformer = tiny.wan_components(seed=0)["transformer"]
+    config = _parallel_config(0, 2)
+    for block in transformer.blocks:
+        block.attn2.processor._parallel_config = config  # as enable_parallelism leaves it
+    install_framewise_attention(transformer)
+    assert all(block.attn2.processor._parallel_config is config for block in transformer.blocks)

@@ -132,7 +132,8 @@ class AlignFormer(ModelMixin, ConfigMixin):
         num_frames = narrative_embeds.shape[1]
         if anchor_index.shape != (batch,):
             raise ValueError(f"anchor_index must have shape [{batch}], got {tuple(anchor_index.shape)}")
-        if anchor_index.dtype.is_floating_point or ((anchor_index < 0) | (anchor_index >= num_frames)).any():
+        out_of_range = anchor_index.device.type != "meta" and ((anchor_index < 0) | (anchor_index >= num_frames)).any()
+        if anchor_index.dtype.is_floating_point or out_of_range:  # meta tensors (the memory plan) hold no values
             raise ValueError(f"anchor_index must hold latent indices in 0..{num_frames - 1}, got {anchor_index.tolist()}")
         if narrative_mask is not None and narrative_mask.shape != narrative_embeds.shape[:3]:
             raise ValueError(

@@ -136,13 +136,12 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
 
     @staticmethod
     def _load_alignformer(path, dtype) -> AlignFormer | None:
-        # diffusers' loader only knows diffusers/transformers classes, so our component is loaded here.
-        from pathlib import Path
+        # diffusers' loader only knows diffusers/transformers classes, so our component is loaded here,
+        # from a local folder or a hub id (see loading.find_alignformer).
+        from .loading import find_alignformer
 
-        folder = Path(str(path)) / "alignformer"
-        if not folder.is_dir():
-            return None
-        return AlignFormer.from_pretrained(folder, dtype=dtype)
+        folder = find_alignformer(path)
+        return AlignFormer.from_pretrained(folder, dtype=dtype) if folder is not None else None
 
     # ------------------------------------------------------------------ checks
 

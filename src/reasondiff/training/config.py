@@ -32,6 +32,15 @@ class ToyData(_Strict):
     seed: int = 0
 
 
+class NarratorError(_Strict):
+    """The authors' narrator-error augmentation: with probability `p`, `frames` latent frames of a clip read
+    `sentence` instead of their own narratives (stages 1-2 with frame-wise prompts)."""
+
+    p: float = Field(0.5, ge=0.0, le=1.0)
+    frames: int = Field(3, ge=1)
+    sentence: str = "A video."
+
+
 class TrainConfig(_Strict):
     stage: Literal[0, 1, 2] = Field(
         description="0: a plain image-to-video DiT (first frame, one prompt), all weights: the base model and "
@@ -47,8 +56,12 @@ class TrainConfig(_Strict):
     cache_dir: Path
     output_dir: Path
     toy_data: ToyData | None = None
+    video_size: tuple[int, int, int] | None = Field(
+        None, description="[frames, height, width] of the training clips: what --plan assumes before the cache exists"
+    )
     init_from: Path | None = Field(None, description="an export folder (alignformer/ + LoRA); required by stage 2")
     alignformer: AlignFormerSettings = AlignFormerSettings()
+    narrator_error: NarratorError | None = Field(None, description="off unless set (the authors use p 0.5, 3 frames)")
 
     lora_rank: int = 32
     lora_alpha: float = 32.0
@@ -66,6 +79,10 @@ class TrainConfig(_Strict):
     beta: float = Field(0.2, description="weight of the reconstruction term ||c* - c||^2 in stage 2 (Eq. 6)")
     timestep_sampling: Literal["uniform", "shifted", "logit_normal"] = "shifted"
     shift: float = 3.0
+    weighting: Literal["none", "gaussian"] = Field(
+        "none", description="per-sample loss weight by noise level: 'gaussian' favours middle timesteps "
+        "(DiffSynth-Studio's Wan trainer, used with shift 5); 'none' weighs all alike"
+    )
     logit_mean: float = 0.0
     logit_std: float = 1.0
     predicted_mask_value: float = 0.0

@@ -35,3 +35,19 @@ def noisy_latents(latents: torch.Tensor, noise: torch.Tensor, sigma: torch.Tenso
 def velocity_target(latents: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """eps - x: Eq. 2's x1 - x0 with the sign of diffusers' flow_prediction."""
     return noise - latents
+
+
+def timestep_weight(sigma: torch.Tensor, shift: float) -> torch.Tensor:
+    """A per-sample loss weight that favours middle timesteps: exp(-2 ((t - 500) / 1000)^2) with t = 1000 sigma,
+    minus its minimum and scaled to mean 1 over the 1000-step grid of the shifted schedule (sigmas linspace(1, 0)
+    then shifted). This is the weighting DiffSynth-Studio's Wan trainer applies with shift 5; `weighting:
+    gaussian` with `shift: 5` trains that way, `weighting: none` (ours) weighs every noise level alike."""
+    grid = torch.linspace(1.0, 0.0, NUM_TRAIN_TIMESTEPS + 1, dtype=torch.float64)[:-1]
+    grid = shift * grid / (1 + (shift - 1) * grid) * NUM_TRAIN_TIMESTEPS
+
+    def bell(t):
+        return torch.exp(-2 * ((t - NUM_TRAIN_TIMESTEPS / 2) / NUM_TRAIN_TIMESTEPS) ** 2)
+
+    floor = bell(grid).min()
+    scale = NUM_TRAIN_TIMESTEPS / (bell(grid) - floor).sum()
+    return ((bell(sigma.double() * NUM_TRAIN_TIMESTEPS) - floor) * scale).to(sigma.dtype)

@@ -11,8 +11,11 @@ without multi-prompts (the clip's one prompt for every frame).
 
 Reproducibility: every random choice of a sample (its condition frame, noise, noise level) is a
 function of (seed, epoch, sample index), and the data order a function of (seed, epoch). A resumed
-run therefore replays exactly what an uninterrupted one would have done, and N processes with
-batch b see the same samples and noise as one process with batch N*b.
+run therefore replays exactly what an uninterrupted one would have done, and a run on N processes sees
+the same samples and noise per optimizer step as one process: `batch_size` is the global batch.
+
+Distributed training: the networks a stage trains are one `StageModules`, prepared once, so DDP, FSDP2
+and DeepSpeed each see one model; the loss is computed inside its forward (see `modules.py`).
 """
 
 from __future__ import annotations
@@ -20,21 +23,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
-from accelerate.utils import ProjectConfiguration
+from accelerate import Accelerator, init_empty_weights
+from accelerate.utils import DistributedType, ProjectConfiguration
 from diffusers import WanTransformer3DModel
 from diffusers.optimization import get_scheduler
 from diffusers.utils import convert_unet_state_dict_to_peft
+from huggingface_hub import load_torch_model, save_torch_state_dict
 from peft import LoraConfig, set_peft_model_state_dict
 from peft.utils import get_peft_model_state_dict
-from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from ..data.cache import write_cache
@@ -44,17 +47,33 @@ from ..models.alignformer import AlignFormer
 from ..models.attention import FrameLayout, install_framewise_attention
 from ..pipelines.conditioning import condition_mask, enhanced_condition, frame_contexts, narratives_per_frame
 from ..pipelines.pipeline_reasondiff import ReasonDiffPipeline
+from .augment import generic_embedding, replace_frame_prompts
+from .checkpoints import STATE_FILE, file_sizes, newest_usable
 from .config import TrainConfig
-from .flow_matching import NUM_TRAIN_TIMESTEPS, noisy_latents, sample_sigma, velocity_target
+from .distributed import per_device_batch, use_deepspeed_on_cpu, use_fsdp_on_cpu
+from .flow_matching import NUM_TRAIN_TIMESTEPS, noisy_latents, sample_sigma, timestep_weight, velocity_target
+from .modules import StageModules, cast_frozen
 
 logger = logging.getLogger(__name__)
 LORA_FILE = "pytorch_lora_weights.safetensors"
 
 
-def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
-    """The random stream of one sample in one epoch, identical in every process and every resumed run."""
-    digest = hashlib.sha256(f"{seed}:{epoch}:{index}".encode()).digest()
+def sample_generator(seed: int, epoch: int, index: int, stream: str = "") -> torch.Generator:
+    """The random stream of one sample in one epoch, identical in every process and every resumed run; `stream`
+    names an independent one (e.g. the augmentation's), leaving the noise stream as it was."""
+    digest = hashlib.sha256(f"{seed}:{epoch}:{index}{':' + stream if stream else ''}".encode()).digest()
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+def _write_module(module, state: dict[str, torch.Tensor], folder: Path) -> None:
+    """A diffusers model folder (config + safetensors, sharded above 10 GB) from a gathered state dict."""
+    module.save_config(folder)
+    save_torch_state_dict(state, folder, filename_pattern="diffusion_pytorch_model{suffix}.safetensors",
+                          max_shard_size="10GB")
+
+
+def _part(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v.detach().cpu().contiguous() for k, v in state.items() if k.startswith(prefix)}
 
 
 class Trainer:
@@ -67,11 +86,25 @@ class Trainer:
             project_config=ProjectConfiguration(project_dir=str(config.output_dir),
                                                 logging_dir=str(config.output_dir / "logs")),
         )
+        use_fsdp_on_cpu(self.accelerator)
+        use_deepspeed_on_cpu(self.accelerator)
+        self.per_device_batch = per_device_batch(config.batch_size, self.accelerator.num_processes,
+                                                 config.gradient_accumulation_steps)
+        self.weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.mixed_precision, torch.float32)
         self.checkpoint_dir = config.output_dir / "checkpoints"
         self.dataset = self._dataset()
+        if len(self.dataset) < config.batch_size:
+            raise ValueError(f"the cache holds {len(self.dataset)} clips, fewer than one global batch ({config.batch_size})")
+        self.resume_from = self._resume_point()
+        self.generic = None  # the narrator-error sentence's embedding, when that augmentation is on
+        if config.narrator_error is not None and config.stage > 0 and config.conditioning != "no_multi_prompt":
+            self.generic = generic_embedding(config.cache_dir, config.model, config.narrator_error.sentence,
+                                             self.dataset.meta["context_len"], self.accelerator)
         self.transformer, self.alignformer = self._models()
         self.layout = install_framewise_attention(self.transformer)
-        self.history: list[dict[str, float]] = []  # per optimizer step, on every process
+        # The one module accelerate prepares: everything this stage trains (see modules.py).
+        self.model = StageModules(self.alignformer, self.transformer if config.stage in (0, 1) else None)
+        self.history: list[dict[str, float]] = []  # per optimizer step, averaged over processes
 
     # ------------------------------------------------------------------ setup
 
@@ -98,27 +131,52 @@ class Trainer:
     def uses_condition_videos(self) -> bool:
         return self.config.stage == 0 or self.config.conditioning == "no_enhanced_latents"
 
+    def _load_transformer(self) -> WanTransformer3DModel:
+        """The DiT as diffusers loads it: frozen weights in the compute dtype, `_keep_in_fp32_modules` in fp32,
+        read shard by shard (low CPU memory) and left on the CPU until accelerate places or shards it."""
+        cfg = self.config
+        if self._shapes_only:  # parameters on meta, buffers (rope tables, never in a checkpoint) real
+            with init_empty_weights(include_buffers=False):
+                return WanTransformer3DModel.from_config(self._transformer_config())
+        if cfg.transformer_config is not None:
+            torch.manual_seed(cfg.seed)
+            return WanTransformer3DModel(**cfg.transformer_config)
+        if cfg.model == "tiny":
+            return tiny.wan_components(seed=0)["transformer"]
+        return WanTransformer3DModel.from_pretrained(cfg.model, subfolder="transformer", dtype=self.weight_dtype,
+                                                     low_cpu_mem_usage=True)
+
+    def _transformer_config(self) -> dict:
+        cfg = self.config
+        if cfg.transformer_config is not None:
+            return cfg.transformer_config
+        if cfg.model == "tiny":
+            return tiny.transformer_config()
+        return WanTransformer3DModel.load_config(cfg.model, subfolder="transformer")
+
+    @property
+    def _shapes_only(self) -> bool:
+        """FSDP's cpu_ram_efficient_loading: only the main process reads the DiT, the others build it on the meta
+        device and receive the weights from it while sharding (stage 2's DiT is not sharded: every process reads it)."""
+        plugin = getattr(self.accelerator.state, "fsdp_plugin", None)
+        return (self.accelerator.distributed_type == DistributedType.FSDP and not self.accelerator.is_main_process
+                and self.config.stage in (0, 1) and bool(getattr(plugin, "cpu_ram_efficient_loading", False)))
+
     def _models(self) -> tuple[WanTransformer3DModel, AlignFormer | None]:
         cfg, meta = self.config, self.dataset.meta
         if self.uses_condition_videos and not meta.get("condition_videos"):
             raise ValueError(f"stage {cfg.stage} / {cfg.conditioning} trains on whole condition videos: build the "
                              "cache with condition_videos=True")
-        if cfg.transformer_config is not None:
-            torch.manual_seed(cfg.seed)
-            transformer = WanTransformer3DModel(**cfg.transformer_config)
-        elif cfg.model == "tiny":
-            transformer = tiny.wan_components(seed=0)["transformer"]
-        else:
-            transformer = WanTransformer3DModel.from_pretrained(cfg.model, subfolder="transformer")
-        if transformer.config.text_dim != meta["text_dim"]:
-            raise ValueError(f"the DiT reads {transformer.config.text_dim}-d text, the cache holds {meta['text_dim']}-d")
-        transformer.requires_grad_(cfg.stage == 0)  # stage 0 trains every weight; later stages a LoRA at most
-
         init = cfg.init_from
         if init is not None and self.uses_alignformer and not (init / "alignformer").is_dir():
             raise ValueError(f"init_from={init} has no alignformer/ folder (expected a stage-1 export)")
         if cfg.stage == 2 and not (init / LORA_FILE).is_file():
             raise ValueError(f"stage 2 needs the stage-1 LoRA: {init / LORA_FILE} not found")
+        transformer = self._load_transformer()
+        if transformer.config.text_dim != meta["text_dim"]:
+            raise ValueError(f"the DiT reads {transformer.config.text_dim}-d text, the cache holds {meta['text_dim']}-d")
+        transformer.requires_grad_(cfg.stage == 0)  # stage 0 trains every weight; later stages a LoRA at most
+
         alignformer = None
         if self.uses_alignformer and init is not None:
             alignformer = AlignFormer.from_pretrained(init / "alignformer")
@@ -139,22 +197,9 @@ class Trainer:
             transformer.enable_gradient_checkpointing()
             if alignformer is not None:
                 alignformer.enable_gradient_checkpointing()
-        # Frozen weights in the compute precision, trainable ones in float32 (as diffusers' LoRA scripts do).
-        weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.mixed_precision, torch.float32)
-        transformer.to(self.accelerator.device)
-        if weight_dtype != torch.float32:
-            transformer.to(dtype=weight_dtype)
-        for param in transformer.parameters():
-            if param.requires_grad:
-                param.data = param.data.float()
-        self.weight_dtype = weight_dtype
+        # Frozen weights in the compute precision, trainable ones fp32 masters (as diffusers' LoRA scripts do).
+        cast_frozen(transformer, self.weight_dtype)
         return transformer, alignformer
-
-    def _trainable(self):
-        params = list(self.alignformer.parameters()) if self.alignformer is not None else []
-        if self.config.stage in (0, 1):
-            params += [p for p in self.transformer.parameters() if p.requires_grad]
-        return params
 
     # ------------------------------------------------------------------ loss
 
@@ -171,8 +216,8 @@ class Trainer:
         return enhanced_condition(self.alignformer, batch["anchor_latent"].to(device), positions, num_frames,
                                   narratives, narrative_mask, cfg.predicted_mask_value)
 
-    def compute_loss(self, batch: dict, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
-        """Eq. 1 (stages 0 and 1), Eq. 6 (stage 2) for one batch."""
+    def _inputs(self, batch: dict, epoch: int) -> dict:
+        """Everything a training step reads that no trained weight produces: noise, noise levels, contexts."""
         cfg, device = self.config, self.accelerator.device
         latents = batch["latents"].to(device)  # x (x1 in the paper), also c of Eq. 6
         noise, sigma = [], []
@@ -180,24 +225,53 @@ class Trainer:
             g = sample_generator(cfg.seed, epoch, index)
             noise.append(torch.randn(latents.shape[1:], generator=g))
             sigma.append(sample_sigma(g, cfg.timestep_sampling, cfg.shift, cfg.logit_mean, cfg.logit_std))
-        noise = torch.stack(noise).to(device)
-        sigma = torch.tensor(sigma, device=device)
-
-        caption_index = batch["caption_index"]
+        text_embeds, caption_index = batch["text_embeds"], batch["caption_index"]
         if cfg.stage == 0 or cfg.conditioning == "no_multi_prompt":  # the clip's one prompt, every frame
             caption_index = batch["prompt_index"][:, None].expand_as(caption_index)
-        contexts, frame_to_context = frame_contexts(batch["text_embeds"].to(device), caption_index.to(device))
-        condition, c_star = self._condition(batch, contexts, frame_to_context, device)
-        image_embeds = batch["image_embeds"].to(device, self.weight_dtype)
-        layout = FrameLayout(frame_to_context, image_len=image_embeds.shape[1], context_len=contexts.shape[2])
+        elif self.generic is not None:
+            streams = [sample_generator(cfg.seed, epoch, i, "narrator_error") for i in batch["index"].tolist()]
+            text_embeds, caption_index = replace_frame_prompts(text_embeds, caption_index, self.generic, streams,
+                                                               cfg.narrator_error.p, cfg.narrator_error.frames)
+        contexts, frame_to_context = frame_contexts(text_embeds.to(device), caption_index.to(device))
+        return {"batch": batch, "latents": latents, "noise": torch.stack(noise).to(device),
+                "sigma": torch.tensor(sigma, device=device), "contexts": contexts, "frame_to_context": frame_to_context}
+
+    def _denoise(self, transformer, inputs: dict, condition: torch.Tensor) -> torch.Tensor:
+        latents, noise, sigma, contexts = inputs["latents"], inputs["noise"], inputs["sigma"], inputs["contexts"]
+        image_embeds = inputs["batch"]["image_embeds"].to(latents.device, self.weight_dtype)
+        layout = FrameLayout(inputs["frame_to_context"], image_len=image_embeds.shape[1], context_len=contexts.shape[2])
         hidden = torch.cat([noisy_latents(latents, noise, sigma), condition], dim=1).to(self.weight_dtype)
-        with self.layout.use(layout), self.accelerator.autocast():
-            prediction = self.transformer(
+        # Set, not scoped: gradient checkpointing re-runs the blocks during backward, which must see this layout too.
+        self.layout.layout = layout
+        with self.accelerator.autocast():
+            return transformer(
                 hidden_states=hidden, timestep=sigma * NUM_TRAIN_TIMESTEPS,
                 encoder_hidden_states=contexts.flatten(1, 2).to(self.weight_dtype),
                 encoder_hidden_states_image=image_embeds, return_dict=False,
             )[0]
-        flow = F.mse_loss(prediction.float(), velocity_target(latents, noise).float())  # Eq. 1
+
+    def _step(self, modules: StageModules, inputs: dict):
+        """The part of a training step that uses trained weights; runs inside the prepared module's forward."""
+        condition, c_star = self._condition(inputs["batch"], inputs["contexts"], inputs["frame_to_context"],
+                                            inputs["latents"].device)
+        if modules.transformer is None:  # stage 2: the frozen DiT runs outside, see compute_loss
+            return condition, c_star
+        return self._denoise(modules.transformer, inputs, condition), c_star
+
+    def _flow_loss(self, prediction: torch.Tensor, target: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        if self.config.weighting == "none":
+            return F.mse_loss(prediction.float(), target.float())
+        per_sample = (prediction.float() - target.float()).pow(2).flatten(1).mean(1)
+        return (timestep_weight(sigma, self.config.shift) * per_sample).mean()
+
+    def compute_loss(self, batch: dict, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """Eq. 1 (stages 0 and 1), Eq. 6 (stage 2) for one batch, as this process sees it."""
+        cfg = self.config
+        inputs = self._inputs(batch, epoch)
+        output, c_star = self.model(self._step, inputs)
+        prediction = output if self.config.stage != 2 else self._denoise(self.transformer, inputs, output)
+        latents = inputs["latents"]
+        flow = self._flow_loss(prediction, velocity_target(latents, inputs["noise"]), inputs["sigma"])  # Eq. 1
         logs = {"flow": flow.item()}
         loss = flow
         if c_star is not None:
@@ -209,44 +283,64 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
 
+    @property
+    def _sharded(self) -> bool:
+        """FSDP and DeepSpeed write the prepared module in their own sharded formats; other runs save only what
+        training changes (AlignFormer, LoRA) as safetensors through the hooks below."""
+        return self.accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+
+    def write_trainable(self, modules: StageModules, state: dict[str, torch.Tensor], folder: Path) -> None:
+        """What the stage trains, from `state` (keys of `StageModules`), in the layouts the pipeline loads."""
+        if modules.alignformer is not None:
+            _write_module(modules.alignformer, _part(state, "alignformer."), folder / "alignformer")
+        if modules.transformer is not None and self.config.stage == 0:
+            _write_module(modules.transformer, _part(state, "transformer."), folder / "transformer")
+        elif modules.transformer is not None:
+            lora = get_peft_model_state_dict(modules.transformer, state_dict=_part(state, "transformer."))
+            ReasonDiffPipeline.save_lora_weights(folder, transformer_lora_layers=lora, safe_serialization=True)
+
+    def _read_trainable(self, modules: StageModules, folder: Path) -> None:
+        if modules.alignformer is not None:
+            load_torch_model(modules.alignformer, folder / "alignformer")
+        if modules.transformer is not None and self.config.stage == 0:
+            load_torch_model(modules.transformer, folder / "transformer")
+        elif modules.transformer is not None:
+            state = ReasonDiffPipeline.lora_state_dict(str(folder))
+            state = {k.removeprefix("transformer."): v for k, v in state.items() if k.startswith("transformer.")}
+            set_peft_model_state_dict(modules.transformer, convert_unet_state_dict_to_peft(state), adapter_name="default")
+
     def _register_hooks(self):
         accelerator = self.accelerator
 
         def save_hook(models, weights, output_dir):
-            # Save only what training changes: the AlignFormer and the LoRA, as safetensors.
+            if self._sharded:
+                return
             for model in models:
                 unwrapped = accelerator.unwrap_model(model)
-                if isinstance(unwrapped, AlignFormer):
-                    unwrapped.save_pretrained(Path(output_dir) / "alignformer")
-                elif self.config.stage == 0:
-                    unwrapped.save_pretrained(Path(output_dir) / "transformer")
-                else:
-                    ReasonDiffPipeline.save_lora_weights(
-                        output_dir, transformer_lora_layers=get_peft_model_state_dict(unwrapped),
-                        safe_serialization=True,
-                    )
-            weights.clear()
+                self.write_trainable(unwrapped, unwrapped.state_dict(), Path(output_dir))
+            weights.clear()  # the frozen DiT is never written: it is the `model:` the config names
 
         def load_hook(models, input_dir):
-            while models:
-                unwrapped = accelerator.unwrap_model(models.pop())
-                if isinstance(unwrapped, AlignFormer) or self.config.stage == 0:  # whole models
-                    folder = "alignformer" if isinstance(unwrapped, AlignFormer) else "transformer"
-                    unwrapped.load_state_dict(load_file(str(Path(input_dir) / folder / "diffusion_pytorch_model.safetensors")))
-                else:
-                    state = ReasonDiffPipeline.lora_state_dict(input_dir)
-                    state = {k.removeprefix("transformer."): v for k, v in state.items() if k.startswith("transformer.")}
-                    set_peft_model_state_dict(unwrapped, convert_unet_state_dict_to_peft(state), adapter_name="default")
+            while models and not self._sharded:
+                self._read_trainable(accelerator.unwrap_model(models.pop()), Path(input_dir))
 
         accelerator.register_save_state_pre_hook(save_hook)
         accelerator.register_load_state_pre_hook(load_hook)
 
     def _checkpoints(self) -> list[Path]:
-        """Complete checkpoints, oldest first (a folder is complete once renamed from its .tmp name)."""
+        """Checkpoint folders, oldest first (a folder gets its name once written; see checkpoints.py for damage)."""
         if not self.checkpoint_dir.is_dir():
             return []
         done = [p for p in self.checkpoint_dir.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp")]
         return sorted(done, key=lambda p: int(p.name.split("-")[1]))
+
+    def _resume_point(self) -> Path | None:
+        """The newest undamaged checkpoint; newer damaged ones are named in a warning and skipped."""
+        latest, warnings = newest_usable(self._checkpoints())
+        if self.accelerator.is_main_process:
+            for warning in warnings:
+                print(f"warning: {warning}", file=sys.stderr, flush=True)
+        return latest
 
     def save_checkpoint(self, step: int, epoch: int, batches_done: int) -> None:
         final = self.checkpoint_dir / f"step-{step:08d}"
@@ -255,54 +349,82 @@ class Trainer:
             shutil.rmtree(tmp, ignore_errors=True)
         self.accelerator.wait_for_everyone()
         self.accelerator.save_state(str(tmp))
+        self.accelerator.wait_for_everyone()  # every process's shards are written before they are listed
         if self.accelerator.is_main_process:
-            state = {"step": step, "epoch": epoch, "batches_done": batches_done}
-            (tmp / "trainer_state.json").write_text(json.dumps(state) + "\n")
+            state = {"step": step, "epoch": epoch, "batches_done": batches_done, "files": file_sizes(tmp)}
+            (tmp / STATE_FILE).write_text(json.dumps(state) + "\n")
+            if final.exists():  # a damaged checkpoint this run resumed before: set aside (ignored as .tmp), then gone
+                stale = final.with_name(final.name + ".damaged.tmp")
+                shutil.rmtree(stale, ignore_errors=True)
+                os.replace(final, stale)
+                shutil.rmtree(stale)
             os.replace(tmp, final)  # atomic: a checkpoint folder is either absent or complete
             for old in self._checkpoints()[: -self.config.keep_last]:
                 shutil.rmtree(old)
         self.accelerator.wait_for_everyone()
 
+    def _resume(self) -> tuple[int, int, int]:
+        """(step, epoch, batches done in that epoch) of the checkpoint chosen at start-up, or zeros."""
+        if self.resume_from is None:
+            return 0, 0, 0
+        self.accelerator.load_state(str(self.resume_from))
+        state = json.loads((self.resume_from / STATE_FILE).read_text())
+        if self.accelerator.is_main_process:
+            print(f"resuming from step {state['step']} (checkpoint {self.resume_from})", file=sys.stderr, flush=True)
+        return state["step"], state["epoch"], state["batches_done"]
+
     # ------------------------------------------------------------------ loop
 
     def _loader(self, epoch: int):
-        order = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(self.config.seed + epoch))
+        """This epoch's batches for this process. The shuffled order is cut to whole global batches: the
+        remainder (different samples each epoch) is dropped, never repeated, so no sample counts twice."""
+        cfg = self.config
+        order = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(cfg.seed + epoch))
+        order = order[: len(self.dataset) // cfg.batch_size * cfg.batch_size]
         self.dataset.set_epoch(epoch)
         loader = torch.utils.data.DataLoader(
-            torch.utils.data.Subset(self.dataset, order.tolist()), batch_size=self.config.batch_size,
-            collate_fn=collate_clips, num_workers=self.config.num_workers,
+            torch.utils.data.Subset(self.dataset, order.tolist()), batch_size=self.per_device_batch, drop_last=True,
+            collate_fn=collate_clips, num_workers=cfg.num_workers,
         )
         return self.accelerator.prepare(loader)
 
-    def train(self) -> Path:
-        """Run (or resume) training; returns the export folder (alignformer/ + LoRA)."""
+    def _mean_over_processes(self, sums: dict[str, float], count: int) -> dict[str, float]:
+        """The step's logs averaged over its micro-batches and over every process (a collective call)."""
+        keys = sorted(sums)
+        values = torch.tensor([sums[k] / count for k in keys], device=self.accelerator.device, dtype=torch.float64)
+        values = self.accelerator.reduce(values, reduction="mean")
+        return dict(zip(keys, values.tolist()))
+
+    def _prepare(self, total_steps: int):
+        """Prepare the one trainable module with its optimizer and schedule."""
         cfg, accelerator = self.config, self.accelerator
-        optimizer = torch.optim.AdamW(self._trainable(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        batches_per_epoch = math.ceil(len(self.dataset) / (cfg.batch_size * accelerator.num_processes))
-        steps_per_epoch = math.ceil(batches_per_epoch / cfg.gradient_accumulation_steps)
-        total_steps = cfg.max_steps or steps_per_epoch * cfg.num_epochs
-        lr_scheduler = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=cfg.lr_warmup_steps,
-                                     num_training_steps=total_steps)
-        trainable = [m for m in (self.alignformer, self.transformer if cfg.stage in (0, 1) else None) if m is not None]
-        *trainable, optimizer, lr_scheduler = accelerator.prepare(*trainable, optimizer, lr_scheduler)
-        if self.alignformer is not None:
-            self.alignformer = trainable[0]
-        if cfg.stage in (0, 1):
-            self.transformer = trainable[-1]
+        if accelerator.distributed_type == DistributedType.DEEPSPEED:  # its engine wants the micro-batch up front
+            accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = self.per_device_batch
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        # accelerate steps a prepared schedule once per process per optimizer step: count in those units.
+        n = accelerator.num_processes
+        lr_scheduler = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=cfg.lr_warmup_steps * n,
+                                     num_training_steps=total_steps * n)
+        self.model, optimizer, lr_scheduler = accelerator.prepare(self.model, optimizer, lr_scheduler)
+        if self.config.stage == 2:  # the frozen DiT is not part of the prepared module: place it ourselves
+            self.transformer.to(accelerator.device)
         self._register_hooks()
+        return optimizer, lr_scheduler
+
+    def train(self) -> Path:
+        """Run (or resume) training; returns the export folder (alignformer/ + LoRA, or transformer/)."""
+        cfg, accelerator = self.config, self.accelerator
+        steps_per_epoch = len(self.dataset) // cfg.batch_size
+        total_steps = cfg.max_steps or steps_per_epoch * cfg.num_epochs
+        optimizer, lr_scheduler = self._prepare(total_steps)
         if accelerator.is_main_process and cfg.report_to != "none":
             accelerator.init_trackers("reasondiff", config=json.loads(cfg.model_dump_json()))
-
-        step, start_epoch, skip = 0, 0, 0
-        if self._checkpoints():
-            latest = self._checkpoints()[-1]
-            accelerator.load_state(str(latest))
-            state = json.loads((latest / "trainer_state.json").read_text())
-            step, start_epoch, skip = state["step"], state["epoch"], state["batches_done"]
-            logger.info("resumed from %s (step %d)", latest, step)
+        step, start_epoch, skip = self._resume()
 
         progress = tqdm(total=total_steps, initial=step, desc=f"stage {cfg.stage}", unit="step",
                         disable=not accelerator.is_local_main_process)
+        batches_per_epoch = steps_per_epoch * cfg.gradient_accumulation_steps  # per process
         for epoch in range(start_epoch, cfg.num_epochs):
             if step >= total_steps:
                 break
@@ -310,19 +432,22 @@ class Trainer:
             batches_done = skip if epoch == start_epoch else 0
             if batches_done:
                 loader = accelerator.skip_first_batches(loader, batches_done)
+            sums, count = {}, 0
             for batch in loader:
-                with accelerator.accumulate(*trainable):
+                with accelerator.accumulate(self.model):
                     loss, logs = self.compute_loss(batch, epoch)
                     accelerator.backward(loss)
                     if accelerator.sync_gradients and cfg.max_grad_norm > 0:
-                        accelerator.clip_grad_norm_(self._trainable(), cfg.max_grad_norm)
+                        accelerator.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
                     optimizer.step()
                     lr_scheduler.step()
                     optimizer.zero_grad()
                 batches_done += 1
+                sums, count = {k: sums.get(k, 0.0) + v for k, v in logs.items()}, count + 1
                 if not accelerator.sync_gradients:
                     continue
                 step += 1
+                logs, sums, count = self._mean_over_processes(sums, count), {}, 0
                 self.history.append({"step": step, **logs})
                 progress.update(1)
                 progress.set_postfix(loss=f"{logs['loss']:.4f}")
@@ -341,23 +466,17 @@ class Trainer:
 
     def export(self) -> Path:
         """The result as the pipeline loads it: `alignformer/` and `pytorch_lora_weights.safetensors` (stages
-        1-2), or `transformer/` (stage 0, loadable as `model:` of a later stage)."""
+        1-2), or `transformer/` (stage 0, loadable as `model:` of a later stage). Under FSDP/ZeRO-3 the full
+        weights are gathered first (every process takes part)."""
         cfg, accelerator = self.config, self.accelerator
+        state = accelerator.get_state_dict(self.model)
         out = cfg.output_dir / "export"
         if accelerator.is_main_process:
             tmp = out.with_name("export.tmp")
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
-            if self.alignformer is not None:
-                accelerator.unwrap_model(self.alignformer).save_pretrained(tmp / "alignformer")
-            if cfg.stage == 0:
-                accelerator.unwrap_model(self.transformer).save_pretrained(tmp / "transformer")
-            elif cfg.stage == 1:
-                ReasonDiffPipeline.save_lora_weights(
-                    tmp, transformer_lora_layers=get_peft_model_state_dict(accelerator.unwrap_model(self.transformer)),
-                    safe_serialization=True,
-                )
-            else:  # the LoRA stage 2 ran on, so the export is complete on its own
+            self.write_trainable(accelerator.unwrap_model(self.model), state, tmp)
+            if cfg.stage == 2:  # the LoRA stage 2 ran on, so the export is complete on its own
                 shutil.copy2(cfg.init_from / LORA_FILE, tmp / LORA_FILE)
             (tmp / "train_config.json").write_text(cfg.model_dump_json(indent=2) + "\n")
             shutil.rmtree(out, ignore_errors=True)
