@@ -7,20 +7,23 @@ can satisfy:
 - **Causal order**: the image's object (and room) throughout; intact first, changed last, one change;
   the prompt's agent seen in the two frames before the change and beside the object when it changes;
   and the video continuous (below).
-- **Continuity**: agents enter at the frame's edges and leave near them (or are there from the first /
-  until the last frame), never move faster than the world's fastest agent, objects do not jump, and an
-  object changes state only with an agent beside it (anything else is a cut between two shots).
+- **Continuity**: no agent moves faster than the world's fastest agent or shows for a single frame, objects
+  do not jump, and an object changes state only with an agent beside it (anything else is a cut between
+  two shots): it came over the two frames before and stands beside the object. Rules on where tracks start and end (agents enter at an edge) were tried and dropped: on
+  frames decoded by the mini VAE the judge's positions near the edges are too rough for them (a faint pig
+  entering at 0.97 of the width read at 0.64), and they failed a third of the true clips.
 - **Text adherence**: no agent but the prompt's appears; of the frames in which the true clip shows the
   agent, the share in which the video shows the prompt's agent.
-- **Anchor PSNR**: the frame at the true position against the condition image, counted only when the video
-  is continuous (a pasted image scores 0 dB unless the frames around it belong to the same story).
+- **Anchor PSNR**: the frame at the true position against the condition image, counted (else 0 dB) only when
+  the whole video is continuous: a window around the anchor cannot see a cut a few frames away that
+  replaced the story by the pasted image, which is how a two-shot video scored 60 dB in v1.
 
-Readings are smoothed over 3 frames (the majority of each frame and its neighbours) before the rules apply,
-so one misread frame does not fail a true clip, and one pasted frame does not make a story.
+Readings are smoothed over 3 frames (the majority of each frame and its neighbours), and an agent's sightings
+are joined into tracks with one identity (`follow_agents`) before the rules apply, so a misread or washed-out
+frame does not fail a true clip, and one pasted frame does not make a story.
 
-Thresholds come from the world (`python -m reasondiff.mini.measures` prints them from true clips) plus the
-judge's error on decoded frames: at 17 frames the fastest agent moves 0.29 of the width per frame, a
-track's first visible centre is within 0.07 of an edge and its last within 0.19, the agent's centre is
+Thresholds come from the world, measured on 400 true clips per length, plus the judge's error on decoded
+frames: at 17 frames the fastest agent moves 0.29 of the width per frame (0.16 at 33), the agent's centre is
 within 0.19 of the object's at contact, and an object's centre shifts by up to 0.10 when it changes.
 """
 
@@ -34,11 +37,10 @@ import numpy as np
 from .judge import AGENT_CLASSES, IGNORE, OBJECT_CLASSES, ROOM_CLASSES, frame_labels
 from .world import EventScript
 
-ENTER_EDGE = 0.15  # a track that starts after frame 1 starts with its centre this close to a border
-LEAVE_EDGE = 0.30  # a track that ends before the last frame ends with its centre this close to a border
 NEAR = 0.30  # the agent's centre this close to the object's when the object changes
 OBJECT_STEP = 0.20  # the most an object's centre may move between frames
 IDENTITY_SHARE = 0.8  # share of frames that must show the case's object and room
+MAX_GAP = 2  # frames an agent may go unseen inside one track
 
 
 def fastest_step(num_frames: int) -> float:
@@ -76,30 +78,50 @@ def _tracks(agent: np.ndarray) -> list[tuple[int, int]]:
     return runs
 
 
+def follow_agents(read: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Join an agent's sightings into tracks, each with one identity (the majority of its frames): an agent
+    neither changes species nor blinks out. Sightings up to `MAX_GAP` frames apart whose positions the world's
+    fastest agent could join are one track, and the gap takes interpolated positions. The mini VAE washes a
+    small agent out now and then (a pink pig on the kitchen's wall), and the judge confuses agents' colours
+    on some decoded frames; without this, half the true clips through the VAE broke a track rule."""
+    agent, x = read["agent"].copy(), read["agent_x"].astype(np.float64)
+    step, tracks = fastest_step(len(agent)), []
+    for start, end in _tracks(agent):
+        if tracks and start - tracks[-1][1] - 1 <= MAX_GAP and abs(x[start] - x[tracks[-1][1]]) <= step * (start - tracks[-1][1]):
+            tracks[-1] = (tracks[-1][0], end)
+        else:
+            tracks.append((start, end))
+    for start, end in tracks:
+        seen = np.array([t for t in range(start, end + 1) if agent[t] > 0])
+        x[start:end + 1] = np.interp(np.arange(start, end + 1), seen, x[seen])
+        agent[start:end + 1] = np.bincount(agent[seen]).argmax()
+    return {**read, "agent": agent, "agent_x": x}
+
+
 def continuity(read: dict[str, np.ndarray]) -> str:
     """'' when the reading could be a continuous SynthWorld video, else the first rule it breaks."""
     agent, x = read["agent"], read["agent_x"]
-    last, step = len(agent) - 1, fastest_step(len(agent))
+    step = fastest_step(len(agent))
     for start, end in _tracks(agent):
         if start == end:
             return f"an agent seen in frame {start + 1} alone"
-        if len(set(agent[start:end + 1])) > 1:
-            return f"the agent turns into another between frames {start + 1} and {end + 1}"
-        if start > 0 and ENTER_EDGE < x[start] < 1 - ENTER_EDGE:
-            return f"an agent appears mid-frame at frame {start + 1}"
-        if end < last and LEAVE_EDGE < x[end] < 1 - LEAVE_EDGE:
-            return f"an agent vanishes mid-frame after frame {end + 1}"
         jumps = np.abs(np.diff(x[start:end + 1]))
         if jumps.max(initial=0) > step:
             return f"an agent jumps {jumps.max():.2f} of the width in one frame (at most {step:.2f})"
     jumps = np.abs(np.diff(read["object_x"]))
     if jumps.max(initial=0) > OBJECT_STEP:
         return f"the object jumps {jumps.max():.2f} of the width after frame {int(jumps.argmax()) + 1}"
-    centre = float(np.median(read["object_x"]))
     for at in np.flatnonzero(np.diff(read["changed"])) + 1:  # nothing changes an object but an agent's touch
-        if not any(agent[t] > 0 and abs(x[t] - centre) <= NEAR for t in (at - 1, at)):
-            return f"the object changes with no agent beside it (frame {at + 1}): a cut"
+        if not _touched(read, int(at), agent > 0):
+            return f"the object changes with no agent coming to it (frame {at + 1}): a cut"
     return ""
+
+
+def _touched(read: dict[str, np.ndarray], at: int, seen: np.ndarray) -> bool:
+    """An agent (the frames `seen` show it) came over the two frames before frame `at` and is beside the object."""
+    centre = float(np.median(read["object_x"]))
+    return at >= 2 and bool(seen[at - 2] and seen[at - 1]) and any(
+        seen[t] and abs(read["agent_x"][t] - centre) <= NEAR for t in (at - 1, at))
 
 
 def causal_order(read: dict[str, np.ndarray], obj: str, room: str, agent: str | None) -> str:
@@ -112,12 +134,9 @@ def causal_order(read: dict[str, np.ndarray], obj: str, room: str, agent: str | 
     flips = np.flatnonzero(np.diff(changed))
     if changed[0] != 0 or changed[-1] != 1 or len(flips) != 1:
         return "the object is not intact first and changed last, with one change"
-    at, centre = int(flips[0]) + 1, float(np.median(read["object_x"]))
     seen = (read["agent"] == AGENT_CLASSES.index(agent)) if agent else read["agent"] > 0
-    if at < 2 or not (seen[at - 2] and seen[at - 1]):
-        return f"no {agent or 'agent'} seen coming before the object changes (frame {at + 1})"
-    if not any(seen[t] and abs(read["agent_x"][t] - centre) <= NEAR for t in (at - 1, at)):
-        return f"no {agent or 'agent'} beside the object when it changes (frame {at + 1})"
+    if not _touched(read, int(flips[0]) + 1, seen):
+        return f"no {agent or 'agent'} comes to the object as it changes (frame {int(flips[0]) + 2})"
     return continuity(read)
 
 
@@ -150,7 +169,7 @@ def judge_video(judge, frames: np.ndarray, condition: np.ndarray, script: EventS
                 agent: str) -> Verdict:
     """Score uint8 `frames` `[T, H, W, 3]` of a case: its true clip `script`, condition image, 1-based position."""
     raw = judge.read(frames)
-    read = {k: (smooth(v) if k in ("object", "changed", "agent", "room") else v) for k, v in raw.items()}
+    read = follow_agents({k: (smooth(v) if k in ("object", "changed", "agent", "room") else v) for k, v in raw.items()})
     broken = continuity(read)
     order = causal_order(read, script.object, script.room, agent)
     truth = truth_agent_frames(script, len(frames))
