@@ -122,9 +122,10 @@ def markdown_table(summary: Summary, methods: Sequence[str] | None = None, digit
 
 
 def interval_table(summary: Summary, methods: Sequence[str] | None = None, digits: int = 3) -> str:
-    """Each mean with its bootstrap 95 % interval, `mean [lo, hi]`, one row per method."""
+    """Each mean with its bootstrap 95 % interval, `mean [lo, hi]`, one row per method (measured columns only)."""
     methods = method_order(summary, methods)
-    columns = _columns(summary, methods)
+    columns = {key: label for key, label in _columns(summary, methods).items()
+               if any(summary[m].get(key, {}).get("n") for m in methods)}
     lines = ["| Model | " + " | ".join(f"{label}({'↑' if HIGHER_IS_BETTER[key] else '↓'})"
                                       for key, label in columns.items()) + " | n |",
              "|---|" + "---:|" * (len(columns) + 1)]
