@@ -36,6 +36,19 @@ def kill_points(count: int, among: int, salt: str) -> list[int]:
     return sorted(random.Random(f"{SEED}:{salt}").sample(range(1, among + 1), min(count, among)))
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """A forked child must not enter the OpenMP thread pool its parent's earlier work started (GNU OpenMP hangs
+    there: seen in the full suite, where other tests had used two threads). With one thread, torch runs every
+    parallel region in the calling thread."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _child(job, kill_after):
     os.environ[KILL_ENV] = str(kill_after)
     job()
