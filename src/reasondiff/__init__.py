@@ -19,3 +19,5 @@ _EXPORTS = {
 }
 __all__ = [*_EXPORTS, "__version__"]
 __getattr__ = lazy_exports(__name__, _EXPORTS)
+
+from . import mini  # noqa: E402,F401  (registers the offline world's model, narrator and measures)

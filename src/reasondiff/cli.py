@@ -10,7 +10,7 @@ import typer
 
 from . import __version__
 
-from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, TINY_NOTICE
 from .console import fail as _fail
 from .console import hide_flag_types, one_line_usage_errors
 from .narrator.cli import TIMEOUT_HELP, open_narrator
@@ -27,10 +27,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-TINY_NOTICE = (
-    "NOTICE: --model tiny is an install smoke test: Wan2.1-I2V's real classes with tiny RANDOM weights and an "
-    "untrained AlignFormer. The video is noise. The trained offline model is --model mini (the default)."
-)
 MODES_HELP = (
     "reasondiff (full method) | wan (plain Wan2.1 I2V) | rewrite (the narrator rewrites the prompt for plain Wan) | "
     "no_enhanced_latents | no_multi_prompt (ablations)."

@@ -83,7 +83,7 @@ def demo(
     except ImportError as err:
         _fail(f"the studio needs Gradio ({err}): pip install 'reasondiff[demo]'", code=1)
 
-    from ..cli import TINY_NOTICE
+    from ..console import TINY_NOTICE
 
     writer = open_narrator(narrator, timeout) if narrator is not None else None
     if tiny:

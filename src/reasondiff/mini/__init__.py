@@ -1,14 +1,30 @@
 """ReasonDiff-mini: SynthWorld, a procedural world of causal events, and models trained on it.
 
-Importing the package plugs the SynthWorld judge's measures (`mini.measures`) into `reasondiff.evaluation`
-as opt-in metrics: anchor_psnr, text_adherence, causal_order, continuity.
+The world plugs into the layers below it instead of being imported by them; `import reasondiff` imports this
+package, which registers `--model mini` (the shipped pipeline), the `synthworld:` narrator backend, and the
+judge's measures (anchor_psnr, text_adherence, causal_order, continuity) as opt-in metrics.
 """
 
 from .world import AGENTS, OBJECTS, ROOMS, EventScript, FrameState, sample_script
 
 
-def _register_measures() -> None:
+def _register() -> None:
     from ..evaluation.metrics import register_metrics
+    from ..narrator.registry import register_backend
+    from ..pipelines.loading import register_model
+
+    def shipped():
+        from .pretrained import shipped_path
+
+        return shipped_path()
+
+    def synthworld(target, **options):  # the world's rule-based stand-in for GPT-4o
+        from .narrator import backend_factory
+
+        return backend_factory(target, **options)
+
+    register_model("mini", shipped, missing="reinstall reasondiff, or build it with scripts/train_mini.sh")
+    register_backend("synthworld", synthworld, replace=True)
 
     columns = {"anchor_psnr": "Anchor PSNR", "text_adherence": "Text Adherence", "causal_order": "Causal Order",
                "continuity": "Continuity"}
@@ -21,6 +37,6 @@ def _register_measures() -> None:
     register_metrics(columns, build)
 
 
-_register_measures()
+_register()
 
 __all__ = ["AGENTS", "OBJECTS", "ROOMS", "EventScript", "FrameState", "sample_script"]

@@ -65,12 +65,5 @@ def _transformers(target: str, timeout: float | None = None, **options: Any) -> 
     return from_spec(target, **options)
 
 
-def _synthworld(target: str, **options: Any) -> ChatBackend:
-    from ..mini.narrator import backend_factory
-
-    return backend_factory(target, **options)
-
-
 register_backend("openai", _openai)
 register_backend("transformers", _transformers)
-register_backend("synthworld", _synthworld)  # the mini world's rule-based stand-in for GPT-4o

@@ -67,12 +67,9 @@ def limits_for(model: str) -> SizeLimits | None:
         from ..models import tiny
 
         return limits_from_configs(tiny.transformer_config(), 8)
-    if model == "mini":
-        from ..mini.pretrained import shipped_path
+    from .loading import named_folder
 
-        folder = shipped_path()
-    else:
-        folder = Path(model)
+    folder = named_folder(model) or Path(model)
     transformer = _read(folder / "transformer" / "config.json")
     if transformer is None:
         return None

@@ -14,6 +14,18 @@ LORA_FILE = "pytorch_lora_weights.safetensors"
 MINI_STEPS = 10
 MAX_STEPS = 1000  # the flow-matching scheduler's training timesteps: more steps than that repeat timesteps
 MINI_TRAINED_FRAMES = (17,)  # the clip length of SynthWorld's training set (docs/mini.md)
+_NAMED: dict[str, tuple] = {}  # --model name -> (folder function, what to do when the folder is missing)
+
+
+def register_model(name: str, folder, missing: str = "reinstall reasondiff") -> None:
+    """Make `--model NAME` load the pipeline folder `folder()` returns. A world that ships its own model
+    (`reasondiff.mini` registers "mini") plugs in here, so this layer does not import it."""
+    _NAMED[name] = (folder, missing)
+
+
+def named_folder(model: str) -> Path | None:
+    """The folder a registered `--model` name stands for (None for any other name)."""
+    return Path(_NAMED[model][0]()) if model in _NAMED else None
 
 
 def _from_hub(download, repo_id: str, **kwargs) -> Path | None:
@@ -74,13 +86,11 @@ def load_pipeline(model: str, alignformer: str | Path | None = None, lora: str |
 
         pipe = ReasonDiffPipeline(**tiny.wan_components(seed=0), alignformer=tiny.alignformer(seed=0))
     else:
-        if model == "mini":
-            from ..mini.pretrained import shipped_path
-
-            model = str(shipped_path())
-            if not (Path(model) / "model_index.json").is_file():
-                raise ValueError(f"the shipped mini model is missing from {model}: reinstall reasondiff, or build it "
-                                 "with scripts/train_mini.sh")
+        folder = named_folder(model)
+        if folder is not None:
+            if not (folder / "model_index.json").is_file():
+                raise ValueError(f"the shipped {model} model is missing from {folder}: {_NAMED[model][1]}")
+            model = str(folder)
         # a plain Wan2.1 folder needs an AlignFormer from elsewhere; a saved ReasonDiff pipeline brings its own
         extra = {"alignformer": AlignFormer.from_pretrained(alignformer, dtype=torch_dtype)} if alignformer else {}
         pipe = ReasonDiffPipeline.from_pretrained(model, dtype=torch_dtype, **extra)
