@@ -5,13 +5,14 @@ v1 asked "is the object intact in frame 1 and changed from some frame on?", whic
 can satisfy:
 
 - **Causal order**: the image's object (and room) throughout; intact first, changed last, one change;
-  the prompt's agent seen in the two frames before the change and beside the object when it changes;
-  and the video continuous (below).
+  the prompt's agent came to the object over the two frames before the change and stands beside it; and
+  the video continuous (below).
 - **Continuity**: no agent moves faster than the world's fastest agent or shows for a single frame, objects
-  do not jump, and an object changes state only with an agent beside it (anything else is a cut between
-  two shots): it came over the two frames before and stands beside the object. Rules on where tracks start and end (agents enter at an edge) were tried and dropped: on
-  frames decoded by the mini VAE the judge's positions near the edges are too rough for them (a faint pig
-  entering at 0.97 of the width read at 0.64), and they failed a third of the true clips.
+  do not jump, and an object changes state only when an agent came to it over the two frames before and
+  stands beside it (anything else is a cut between two shots). Rules on where tracks start and end (agents
+  enter at an edge) were tried and dropped: on frames decoded by the mini VAE the judge's positions near
+  the edges are too rough for them (a faint pig entering at 0.97 of the width read at 0.64), and they
+  failed a third of the true clips.
 - **Text adherence**: no agent but the prompt's appears; of the frames in which the true clip shows the
   agent, the share in which the video shows the prompt's agent.
 - **Anchor PSNR**: the frame at the true position against the condition image, counted (else 0 dB) only when
