@@ -9,7 +9,7 @@ import pytest
 from reasondiff.mini.degenerate import KINDS, degenerate
 from reasondiff.mini.judge import AGENT_CLASSES, OBJECT_CLASSES, ROOM_CLASSES, SceneJudge
 from reasondiff.mini.measures import judge_video, smooth, text_adherence
-from reasondiff.mini.world import AGENTS, HELD_OUT_OBJECT_BANDS, OBJECT_COLOURS, ROOMS, sample_script
+from reasondiff.mini.world import AGENTS, HELD_OUT_OBJECT_BANDS, OBJECT_COLOURS, ROOMS, EventScript, sample_script
 
 
 class PaletteReader:
@@ -88,3 +88,41 @@ def test_anchor_psnr_counts_only_in_a_continuous_video():
             verdict = judge_video(PaletteReader(), degenerate(kind, script, position), image, script, position,
                                   script.agent)
             assert verdict.anchor_psnr == expected and verdict.continuity == (kind != "hard_cut"), (kind, verdict)
+
+
+class ScriptedReader:
+    """Returns a fixed reading: the judge's output for a video, written by hand."""
+
+    def __init__(self, reading):
+        self.reading = reading
+
+    def read(self, frames):
+        return {k: np.array(v) for k, v in self.reading.items()}
+
+
+def story_reading(agent_x=None):
+    """A cat walks to a vase at 0.5 of the width in the kitchen, knocks it over at frame 9 and walks on."""
+    x = agent_x or [0.5] + [0.05 * t for t in range(1, 13)] + [0.5] * 4
+    return {"object": [0] * 17, "room": [0] * 17, "changed": [0] * 8 + [1] * 9,
+            "agent": [0] + [1] * 12 + [0] * 4, "agent_x": x, "object_x": [0.5] * 17}
+
+
+def verdict_of(reading):
+    script = EventScript("cat", "vase", "kitchen", enter=1, contact=8)
+    frames = script.frames(64)
+    return judge_video(ScriptedReader(reading), frames, frames[16], script, 17, "cat")
+
+
+def test_a_story_told_in_order_fails_causal_order_when_the_video_is_not_continuous():
+    assert verdict_of(story_reading()).causal_order
+    teleport = [0.5] + [0.05 * t for t in range(1, 13)] + [0.5] * 4
+    teleport[3] = 0.75  # the agent jumps half the frame and back: no agent in the world moves that fast
+    verdict = verdict_of(story_reading(teleport))
+    assert not verdict.continuity and not verdict.causal_order and "jumps" in verdict.why
+
+
+def test_an_agent_misread_for_two_frames_keeps_its_tracks_identity():
+    reading = story_reading()
+    reading["agent"][5:7] = [2, 2]  # two frames read as a dog inside the cat's walk: one agent, one identity
+    verdict = verdict_of(reading)
+    assert verdict.causal_order and verdict.text_adherence > 0.8, verdict

@@ -126,7 +126,8 @@ def _touched(read: dict[str, np.ndarray], at: int, seen: np.ndarray) -> bool:
 
 
 def causal_order(read: dict[str, np.ndarray], obj: str, room: str, agent: str | None) -> str:
-    """'' when the video tells the story in order (module docstring), else the first rule it breaks."""
+    """'' when the video tells the story in order (module docstring), else the first rule it breaks; the video
+    must also be continuous, which `judge_video` checks once for both columns."""
     if (read["object"] == OBJECT_CLASSES.index(obj)).mean() < IDENTITY_SHARE:
         return f"the {obj} is not the object in most frames"
     if (read["room"] == ROOM_CLASSES.index(room)).mean() < IDENTITY_SHARE:
@@ -138,7 +139,7 @@ def causal_order(read: dict[str, np.ndarray], obj: str, room: str, agent: str | 
     seen = (read["agent"] == AGENT_CLASSES.index(agent)) if agent else read["agent"] > 0
     if not _touched(read, int(flips[0]) + 1, seen):
         return f"no {agent or 'agent'} comes to the object as it changes (frame {int(flips[0]) + 2})"
-    return continuity(read)
+    return ""
 
 
 def text_adherence(read: dict[str, np.ndarray], truth_agent: np.ndarray, agent: str) -> float:
@@ -172,7 +173,7 @@ def judge_video(judge, frames: np.ndarray, condition: np.ndarray, script: EventS
     raw = judge.read(frames)
     read = follow_agents({k: (smooth(v) if k in ("object", "changed", "agent", "room") else v) for k, v in raw.items()})
     broken = continuity(read)
-    order = causal_order(read, script.object, script.room, agent)
+    order = causal_order(read, script.object, script.room, agent) or broken
     truth = truth_agent_frames(script, len(frames))
     shown = np.where(truth == IGNORE, 0, truth)  # a sliver at the edge asks nothing of the video
     anchor = min(psnr(frames[position - 1], condition), 60.0) if not broken else 0.0
