@@ -66,6 +66,8 @@ def test_csv_holds_unrounded_numbers():
     full = table[2]
     assert float(full["clip_text_mean"]) == pytest.approx(0.27) and float(full["clip_text_std"]) == pytest.approx(0.01)
     assert full["dynamic_degree_n"] == "2" and float(full["user_rank_mean"]) == 1.5
+    assert float(full["clip_text_ci_low"]) == pytest.approx(0.26) and float(full["clip_text_ci_high"]) == pytest.approx(0.28)
+    assert full["user_rank_ci_low"] == "" == full["user_rank_ci_high"]  # the study's rank has no interval
 
 
 def test_ablation_ratios_and_chart(tmp_path):

@@ -24,7 +24,8 @@ from pathlib import Path
 from PIL import Image
 
 from .captioning import read_captions
-from .sampling import SampledClips, atomic_write_text
+from .jsonl import write_atomically
+from .sampling import SampledClips
 
 PROMPT_SOURCES = ("source", "first", "middle", "last")
 
@@ -48,8 +49,8 @@ def _write(out_dir: Path, clips: SampledClips, items: list[tuple[dict, dict, int
         Image.fromarray(clips.frames(clip["clip_id"])[frame_index]).save(tmp)
         tmp.replace(path)
     lines = "".join(json.dumps(row) + "\n" for row, _, _ in items)
-    atomic_write_text(out_dir / "benchmark.jsonl", lines)
-    atomic_write_text(out_dir / "info.json", json.dumps(info, indent=2) + "\n")
+    write_atomically(out_dir / "benchmark.jsonl", lines)
+    write_atomically(out_dir / "info.json", json.dumps(info, indent=2) + "\n")
     return out_dir / "benchmark.jsonl"
 
 

@@ -39,8 +39,7 @@ from tqdm.auto import tqdm
 from ..faults import checkpoint
 from ..frames import check_num_frames, pixel_to_latent_index
 from ..pipelines.conditioning import encode_images, encode_texts, encode_video, place_image
-from .jsonl import append_rows, read_jsonl
-from .sampling import atomic_write_text
+from .jsonl import append_rows, read_jsonl, write_atomically
 
 FORMAT = "reasondiff-cache/1"
 
@@ -72,7 +71,7 @@ def _texts_of_finished_shards(texts_path: Path, next_shard: int) -> list[dict]:
     rows = read_jsonl(texts_path, repair=True)
     kept = [row for row in rows if row["shard"] < next_shard]
     if len(kept) < len(rows):
-        atomic_write_text(texts_path, "".join(json.dumps(row) + "\n" for row in kept))
+        write_atomically(texts_path, "".join(json.dumps(row) + "\n" for row in kept))
     return kept
 
 
@@ -172,7 +171,7 @@ def write_cache(
             if meta is None:
                 meta = {"format": FORMAT, **settings, "num_frames": num_frames,
                         "latent_shape": list(latents.shape), "text_dim": text_encoder.config.d_model}
-                atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
+                write_atomically(meta_path, json.dumps(meta, indent=2) + "\n")
         _atomic_save(clip_tensors, out / f"clips-{shard:05d}.safetensors")
         checkpoint()
         _atomic_save(text_tensors or {"_empty": torch.zeros(0)}, out / f"texts-{shard:05d}.safetensors")

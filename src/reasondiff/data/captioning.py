@@ -30,8 +30,8 @@ from typing import Protocol, runtime_checkable
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .jsonl import append_rows, read_jsonl
-from .sampling import SampledClips, atomic_write_text, checkpoint
+from .jsonl import append_rows, read_jsonl, write_atomically
+from .sampling import SampledClips, checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def merge_captions(dataset: str | Path, output: str | Path | None = None) -> tup
             rows.append({"clip_id": row["clip_id"], "captions": found[row["clip_id"]]})
         else:
             missing.append(row["clip_id"])
-    atomic_write_text(root / CAPTIONS_FILE, "".join(json.dumps(r) + "\n" for r in rows))
+    write_atomically(root / CAPTIONS_FILE, "".join(json.dumps(r) + "\n" for r in rows))
     return len(rows), missing
 
 

@@ -16,6 +16,17 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` through a fsynced temporary and a rename: a reader sees the old file or the new."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def append_rows(path: Path, rows: list[dict]) -> None:
     """Append `rows`, one JSON object per line, and fsync: a row is on disk before the job moves on."""
     if not rows:

@@ -30,18 +30,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..faults import KILL_ENV, checkpoint  # noqa: F401  (KILL_ENV: the data tests' kill switch)
-from .jsonl import append_rows, read_jsonl
+from .jsonl import append_rows, read_jsonl, write_atomically
 from .video import VIDEO_EXTENSIONS, VideoError, read_clips, to_fraction
 
 log = logging.getLogger(__name__)
 
 FORMAT = "reasondiff-clips/1"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def save_shard(path: Path, tensors: dict[str, np.ndarray]) -> None:
@@ -249,7 +243,7 @@ def sample_videos(
         if changed:
             raise ValueError(f"{out} was sampled with other settings ({changed}: was, now); use a new output folder")
     else:
-        atomic_write_text(meta_path, json.dumps(settings, indent=2) + "\n")
+        write_atomically(meta_path, json.dumps(settings, indent=2) + "\n")
 
     manifest = read_jsonl(manifest_path, repair=True)  # a torn last row: its video is redone
     skipped_rows = read_jsonl(skipped_path, repair=True)

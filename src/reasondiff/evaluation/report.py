@@ -187,13 +187,17 @@ def csv_table(summary: Summary, methods: Sequence[str] | None = None) -> str:
     for method in methods:
         row = [DISPLAY_NAMES.get(method, method), method]
         for key in columns:
-            entry = summary[method].get(key)
-            low, high = (entry or {}).get("ci95", ["", ""])
-            row += ["", "", 0, "", ""] if entry is None else [f"{entry['mean']:.6f}", f"{entry['std']:.6f}", entry["n"],
-                                                               f"{low:.6f}" if low != "" else "",
-                                                               f"{high:.6f}" if high != "" else ""]
+            row += _csv_cells(summary[method].get(key))
         writer.writerow(row)
     return buffer.getvalue()
+
+
+def _csv_cells(entry: Mapping[str, Any] | None) -> list:
+    """mean, std, n, ci_low, ci_high of one cell (the study's User Rank has no interval: empty)."""
+    if entry is None:
+        return ["", "", 0, "", ""]
+    interval = [f"{bound:.6f}" for bound in entry["ci95"]] if "ci95" in entry else ["", ""]
+    return [f"{entry['mean']:.6f}", f"{entry['std']:.6f}", entry["n"], *interval]
 
 
 def ablation_ratios(summary: Summary, reference: str = REFERENCE,

@@ -26,9 +26,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..data.jsonl import read_jsonl, write_atomically
 from .manifest import EvalCase
 from .metrics import METRICS, measured_with
-from .score import case_sample, finite_score
+from .score import case_sample, finite_score, settings_changes
 from .video import read_video, to_uint8_frames
 
 NEEDS_NARRATION = ("reasondiff", "no_enhanced_latents", "no_multi_prompt")
@@ -60,20 +61,7 @@ def case_seed(case_id: str, seed: int) -> int:
 
 def _read_done(path: Path) -> set[tuple[str, str]]:
     """(case id, mode) pairs already written; a torn last line is cut off so appends stay one-row-per-line."""
-    if not path.exists():
-        return set()
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
-        with path.open("r+b") as handle:
-            handle.truncate(keep)
-        data = data[:keep]
-    done = set()
-    for line in data.decode().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            done.add((row["case_id"], row["mode"]))
-    return done
+    return {(row["case_id"], row["mode"]) for row in read_jsonl(path, repair=True)}
 
 
 def read_results(path: str | Path) -> list[dict[str, Any]]:
@@ -94,13 +82,13 @@ def _check_settings(out_dir: Path, settings: GenerationSettings, metrics: Sequen
     if path.exists():
         stored = json.loads(path.read_text())
         stored = {**stored["settings"], "metrics": stored.get("metrics")}
-        changed = [f"{k}: {stored.get(k)!r} -> {v!r}" for k, v in current.items() if stored.get(k) != v]
+        changed = settings_changes(stored, current)
         if changed:
             raise ValueError(f"{out_dir} holds a run made with other settings ({'; '.join(changed)}); "
                              "rerun with the same settings to resume, or choose a new output folder")
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, json.dumps({"settings": asdict(settings), "metrics": metric_names,
+    write_atomically(path, json.dumps({"settings": asdict(settings), "metrics": metric_names,
                                         "measured_with": measured_with(metrics)}, indent=2) + "\n")
 
 
@@ -172,7 +160,7 @@ def run_benchmark(
                 scores = ", ".join(f"{k} {v:.3f}" for k, v in row["metrics"].items() if v is not None)
                 log(f"[{number}/{len(todo)}] {case.id} {mode}: {scores}")
     summary = out_dir / "summary.json"
-    _write_atomically(summary, json.dumps(summarise(read_results(results)), indent=2) + "\n")
+    write_atomically(summary, json.dumps(summarise(read_results(results)), indent=2) + "\n")
     return RunResult(len(todo), skipped, results, summary)
 
 
@@ -253,22 +241,13 @@ def rescore_run(
         row["metrics"].update({metric.name: finite_score(metric.score(sample), metric.name) for metric in metrics
                                if metric.name not in row["metrics"]})
         if number % save_every == 0 or number == len(todo):
-            _write_atomically(path, "".join(json.dumps(r) + "\n" for r in rows))
+            write_atomically(path, "".join(json.dumps(r) + "\n" for r in rows))
         scores = ", ".join(f"{name} {row['metrics'][name]:.3f}" for name in names
                            if row["metrics"][name] is not None)
         log(f"[{number}/{len(todo)}] {row['case_id']} {row['mode']}: {scores}")
     held = set(run.get("metrics") or []) | set(names)
     run["metrics"] = [name for name in METRICS if name in held]  # the order build_metrics uses, so runs resume
     run["measured_with"] = {**run.get("measured_with", {}), **measured_with(metrics)}
-    _write_atomically(run_dir / "run.json", json.dumps(run, indent=2) + "\n")
-    _write_atomically(run_dir / "summary.json", json.dumps(summarise(rows), indent=2) + "\n")
+    write_atomically(run_dir / "run.json", json.dumps(run, indent=2) + "\n")
+    write_atomically(run_dir / "summary.json", json.dumps(summarise(rows), indent=2) + "\n")
     return len(todo)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)

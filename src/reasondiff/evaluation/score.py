@@ -15,7 +15,6 @@ Layout of ODIR (the rows have `eval run`'s shape, so `eval report` reads score f
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import PIL.Image
 
+from ..data.jsonl import append_rows, read_jsonl, write_atomically
 from .manifest import EvalCase
 from .metrics import Sample, measured_with
 from .stats import mean_ci
@@ -47,31 +47,21 @@ def fit_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
                      for f in frames])
 
 
-def _done(path: Path) -> set[str]:
-    """Case ids already scored; a torn last line (a kill mid-write) is cut off and that case scored again."""
-    if not path.exists():
-        return set()
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        data = data[:data.rfind(b"\n") + 1]
-        with path.open("r+b") as handle:
-            handle.truncate(len(data))
-    return {json.loads(line)["case_id"] for line in data.decode().splitlines() if line.strip()}
+def settings_changes(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """`key: old -> new` for every setting a folder was made with that differs now (run.json, score.json)."""
+    return [f"{k}: {stored.get(k)!r} -> {v!r}" for k, v in current.items() if stored.get(k) != v]
 
 
 def _check_folder(out: Path, settings: dict[str, Any]) -> None:
     path = out / "score.json"
     if path.exists():
-        stored = json.loads(path.read_text())
-        changed = [f"{k}: {stored.get(k)!r} -> {v!r}" for k, v in settings.items() if stored.get(k) != v]
+        changed = settings_changes(json.loads(path.read_text()), settings)
         if changed:
             raise ValueError(f"{out} holds scores made with other settings ({'; '.join(changed)}); "
                              "use the same settings to resume, or another --out")
         return
     out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(settings, indent=2) + "\n")
-    tmp.replace(path)
+    write_atomically(path, json.dumps(settings, indent=2) + "\n")
 
 
 def score_videos(cases: Sequence[EvalCase], videos: str | Path, out_dir: str | Path, metrics: Sequence[Any], *,
@@ -84,26 +74,21 @@ def score_videos(cases: Sequence[EvalCase], videos: str | Path, out_dir: str | P
     _check_folder(out, {"videos": str(videos.resolve()), "label": label, "fps": fps,
                         "metrics": [m.name for m in metrics], "measured_with": measured_with(metrics)})
     path = out / RESULTS
-    done = _done(path)
+    rows = read_jsonl(path, repair=True)  # a torn last row (a kill mid-write) is cut and its case scored again
+    done = {row["case_id"] for row in rows}
     todo = [case for case in cases if case.id not in done]
-    with path.open("a") as handle:
-        for number, case in enumerate(todo, start=1):
-            image = PIL.Image.open(case.image).convert("RGB")
-            frames = fit_frames(read_video(videos / f"{case.id}.mp4"), image.height, image.width)
-            sample = case_sample(case, frames, image, fps)
-            scores = {m.name: finite_score(m.score(sample), m.name) for m in metrics}
-            row = {"case_id": case.id, "mode": label, "method": label, "video": str(videos / f"{case.id}.mp4"),
-                   "metrics": scores}
-            handle.write(json.dumps(row) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-            log(f"[{number}/{len(todo)}] {case.id}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
-                                                                  if v is not None))
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for number, case in enumerate(todo, start=1):
+        image = PIL.Image.open(case.image).convert("RGB")
+        frames = fit_frames(read_video(videos / f"{case.id}.mp4"), image.height, image.width)
+        scores = {m.name: finite_score(m.score(case_sample(case, frames, image, fps)), m.name) for m in metrics}
+        row = {"case_id": case.id, "mode": label, "method": label, "video": str(videos / f"{case.id}.mp4"),
+               "metrics": scores}
+        append_rows(path, [row])
+        rows.append(row)
+        log(f"[{number}/{len(todo)}] {case.id}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
+                                                              if v is not None))
     summary = {m.name: mean_ci([row["metrics"].get(m.name) for row in rows]) for m in metrics}
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    tmp.replace(out / "summary.json")
+    write_atomically(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return out / "summary.json"
 
 
