@@ -1,19 +1,13 @@
 """Training the mini model's video VAE (diffusers' `AutoencoderKLWan`, small) on SynthWorld clips.
 
-Wan's VAE is causal in time and carries a feature cache from one 4-frame group to the next, so it
-must see windows of several groups: each step draws a window of 1, 5, 9 or 17 frames (1, 2, 3 or 5
-latent frames), with the batch sized so every step sees about 20 frames (twenty different images when
-the window is one frame: the spatial code learns from many scenes, the cache path from long windows).
-Training on 5-frame windows only was tried first: they reconstruct well (L1 0.036) but the third
-latent frame onwards degrades (L1 0.13-0.18), because the cache path between groups is never trained.
-The decoder reads the posterior's mean, as the pipeline's condition path does: decoding a sample
-drowns the untrained encoder's signal in unit-variance noise (300 steps learned nothing but a grey
-room). Loss: L1 plus a small KL term (on the mean it keeps the latents bounded), with the agent's and
-the object's pixels weighted 3x: they cover a few percent of a frame, and with a plain L1 the first
-1 700 steps learned the rooms and dropped every object and agent (seen in the reconstructions). A
-weight of 10 with a learning rate of 1e-3 went the other way: after 900 steps the agents were there
-but every room came out the same grey-lilac; 3x at 3e-4 then gave the rooms and kept the agents
-within 200 steps (mean absolute error 0.074 -> 0.028).
+Wan's VAE is causal in time and carries a feature cache from one 4-frame group to the next, so each step
+draws windows of several lengths (1, 5, 9 or 17 frames: 1-5 latent frames) with about the same number of frames
+per step: one-frame windows teach the spatial code from many scenes, longer ones the cache path between
+groups. The decoder reads the posterior's mean, as the pipeline's condition path does. Agents and objects
+cover a few percent of a frame, so their pixels weigh `foreground_weight` times the room's in the L1 loss.
+Most steps run on random crops (`crop`): convolutions do not care where a pixel sits, and a 32x32 crop costs a
+quarter of a full frame, so the same hour sees four times the scenes; the last phase trains on whole frames.
+What earlier settings did and why these were chosen: docs/mini.md, "The VAE".
 
 Checkpoints (`OUT/checkpoint/`: the model in safetensors, the optimizer state, the step) are written
 to a temporary folder and renamed, so a killed run resumes from the last complete one.
@@ -33,10 +27,9 @@ from diffusers import AutoencoderKLWan
 
 from .world import ROOMS, sample_script
 
-# 4x spatial and 4x temporal compression: a 64x64x17 clip becomes 16x5x16x16. Wan's own 8x spatial factor
-# left SynthWorld's agents (8-12 px) about one latent pixel each, and after 3 000 steps (base width 16) the
-# decoder still drew them as one blurred blob.
-MINI_VAE = dict(base_dim=16, z_dim=16, dim_mult=[1, 2, 2], num_res_blocks=1, temperal_downsample=[True, True],
+# 4x spatial and 4x temporal compression: a 64x64x17 clip becomes 16x5x16x16 (Wan2.1's 4x time, so frame
+# counts stay 4k+1). Base width 32: the width-16 v1 reconstructed held-out clips at 24 dB (docs/mini.md).
+MINI_VAE = dict(base_dim=32, z_dim=16, dim_mult=[1, 2, 2], num_res_blocks=1, temperal_downsample=[True, True],
                 scale_factor_spatial=4)
 
 
@@ -44,15 +37,21 @@ FOREGROUND_WEIGHT = 3.0
 
 
 def clip_batch(rng: np.random.Generator, batch: int, frames: int, size: int,
-               foreground_weight: float = FOREGROUND_WEIGHT) -> tuple[torch.Tensor, torch.Tensor]:
-    """`[B, 3, frames, size, size]` in [-1, 1]: random windows of random SynthWorld clips, and per-pixel loss
-    weights `[B, 1, frames, size, size]` that count the agent and the object `foreground_weight` times the room
-    around them."""
+               foreground_weight: float = FOREGROUND_WEIGHT, crop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """`[B, 3, frames, S, S]` in [-1, 1]: random windows of random SynthWorld clips (S = `crop` when given: a random
+    square of the `size` frames that holds the object), and per-pixel loss weights `[B, 1, frames, S, S]` that
+    count the agent and the object `foreground_weight` times the room around them. Objects stand in the training
+    band only; a crop puts them anywhere in its square, which is how the VAE learns to draw the benchmark's
+    held-out positions without seeing them."""
     videos, weights = [], []
     for _ in range(batch):
         script = sample_script(rng, num_frames=17)
         start = int(rng.integers(0, 17 - frames + 1))
         clip = np.stack([script.render(t, size) for t in range(start, start + frames)])
+        if crop:
+            x = int(np.clip(script.object_x * size - crop / 2 + rng.integers(-crop // 3, crop // 3 + 1), 0, size - crop))
+            y = int(rng.integers(0, size - crop + 1))
+            clip = clip[:, y:y + crop, x:x + crop]
         wall, floor = (np.array(c, dtype=np.uint8) for c in ROOMS[script.room])
         foreground = ~(np.all(clip == wall, axis=-1) | np.all(clip == floor, axis=-1))
         videos.append(torch.from_numpy(clip).permute(3, 0, 1, 2))
@@ -86,6 +85,7 @@ def set_latent_statistics(vae: AutoencoderKLWan, clips: int = 64, seed: int = 12
 
 
 def train_vae(out_dir: str | Path, steps: int, frames_per_step: int = 20, windows: tuple[int, ...] = (1, 5, 9, 17), size: int = 64,
+              crop: int | None = None,
               learning_rate: float = 3e-4, kl_weight: float = 1e-6, seed: int = 0, checkpoint_every: int = 100,
               foreground_weight: float = FOREGROUND_WEIGHT, log=print) -> AutoencoderKLWan:
     out = Path(out_dir)
@@ -106,7 +106,7 @@ def train_vae(out_dir: str | Path, steps: int, frames_per_step: int = 20, window
     while step < steps:
         rng = np.random.default_rng([seed, step])  # the batch of a step depends on the step only: exact resume
         frames = windows[int(rng.integers(len(windows)))]
-        video, weight = clip_batch(rng, max(1, frames_per_step // frames), frames, size, foreground_weight)
+        video, weight = clip_batch(rng, max(1, frames_per_step // frames), frames, size, foreground_weight, crop)
         posterior = vae.encode(video).latent_dist
         reconstruction = vae.decode(posterior.mode()).sample
         l1 = ((reconstruction - video).abs() * weight).sum() / (weight.sum() * 3)
@@ -144,8 +144,11 @@ if __name__ == "__main__":
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--foreground-weight", type=float, default=FOREGROUND_WEIGHT)
+    parser.add_argument("--crop", type=int, default=None, help="train on random squares of this side")
+    parser.add_argument("--windows", default="1,5,9,17", help="clip lengths a step may draw (4k+1 frames)")
     args = parser.parse_args()
     train_vae(args.out, args.steps, frames_per_step=args.frames_per_step, checkpoint_every=args.checkpoint_every,
-              learning_rate=args.learning_rate, foreground_weight=args.foreground_weight,
+              learning_rate=args.learning_rate, foreground_weight=args.foreground_weight, crop=args.crop,
+              windows=tuple(int(w) for w in args.windows.split(",")),
               log=lambda m: print(m, flush=True))
     print(export_vae(args.out), flush=True)
