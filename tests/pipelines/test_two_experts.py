@@ -79,6 +79,21 @@ def test_both_experts_read_the_same_condition_and_the_frame_wise_narratives(cond
         assert "encoder_hidden_states_image" not in call
 
 
+@pytest.mark.parametrize("expert, boundary_ratio", [("transformer", 0.0), ("transformer_2", 1.0)])
+def test_each_expert_attends_frame_wise_to_the_narration(condition_image, expert, boundary_ratio):
+    """With the boundary at an end one expert takes every step. Rewriting the last segment (pixel frames 11-17)
+    changes its first cross-attention's output of latent frames 3 and 4 only."""
+    pipe = two_expert_pipeline(boundary_ratio=boundary_ratio)
+    outputs = []
+    getattr(pipe, expert).blocks[0].attn2.register_forward_hook(lambda m, a, out: outputs.append(out.detach().clone()))
+    rewritten = Narration(position=17, descriptions=VASE_STORY.descriptions[:10] + ["the vase glows green"] * 7)
+    for narration in (VASE_STORY, rewritten):
+        pipe(condition_image, PROMPT, narration=narration, mode="no_enhanced_latents", generator=generator(0),
+             **{**CALL, "num_inference_steps": 1})
+    change = (outputs[2] - outputs[0]).abs().reshape(5, 16, -1).amax(dim=(1, 2))  # first conditional passes
+    assert torch.all(change[:3] == 0) and torch.all(change[3:] > 1e-4), change
+
+
 def test_every_mode_runs_with_two_experts_and_differs(condition_image):
     pipe = two_expert_pipeline()
     frames = {mode: pipe(condition_image, PROMPT, narrator=ScriptedNarrator(), mode=mode, generator=generator(0),

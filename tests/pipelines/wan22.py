@@ -26,6 +26,7 @@ def two_expert_components(seed=0):
 
 def two_expert_pipeline(seed=0, **kwargs):
     """ReasonDiff on the two tiny experts, with an AlignFormer whose output has moved from its zero init."""
-    pipe = ReasonDiffPipeline(**two_expert_components(seed), alignformer=trained_like_alignformer(seed), **kwargs)
+    components = {**two_expert_components(seed), **kwargs}
+    pipe = ReasonDiffPipeline(**components, alignformer=trained_like_alignformer(seed))
     pipe.set_progress_bar_config(disable=True)
     return pipe
