@@ -40,8 +40,8 @@ def test_a_batch_of_prompts_is_each_prompt_on_its_own(condition_image, mode):
                  **CALL)
     assert batch.frames.shape == (2, 17, 64, 64, 3) and batch.prompt == prompts
     assert batch.narration == (None if mode == "wan" else stories)
-    alone = [pipe(condition_image, prompts[b], narration=stories[b], mode=mode, generator=generator(b), **CALL).frames[0]
-             for b in range(2)]
+    alone = [pipe(condition_image, prompts[b], narration=stories[b], mode=mode, generator=generator(b),
+                  **CALL).frames[0] for b in range(2)]
     for b in range(2):  # batched matmuls round differently: ~1e-5 apart, where another video is ~1e-1 apart
         np.testing.assert_allclose(batch.frames[b], alone[b], rtol=0, atol=1e-4)
         assert np.abs(batch.frames[b] - alone[1 - b]).max() > 1e-2
@@ -55,7 +55,8 @@ def test_the_narrator_writes_one_narration_per_prompt_and_rewrites_each(conditio
     assert out.narration == [VASE_STORY, VASE_STORY]
     rewritten = pipe(condition_image, [PROMPT, "a dog"], narrator=narrator, mode="rewrite", generator=generator(0),
                      **CALL)
-    assert rewritten.prompt == [narrator.rewritten] * 2 and narrator.calls[2:] == [("rewrite", PROMPT), ("rewrite", "a dog")]
+    assert rewritten.prompt == [narrator.rewritten] * 2
+    assert narrator.calls[2:] == [("rewrite", PROMPT), ("rewrite", "a dog")]
 
 
 class Untouchable:

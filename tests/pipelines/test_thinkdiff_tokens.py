@@ -73,8 +73,8 @@ def test_no_multi_prompt_reads_the_tokens_in_the_dit_and_the_alignformer(mini, i
     c_stars = []
     handle = mini.alignformer.register_forward_hook(lambda m, a, out: c_stars.append(out.detach().clone()))
     try:
-        run = lambda tokens: render(mini, tokens, image=image, mode="no_multi_prompt", narration=narration,  # noqa: E731
-                                    generator=generator(0), **SIZE)
+        run = lambda tokens: render(  # noqa: E731
+            mini, tokens, image=image, mode="no_multi_prompt", narration=narration, generator=generator(0), **SIZE)
         out = run(clip_tokens(mini, [image], "a cat"))
         other = run(clip_tokens(mini, [image.transpose(0)], "a cat"))
     finally:

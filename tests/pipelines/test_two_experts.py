@@ -141,7 +141,8 @@ def test_the_stage_1_lora_goes_into_both_experts_and_is_off_in_the_baselines(con
 def test_a_two_expert_folder_loads_with_its_alignformer_and_lora(condition_image, tmp_path):
     pipe = two_expert_pipeline(predicted_mask_value=0.25)
     pipe.save_pretrained(tmp_path)
-    ReasonDiffPipeline.save_lora_weights(tmp_path, transformer_lora_layers=random_lora(two_expert_pipeline().transformer, 1))
+    lora = random_lora(two_expert_pipeline().transformer, 1)
+    ReasonDiffPipeline.save_lora_weights(tmp_path, transformer_lora_layers=lora)
     assert (tmp_path / "transformer_2" / "diffusion_pytorch_model.safetensors").is_file()
     assert (tmp_path / LORA_FILE).is_file() and not (tmp_path / "image_encoder").exists()
 

@@ -236,7 +236,7 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
                                  f"tokens, then zeros), got {list(embeds.shape)}")
         if prompt_embeds is None:
             prompts = [prompt] if isinstance(prompt, str) else prompt
-            if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
+            if not (isinstance(prompts, list) and prompts and all(isinstance(p, str) and p.strip() for p in prompts)):
                 raise ValueError("prompt must be a non-empty string or a list of them (or pass prompt_embeds)")
         elif mode not in PROMPT_MODES:
             raise ValueError(f"prompt_embeds stand for the prompt, which mode={mode!r} does not show the DiT; use "
@@ -403,6 +403,7 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
             caption_index = torch.tensor([[index[t] for t in frames] for frames in frame_texts], device=device)
         contexts, frame_to_context = frame_contexts(text_embeds[None].expand(len(narrations), -1, -1, -1),
                                                     caption_index)
+        # the positive side is ours (frame-wise); given as prompt_embeds, encode_prompt encodes the negative only
         _, negative = self.encode_prompt(None, negative_prompt, self.do_classifier_free_guidance,
                                          prompt_embeds=contexts[:, 0], negative_prompt_embeds=negative_prompt_embeds,
                                          max_sequence_length=max_sequence_length, device=device)
@@ -470,7 +471,8 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
                                                 image_embeds)
                 embeds["latents"] = self.scheduler.step(noise_pred, t, embeds["latents"], return_dict=False)[0]
                 if callback_on_step_end is not None:
-                    outputs = callback_on_step_end(self, i, t, {k: embeds[k] for k in callback_on_step_end_tensor_inputs})
+                    tensors = {k: embeds[k] for k in callback_on_step_end_tensor_inputs}
+                    outputs = callback_on_step_end(self, i, t, tensors)
                     embeds.update({k: outputs.pop(k) for k in list(embeds) if k in outputs})
                 if i == len(timesteps) - 1 or ((i + 1) > num_warmup_steps and (i + 1) % self.scheduler.order == 0):
                     progress_bar.update()
@@ -480,9 +482,9 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
     def _guided_noise(self, model, scale, model_input, timestep, embeds, image_embeds) -> torch.Tensor:
         """One expert's conditional pass (frame-wise narratives) and, with guidance, its unconditional pass."""
         with model.cache_context("cond"):
-            noise_pred = model(hidden_states=model_input, timestep=timestep, encoder_hidden_states=embeds["prompt_embeds"],
-                               encoder_hidden_states_image=image_embeds, attention_kwargs=self._attention_kwargs,
-                               return_dict=False)[0]
+            noise_pred = model(hidden_states=model_input, timestep=timestep,
+                               encoder_hidden_states=embeds["prompt_embeds"], encoder_hidden_states_image=image_embeds,
+                               attention_kwargs=self._attention_kwargs, return_dict=False)[0]
         if self.do_classifier_free_guidance:
             with model.cache_context("uncond"):
                 noise_uncond = model(hidden_states=model_input, timestep=timestep,
