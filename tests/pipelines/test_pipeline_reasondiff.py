@@ -24,8 +24,31 @@ def wan_reference(condition_image, prompt=PROMPT, seed=0):
 def test_wan_mode_equals_diffusers_wan_i2v(condition_image):
     expected = wan_reference(condition_image)
     out = reasondiff_pipeline()(condition_image, PROMPT, mode="wan", generator=generator(0), **CALL)
-    np.testing.assert_allclose(out.frames, expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(out.frames, expected)
     assert out.narration is None and out.prompt == PROMPT
+
+
+@pytest.mark.parametrize("mode", ["wan", "rewrite"])
+def test_baseline_modes_run_the_parents_own_call_on_this_pipeline(condition_image, mode, monkeypatch):
+    """No throwaway WanImageToVideoPipeline: the parent's __call__ runs once, on the pipeline itself."""
+    calls, parent_call = [], WanImageToVideoPipeline.__call__
+
+    def spy(self, *args, **kwargs):
+        calls.append((self, kwargs["prompt"]))
+        return parent_call(self, *args, **kwargs)
+
+    pipe = reasondiff_pipeline()
+    monkeypatch.setattr(WanImageToVideoPipeline, "__call__", spy)
+    monkeypatch.setattr(WanImageToVideoPipeline, "__init__", lambda *a, **k: pytest.fail("a pipeline was built"))
+    narrator = ScriptedNarrator()
+    out = pipe(condition_image, PROMPT, narrator=narrator, mode=mode, **{**CALL, "num_inference_steps": 1})
+    assert calls == [(pipe, out.prompt)] and out.prompt == (PROMPT if mode == "wan" else narrator.rewritten)
+
+
+def test_a_wan2_1_pipeline_registers_diffusers_wan2_2_config():
+    pipe = reasondiff_pipeline()
+    assert pipe.transformer_2 is None and pipe.config.boundary_ratio is None and pipe.experts == [pipe.transformer]
+    assert pipe.config.expand_timesteps is False and pipe.config.transformer_2 == (None, None)
 
 
 def test_reasondiff_loop_reduces_to_wan_for_a_first_frame_image_and_one_description(condition_image):
@@ -229,9 +252,16 @@ def test_vae_tiling_runs(condition_image):
         ({"mode": "rewrite", "narration": None}, ValueError, "needs a narrator"),
         ({"narration": Narration(position=3, descriptions=["x"] * 9)}, ValueError, "describes 9 frames"),
         ({"image": "photo.png"}, TypeError, "PIL image"),
+        ({"pipe": {"expand_timesteps": True}}, ValueError, "expand_timesteps=True"),
     ],
 )
 def test_bad_calls_are_named(condition_image, kwargs, error, message):
+    pipe = reasondiff_pipeline(**kwargs.pop("pipe", {}))
     call = {"image": condition_image, "prompt": PROMPT, "narration": VASE_STORY, **CALL, **kwargs}
     with pytest.raises(error, match=message):
-        reasondiff_pipeline()(**call)
+        pipe(**call)
+
+
+def test_a_pipeline_without_a_transformer_is_refused():
+    with pytest.raises(ValueError, match="needs a transformer"):
+        ReasonDiffPipeline(**{**tiny.wan_components(seed=0), "transformer": None})

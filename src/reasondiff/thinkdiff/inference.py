@@ -10,6 +10,9 @@ place. Nothing of the diffusion model changes: the tokens go in through diffuser
                       prompt (with its padding), cut to that length.
   Wan2.1 (UMT5-XXL):  same idea with Wan's layout: real tokens, then zeros up to 512; the aligner
                       must have been trained against the UMT5 decoder.
+  ReasonDiffPipeline: Wan's layout, in a mode whose DiT reads the prompt: "wan" by default (the base
+                      model, image as first frame); "no_multi_prompt" with a `narration=` (the image's
+                      position) also takes them, the AlignFormer reading the tokens as every frame's text.
 """
 
 from __future__ import annotations
@@ -141,4 +144,6 @@ def render(pipe, tokens: torch.Tensor, prompt: str = "", **call_kwargs):
         call_kwargs.setdefault("max_sequence_length", pipe.transformer.config.max_text_seq_length)
     else:
         embeds = wan_embeddings(pipe, tokens, prompt, call_kwargs.get("max_sequence_length", 512))
+        if type(pipe).__name__.startswith("ReasonDiff"):  # its default mode reads a narration, not the prompt
+            call_kwargs.setdefault("mode", "wan")
     return pipe(**embeds, **call_kwargs)
