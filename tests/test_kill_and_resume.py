@@ -255,13 +255,12 @@ def test_a_killed_eval_run_resumes_to_the_rows_of_one_run(tmp_path):
 # ------------------------------------------------------------------------------------ thinkdiff extract and train
 
 def test_killed_thinkdiff_extract_and_train_resume_to_one_runs_features_and_weights(tmp_path):
+    import thinkdiff_toy as toy
     from safetensors.numpy import load_file
 
-    from reasondiff.thinkdiff import tiny
-
     rows = []
-    for i, caption in enumerate(tiny.toy_captions(6, seed=9)):
-        tiny.toy_image(caption, 56).save(tmp_path / f"{i}.png")
+    for i, caption in enumerate(toy.toy_captions(6, seed=9)):
+        toy.toy_image(caption, 56).save(tmp_path / f"{i}.png")
         rows.append({"image": f"{i}.png", "caption": caption})
     (tmp_path / "data.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
 

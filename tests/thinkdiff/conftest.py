@@ -1,4 +1,5 @@
 import pytest
+import thinkdiff_toy as toy
 import torch
 
 from reasondiff.thinkdiff import tiny
@@ -15,11 +16,11 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def toy_captions():
-    return tiny.toy_captions(400, seed=0)
+    return toy.toy_captions(400, seed=0)
 
 
 @pytest.fixture(scope="session")
 def pretrained_t5(toy_captions):
     """A tiny T5 pretrained on the toy world, its encoder's final norm at a trained-checkpoint-like scale (0.1)."""
     torch.set_num_threads(1)
-    return tiny.pretrain_t5_toy(tiny.t5(0, encoder_norm_scale=0.1), tiny.t5_tokenizer(), toy_captions, steps=300)
+    return toy.pretrain_t5_toy(tiny.t5(0, encoder_norm_scale=0.1), tiny.t5_tokenizer(), toy_captions, steps=300)

@@ -3,6 +3,7 @@ import json
 import imageio.v3 as iio
 import PIL.Image
 import pytest
+import thinkdiff_toy as toy
 from typer.testing import CliRunner
 
 from reasondiff.thinkdiff import FeatureDataset, tiny
@@ -14,8 +15,8 @@ runner = CliRunner()
 @pytest.fixture
 def toy_data(tmp_path):
     rows = []
-    for i, caption in enumerate(tiny.toy_captions(6, seed=9)):
-        tiny.toy_image(caption, 56).save(tmp_path / f"{i}.png")
+    for i, caption in enumerate(toy.toy_captions(6, seed=9)):
+        toy.toy_image(caption, 56).save(tmp_path / f"{i}.png")
         rows.append({"image": f"{i}.png", "caption": caption})
     (tmp_path / "data.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     return tmp_path
@@ -36,7 +37,7 @@ def test_extract_then_train_then_generate(toy_data, variant):
     ds = FeatureDataset(feats)
     assert len(ds) == 6 and ds.metadata["variant"] == variant
     if variant == "clip":
-        assert ds[0].features.shape == (5, tiny.CLIP_DIM) and ds[0].text == tiny.toy_captions(6, seed=9)[0]
+        assert ds[0].features.shape == (5, tiny.CLIP_DIM) and ds[0].text == toy.toy_captions(6, seed=9)[0]
     else:
         assert all(ds[i].token_aligned and 1 <= len(ds[i].features) <= 5 for i in range(6))
     out = invoke("train", "--features", feats, "--out", run, "--steps", 4, "--batch-size", 2, "--save-every", 2)

@@ -36,7 +36,7 @@ def cobsat_root(tmp_path):
             for d, detail_value in enumerate(ITEMS[detail]):
                 PIL.Image.new("RGB", (8, 8), encode(d, o)).save(folder / f"{detail_value}_{obj_value}.jpg")
     (tmp_path / "load_datasets").mkdir()
-    (tmp_path / "load_datasets" / "prompts_list.json").write_text(json.dumps(PERMUTATIONS))
+    (tmp_path / "load_datasets" / "prompts_list_default.json").write_text(json.dumps(PERMUTATIONS))
     return tmp_path
 
 
@@ -54,7 +54,7 @@ class ScriptedJudge:
 
 
 def test_prompts_follow_the_permutation_file(cobsat_root):
-    perms = load_permutations(cobsat_root / "load_datasets" / "prompts_list.json")
+    perms = load_permutations(cobsat.default_permutations(cobsat_root))
     two = build_prompts(cobsat_root, 1, 2, perms)  # Color-I: texts name colours, the object is latent
     p = two[0]
     assert p.texts == ["red: ", "yellow: ", "orange: "] and p.theta == "car"  # theta = objects[theta_list[shot+1]=4]
@@ -153,3 +153,59 @@ def test_openai_judge_sends_the_image_and_the_question():
     content = sent["messages"][0]["content"]
     assert content[0]["image_url"]["url"].startswith("data:image/png;base64,")
     assert content[1] == {"type": "text", "text": "What is it? Answer the number only."} and sent["temperature"] == 0
+
+
+def test_the_current_permutation_file_is_found_and_the_old_name_still_works(tmp_path):
+    folder = tmp_path / "load_datasets"
+    folder.mkdir()
+    assert cobsat.default_permutations(tmp_path) == folder / "prompts_list_default.json"  # named even if absent
+    with pytest.raises(FileNotFoundError, match="prompts_list_default.json"):
+        load_permutations(cobsat.default_permutations(tmp_path))
+    (folder / "prompts_list.json").write_text(json.dumps(PERMUTATIONS))  # a clone from before CoBSAT's rename
+    assert cobsat.default_permutations(tmp_path).name == "prompts_list.json"
+    (folder / "prompts_list_default.json").write_text(json.dumps(PERMUTATIONS[:1]))
+    assert len(load_permutations(cobsat.default_permutations(tmp_path))) == 1  # the current file wins
+
+
+def test_item2word_rewrites_the_texts_of_background_i_and_style_i_not_the_files():
+    # x_list[0] = 4 is "park" among backgrounds, 8 is "3d" among styles (CoBSAT configs.item_dict)
+    perms = [{"x_list": [4, 8, 0, 1, 2], "theta_list": [0, 0, 0, 0, 0, 0]}]
+    bg = build_prompts("root", 3, 2, perms, check_images=False)[0]  # Background-I: texts name backgrounds
+    assert bg.texts == ["amusement park: ", "cave: ", "beach: "] and bg.x_values == ["park", "cave", "beach"]
+    assert bg.image_paths[0].as_posix().endswith("background_zebra/park_zebra.jpg")  # files keep the item
+    assert bg.name == "0_zebra_amusement park_cave_beach"  # CoBSAT's save_path joins the words
+    style = build_prompts("root", 5, 2, perms, check_images=False)[0]  # Style-I
+    assert style.texts == ["lego: ", "wireframe: ", "watercolor: "]
+    assert style.image_paths[1].name == "3d_leaf.jpg"
+    plain = build_prompts("root", 1, 2, perms, check_images=False)[0]  # Color-I: nothing to rewrite
+    assert plain.texts == ["pink: ", "blue: ", "yellow: "]
+    # the share of rewritten prompts over CoBSAT-like permutations is what the issue measured (26-91 %)
+    rng = __import__("random").Random(0)
+    many = [{"x_list": rng.sample(range(10), 10), "theta_list": rng.sample(range(10), 10)} for _ in range(200)]
+    for task_id, shot, low, high in ((3, 2, 0.26, 0.34), (5, 4, 0.45, 0.55)):
+        share = sum(any(w in " ".join(p.texts) for w in ("amusement park", "wireframe"))
+                    for p in build_prompts("root", task_id, shot, many, check_images=False)) / len(many)
+        assert low <= share <= high, share  # 3 of 10 x values in 2-shot, 5 of 10 in 4-shot
+
+
+def test_a_task_table_of_another_benchmark_with_rendered_images():
+    items = {"agent": ["cat", "dog", "pig"], "room": ["kitchen", "garden"]}
+    table = cobsat.TaskTable.from_pairs(items, [("Room", "room", "agent")], {"garden": "green garden"})
+    assert [(t.name, t.x_space, t.theta_space) for t in table.tasks.values()] == [
+        ("Room-I", "room", "agent"), ("Room-II", "agent", "room")]
+    drawn = []
+
+    def render(task, x, theta, prompt, demo):
+        drawn.append((task.name, x, theta, prompt, demo))
+        return PIL.Image.new("RGB", (4, 4), (demo, 0, 0))
+
+    perms = [{"x_list": [0, 1, 2, 3], "theta_list": [0, 0, 0, 5]}]
+    p = build_prompts(None, 1, 2, perms, table=table, images=render)[0]  # indices wrap round the short lists
+    assert p.texts == ["kitchen: ", "green garden: ", "kitchen: "] and p.theta == "pig"
+    assert (p.target_object, p.target_detail) == ("pig", "kitchen")
+    assert drawn == [("Room-I", "kitchen", "pig", 0, 0), ("Room-I", "garden", "pig", 0, 1)]
+    assert p.image_paths == [] and p.items()[3].getpixel((0, 0)) == (1, 0, 0)
+    ii = build_prompts(None, 2, 1, perms, table=table, images=render)[0]
+    assert ii.texts == ["cat: ", "dog: "] and ii.theta == "kitchen" and ii.target_object == "dog"
+    row = format_table({1: 0.25, 2: 0.75}, "m", table).splitlines()[1].split()
+    assert row == ["m", "0.250", "0.750", "0.500"]

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import PIL.Image
 import pytest
+import thinkdiff_toy as toy
 import torch
 
 from reasondiff.thinkdiff import FeatureDataset, TokenFeatures, clip_image_tokens, lvlm_features, tiny
@@ -93,7 +94,7 @@ def test_interleaved_images_and_texts_reach_the_vlm(vlm):
 def test_clip_tokens_are_cls_plus_2x2_pooled_patches():
     vision, processor = tiny.clip_vision(0), tiny.clip_image_processor()
     captions = ("a red square on a blue background", "a big green star on a white background")
-    images = [tiny.toy_image(c) for c in captions]
+    images = [toy.toy_image(c) for c in captions]
     tokens = clip_image_tokens(vision, processor, images)
     assert tokens.shape == (2, 1 + 4, tiny.CLIP_DIM)  # 4x4 patches -> 2x2 after pooling, + CLS
     pixels = processor(images=images, return_tensors="pt")["pixel_values"]

@@ -1,6 +1,7 @@
 import numpy as np
 import PIL.Image
 import pytest
+import thinkdiff_toy as toy
 import torch
 from diffusers import CogVideoXPipeline, FluxPipeline, WanImageToVideoPipeline
 
@@ -60,7 +61,7 @@ def test_clip_variant_concatenates_image_tokens_and_t5_text_eq5():
     aligner = Aligner.from_text_encoder(pipe.text_encoder_2, in_dim=tiny.CLIP_DIM)
     clip = ThinkDiffCLIP(tiny.clip_vision(0), tiny.clip_image_processor(), aligner, pipe.tokenizer_2,
                          pipe.text_encoder_2)
-    images = [tiny.toy_image("a red square on a blue background"), tiny.toy_image("a big star on a green background")]
+    images = [toy.toy_image("a red square on a blue background"), toy.toy_image("a big star on a green background")]
     tokens = clip.encode(images, "a cat")
     text = t5_encode(pipe.tokenizer_2, pipe.text_encoder_2, "a cat")
     assert tokens.shape == (1, 2 * 5 + text.shape[1], tiny.T5_DIM)  # 5 tokens per image, then the text
@@ -94,7 +95,7 @@ def test_wan_reads_umt5_aligned_tokens_zero_padded_to_512(lvlm_parts):
     tokens, _ = lvlm_tokens(pipe.text_encoder, lvlm_parts)  # aligner initialised from the UMT5 encoder
     seen, handle = capture_text(pipe.transformer)
     try:
-        out = render(pipe, tokens, prompt="a cat", image=tiny.toy_image("a red circle on a white background", 64),
+        out = render(pipe, tokens, prompt="a cat", image=toy.toy_image("a red circle on a white background", 64),
                      height=64, width=64, num_frames=5, num_inference_steps=2, output_type="np", guidance_scale=1.0)
     finally:
         handle.remove()

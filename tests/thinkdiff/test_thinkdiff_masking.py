@@ -1,4 +1,5 @@
 import pytest
+import thinkdiff_toy as toy
 import torch
 
 from reasondiff.thinkdiff import tiny
@@ -34,7 +35,7 @@ def test_caption_split_is_at_a_word_and_may_leave_an_empty_prefix():
 
 
 def test_lvlm_collate_feeds_the_first_part_and_targets_the_rest():
-    samples = tiny.toy_lvlm_features(tiny.toy_captions(6, seed=3))
+    samples = toy.toy_lvlm_features(toy.toy_captions(6, seed=3))
     tok = tiny.t5_tokenizer()
     batch = collate_lvlm(samples, tok, torch.Generator().manual_seed(0))
     for b, s in enumerate(samples):
@@ -54,7 +55,7 @@ def test_lvlm_collate_feeds_the_first_part_and_targets_the_rest():
 def test_clip_collate_keeps_all_image_tokens_and_splits_the_caption():
     from reasondiff.thinkdiff import TokenFeatures
 
-    caps = tiny.toy_captions(5, seed=4)
+    caps = toy.toy_captions(5, seed=4)
     samples = [TokenFeatures(features=torch.randn(5, 8), text=c) for c in caps]
     tok = tiny.t5_tokenizer()
     batch = collate_clip(samples, tok, torch.Generator().manual_seed(0))

@@ -2,6 +2,7 @@ import json
 import math
 
 import pytest
+import thinkdiff_toy as toy
 import torch
 
 from reasondiff.thinkdiff import Aligner, TokenFeatures, TrainConfig, clip_image_tokens, thinkdiff_loss, tiny, train
@@ -16,13 +17,13 @@ def mean(xs):
 
 @pytest.fixture(scope="module")
 def lvlm_corpus(toy_captions):
-    return tiny.toy_lvlm_features(toy_captions, seed=0)
+    return toy.toy_lvlm_features(toy_captions, seed=0)
 
 
 @pytest.fixture(scope="module")
 def clip_corpus(toy_captions):
     torch.set_num_threads(1)
-    images = [tiny.toy_image(c) for c in toy_captions]
+    images = [toy.toy_image(c) for c in toy_captions]
     tokens = clip_image_tokens(tiny.clip_vision(0), tiny.clip_image_processor(), images)
     return [TokenFeatures(features=tokens[i], text=c) for i, c in enumerate(toy_captions)]
 

@@ -20,6 +20,23 @@ TINY_NOTICE = "NOTICE: 'tiny' components have RANDOM weights: this checks the pl
 DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float32"}
 
 
+DEVICE_HELP = "'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ..."
+VISION_TOWERS = ("clip", "eva")
+
+
+def _device(device: str) -> str:
+    from ..pipelines.loading import resolve_device
+
+    return resolve_device(device)[0]
+
+
+def _sampling(sample: bool | None, vlm: str) -> dict | None:
+    """generate() options for the VLM's answers: the authors' sampling for a real VLM unless --greedy."""
+    from .features import AUTHORS_SAMPLING
+
+    return AUTHORS_SAMPLING if (vlm != "tiny" if sample is None else sample) else None
+
+
 def _dtype(name: str):
     import torch
 
@@ -37,22 +54,26 @@ def _read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
-def _load_vlm(variant: str, vlm: str, device: str):
+def _load_vlm(variant: str, vlm: str, device: str, tower: str = "clip"):
+    """(model, processor): Qwen2-VL for lvlm; for clip, a CLIP vision tower or BLIP-2's EVA ViT-g (tower="eva")."""
     from . import tiny
 
+    if tower not in VISION_TOWERS:
+        _fail(f"--vision-tower must be one of {', '.join(VISION_TOWERS)}")
     if vlm == "tiny":
         typer.echo(TINY_NOTICE)
         if variant == "lvlm":
             processor = tiny.qwen2vl_processor()
             return tiny.qwen2vl(0, processor), processor
-        return tiny.clip_vision(0), tiny.clip_image_processor()
+        return (tiny.eva_vision(0) if tower == "eva" else tiny.clip_vision(0)), tiny.clip_image_processor()
     if variant == "lvlm":
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         return AutoModelForImageTextToText.from_pretrained(vlm).to(device).eval(), AutoProcessor.from_pretrained(vlm)
-    from transformers import AutoImageProcessor, CLIPVisionModel
+    from transformers import AutoImageProcessor, Blip2VisionModel, CLIPVisionModel
 
-    return CLIPVisionModel.from_pretrained(vlm).to(device).eval(), AutoImageProcessor.from_pretrained(vlm)
+    cls = Blip2VisionModel if tower == "eva" else CLIPVisionModel
+    return cls.from_pretrained(vlm).to(device).eval(), AutoImageProcessor.from_pretrained(vlm)
 
 
 @app.command()
@@ -68,32 +89,41 @@ def extract(
     dtype: str = typer.Option("float16", help="Storage dtype of the features."),
     seed: int = typer.Option(0, help="Seeds the choice of describe-prompt per image."),
     limit: int = typer.Option(None, help="Stop after this many new samples (resume later)."),
-    device: str = typer.Option("cpu"),
+    vision_tower: str = typer.Option("clip", help="clip (CLIP vision, layer -2) or eva (BLIP-2's EVA ViT-g, "
+                                                  "the authors': last layer after its post-LayerNorm)."),
+    sample: bool = typer.Option(None, "--sample/--greedy", help="LVLM answers sampled as the authors did "
+                                "(temperature 0.6, top-p 0.9; the default for a real --vlm) or greedy (tiny)."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
     """Extract VLM features for training into sharded safetensors (resumable)."""
     import torch
 
     from ..io import load_image
-    from .features import DESCRIBE_PROMPTS, TokenFeatures, clip_image_tokens, lvlm_features
+    from .features import DESCRIBE_PROMPTS, VISION_LAYERS, TokenFeatures, clip_image_tokens, lvlm_features
 
     if variant not in ("lvlm", "clip"):
         _fail("--variant must be lvlm or clip")
     rows = _read_jsonl(data)
-    model, processor = _load_vlm(variant, vlm, device)
+    device = _device(device)
+    model, processor = _load_vlm(variant, vlm, device, vision_tower)
+    sampling = _sampling(sample, vlm) or {}
 
     def compute(i: int, row: dict) -> TokenFeatures:
         image = load_image(Path(data).parent / row["image"])
         if variant == "clip":
-            return TokenFeatures(features=clip_image_tokens(model, processor, [image])[0].float().cpu(),
-                                 text=row["caption"])
+            tokens = clip_image_tokens(model, processor, [image], layer=VISION_LAYERS[vision_tower])
+            return TokenFeatures(features=tokens[0].float().cpu(), text=row["caption"])
         g = torch.Generator().manual_seed(seed * 1_000_003 + i)
         prompt = row.get("prompt") or DESCRIBE_PROMPTS[int(torch.randint(len(DESCRIBE_PROMPTS), (1,), generator=g))]
-        return lvlm_features(model, processor, [image, prompt], max_new_tokens, source=source)
+        torch.manual_seed(seed * 1_000_003 + i)  # a sampled answer depends on the sample only: resumes repeat it
+        return lvlm_features(model, processor, [image, prompt], max_new_tokens, source=source, **sampling)
 
     from .features import extract_to_shards
 
     done = extract_to_shards(rows, compute, out, shard_size, _dtype(dtype),
-                             metadata={"variant": variant, "vlm": vlm, "source": source}, limit=limit)
+                             metadata={"variant": variant, "vlm": vlm, "source": source,
+                                       "vision_tower": vision_tower if variant == "clip" else None,
+                                       "sampling": sampling or None}, limit=limit)
     typer.echo(f"{done}/{len(rows)} samples in {out}")
 
 
@@ -108,6 +138,15 @@ def _load_t5(t5: str):
     return AutoModelForSeq2SeqLM.from_pretrained(t5), AutoTokenizer.from_pretrained(t5)
 
 
+def _schedule(t5: str, warmup_steps: int | None, min_lr: float | None, weight_decay: float | None) -> dict:
+    """The options given, the authors' values for the rest with a real T5, none of them for tiny."""
+    from .training import AUTHORS_SCHEDULE
+
+    base = AUTHORS_SCHEDULE if t5 != "tiny" else {"warmup_steps": 0, "min_lr": None, "weight_decay": 0.0}
+    given = {"warmup_steps": warmup_steps, "min_lr": min_lr, "weight_decay": weight_decay}
+    return {k: base[k] if v is None else v for k, v in given.items()}
+
+
 @app.command()
 def train(
     features: Path = typer.Option(..., help="Folder written by `extract`."),
@@ -118,6 +157,12 @@ def train(
     steps: int = typer.Option(1000),
     batch_size: int = typer.Option(8),
     lr: float = typer.Option(1e-4),
+    warmup_steps: int = typer.Option(None, help="Linear warm-up steps (default: the authors' 2000 for a real "
+                                                "--t5, 0 for tiny)."),
+    min_lr: float = typer.Option(None, help="Cosine decay to this rate after the warm-up (default: the authors' "
+                                            "8e-5 for a real --t5; none, a constant rate, for tiny)."),
+    weight_decay: float = typer.Option(None, help="AdamW weight decay (default: the authors' 0.05 for a real "
+                                                  "--t5, 0 for tiny)."),
     init: str = typer.Option("t5", help="RMSNorm init: t5 (the paper), default (ones) or none (no RMSNorm)."),
     mask: bool = typer.Option(True, "--mask/--no-mask", help="Random masked training (lvlm; §3.3)."),
     save_every: int = typer.Option(500),
@@ -142,8 +187,11 @@ def train(
     aligner = Aligner(in_dim=in_dim, out_dim=model.config.d_model, norm_type="none" if init == "none" else "rms")
     if init == "t5":
         aligner.init_norm_from(model)
+    schedule = _schedule(t5, warmup_steps, min_lr, weight_decay)
+    if schedule["min_lr"] is not None and schedule["min_lr"] > lr:
+        _fail(f"--min-lr {schedule['min_lr']} is above --lr {lr}")
     config = TrainConfig(variant=variant, steps=steps, batch_size=batch_size, lr=lr, masked=mask,
-                         save_every=save_every, seed=seed)
+                         save_every=save_every, seed=seed, **schedule)
     result = run(config, aligner, model, tokenizer, dataset, out, resume=resume)
     first, last = result.losses[: max(1, steps // 10)], result.losses[-max(1, steps // 10):]
     typer.echo(f"loss {sum(first) / len(first):.4f} -> {sum(last) / len(last):.4f}; aligner in {result.aligner_dir}")
@@ -198,7 +246,10 @@ def generate(
     frames: int = typer.Option(None, help="Video frames (cogvideox: 8k+1, wan: 4k+1)."),
     seed: int = typer.Option(0),
     max_new_tokens: int = typer.Option(64),
-    device: str = typer.Option("cpu"),
+    vision_tower: str = typer.Option("clip", help="clip or eva (BLIP-2's EVA ViT-g; --variant clip)."),
+    sample: bool = typer.Option(None, "--sample/--greedy", help="LVLM answer sampled as the authors did "
+                                "(temperature 0.6, top-p 0.9; the default for a real --vlm) or greedy (tiny)."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
     """Generate an image (FLUX) or a video (CogVideoX, Wan) from images + text through ThinkDiff."""
     import torch
@@ -223,8 +274,9 @@ def generate(
         _fail("give at least one --image or a --prompt")
     if decoder == "wan" and not images:
         _fail("Wan2.1 I2V needs an --image (its first frame)")
+    device = _device(device)
     pipe = _load_pipeline(decoder, model, device)
-    vision, processor = _load_vlm(variant, vlm, device)
+    vision, processor = _load_vlm(variant, vlm, device, vision_tower)
     text_encoder, tokenizer = _text_encoder(pipe)
     if aligner is None:  # tiny smoke test: an untrained aligner with the paper's RMSNorm init
         in_dim = vision.config.get_text_config().hidden_size if variant == "lvlm" else vision.config.hidden_size
@@ -235,10 +287,14 @@ def generate(
 
     if variant == "lvlm":
         items = [*images, prompt] if prompt else images
-        tokens, said = ThinkDiffLVLM(vision, processor, align, max_new_tokens).encode(items)
+        torch.manual_seed(seed)
+        tokens, said = ThinkDiffLVLM(vision, processor, align, max_new_tokens, _sampling(sample, vlm)).encode(items)
         typer.echo(f"LVLM: {said!r}")
     else:
-        tokens = ThinkDiffCLIP(vision, processor, align, tokenizer, text_encoder).encode(images, prompt or None)
+        from .features import VISION_LAYERS
+
+        tokens = ThinkDiffCLIP(vision, processor, align, tokenizer, text_encoder,
+                               layer=VISION_LAYERS[vision_tower]).encode(images, prompt or None)
     kwargs = dict(num_inference_steps=steps, generator=torch.Generator().manual_seed(seed), output_type="pil")
     defaults = {"flux": (32, 32, None), "cogvideox": (16, 16, 9), "wan": (64, 64, 5)}[decoder] if model == "tiny" \
         else (None, None, None)
@@ -259,26 +315,33 @@ def generate(
 @app.command()
 def cobsat(
     root: Path = typer.Option(..., help="CoBSAT clone (or its datasets/ folder)."),
-    permutations: Path = typer.Option(None, help="Permutation file; default ROOT/load_datasets/prompts_list.json."),
+    permutations: Path = typer.Option(None, help="Permutation file; default ROOT/load_datasets/"
+                                                 "prompts_list_default.json (older clones: prompts_list.json)."),
     shot: int = typer.Option(2, help="2 or 4 (Tables 1 and 2)."),
-    num_prompts: int = typer.Option(None, help="First N prompts per task (CoBSAT uses all)."),
+    num_prompts: int = typer.Option(None, help="First N prompts per task (CoBSAT uses all 1000)."),
     judge_model: str = typer.Option(..., help="Judge model name on an OpenAI-compatible server."),
     judge_url: str = typer.Option(None, help="Base URL of that server (e.g. http://localhost:8000/v1)."),
-    model: str = typer.Option("tiny"), vlm: str = typer.Option("tiny"), aligner: Path = typer.Option(None),
+    model: str = typer.Option("tiny"), vlm: str = typer.Option("tiny"),
+    aligner: Path = typer.Option(None, help="Trained aligner folder; required unless --model and --vlm are tiny."),
     steps: int = typer.Option(2), height: int = typer.Option(None), width: int = typer.Option(None),
-    out: Path = typer.Option(Path("outputs/cobsat")), device: str = typer.Option("cpu"),
+    sample: bool = typer.Option(None, "--sample/--greedy", help="VLM answers: sampled as the authors did "
+                                "(temperature 0.6, top-p 0.9; the default for a real --vlm) or greedy (tiny)."),
+    out: Path = typer.Option(Path("outputs/cobsat")), device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
     """Run ThinkDiff-LVLM + FLUX on CoBSAT, judge with a VLM server, print the 10-task accuracy table."""
     import torch
 
     from .aligner import Aligner
-    from .cobsat import OpenAIJudge, evaluate, format_table
+    from .cobsat import OpenAIJudge, default_permutations, evaluate, format_table, load_permutations
     from .inference import COBSAT_INSTRUCTION, ThinkDiffLVLM, render
 
-    perm_file = permutations or Path(root) / "load_datasets" / "prompts_list.json"
-    from .cobsat import load_permutations
-
-    perms = load_permutations(perm_file)
+    if aligner is None and (model != "tiny" or vlm != "tiny"):
+        _fail("--aligner is required with a real --model or --vlm: an untrained aligner would be scored")
+    try:
+        perms = load_permutations(permutations or default_permutations(root))
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    device = _device(device)
     pipe = _load_pipeline("flux", model, device)
     pipe.set_progress_bar_config(disable=True)
     size = {k: v for k, v in (("height", height or (32 if model == "tiny" else None)),
@@ -286,9 +349,10 @@ def cobsat(
     vision, processor = _load_vlm("lvlm", vlm, device)
     align = Aligner.from_pretrained(aligner) if aligner else Aligner.from_text_encoder(
         pipe.text_encoder_2, in_dim=vision.config.get_text_config().hidden_size)
-    lvlm = ThinkDiffLVLM(vision, processor, align.to(device).eval())
+    lvlm = ThinkDiffLVLM(vision, processor, align.to(device).eval(), sampling=_sampling(sample, vlm))
 
     def gen(prompt):
+        torch.manual_seed(prompt.index)  # sampled answers: the same per prompt on every run
         tokens, _ = lvlm.encode(prompt.items(COBSAT_INSTRUCTION))
         return render(pipe, tokens, num_inference_steps=steps, generator=torch.Generator().manual_seed(0),
                       **size).images[0]
@@ -296,3 +360,76 @@ def cobsat(
     results = evaluate(root, perms, gen, OpenAIJudge(judge_model, base_url=judge_url), shot=shot,
                        num_prompts=num_prompts, out_dir=out)
     typer.echo(format_table(results, f"ThinkDiff {shot}-shot"))
+
+
+@app.command()
+def convert(
+    checkpoint: Path = typer.Argument(..., help="The authors' released aligner (.pth/.bin/.safetensors, "
+                                                "mm_projector.* keys)."),
+    out: Path = typer.Argument(..., help="Folder for our Aligner (config.json + safetensors)."),
+    eps: float = typer.Option(1e-6, help="RMSNorm epsilon (T5's is 1e-6)."),
+) -> None:
+    """Convert an authors' ThinkDiff aligner checkpoint into an --aligner folder."""
+    from .convert import convert_checkpoint
+
+    try:
+        aligner = convert_checkpoint(checkpoint, out, eps)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(f"aligner {aligner.config.in_dim} -> {aligner.config.out_dim} written to {out}")
+
+
+@app.command()
+def bench(
+    shots: int = typer.Option(2, help="Demonstrations per episode: 1, 2 or 4."),
+    cases: int = typer.Option(100, help="Episodes per task (8 tasks)."),
+    seed: int = typer.Option(0, help="Seeds the episodes, the held-out scenes and the decoder's noise."),
+    out: Path = typer.Option(..., help="cases.jsonl, summary.json, details.json, example images; reruns resume."),
+    vlm: str = typer.Option(None, help="Mini VLM folder or 'tiny' (default: the shipped one)."),
+    aligner: Path = typer.Option(None, help="Aligner folder (default: the shipped one; untrained with --vlm tiny)."),
+    decoder: str = typer.Option(None, help="Text-to-image mini decoder folder or 'tiny' (default: the shipped one)."),
+    vae: Path = typer.Option(None, help="VAE folder for the decoder (default: its own, else the mini's)."),
+    judge: str = typer.Option("shipped", help="shipped (the mini's learned judge) or palette (exact on renders)."),
+    methods: str = typer.Option(",".join(("thinkdiff", "raw_concat", "query_only", "vlm_text", "oracle",
+                                          "random_tokens")), help="Comma-separated methods."),
+    steps: int = typer.Option(20, help="Denoising steps."),
+    max_new_tokens: int = typer.Option(32, help="Tokens the VLM may write per answer."),
+) -> None:
+    """SynthWorld-CoBSAT: every method's image per episode, judged; accuracy with 95 % intervals in summary.json."""
+    from ..mini.thinkdiff import loading
+
+    if judge not in ("shipped", "palette"):
+        _fail("--judge must be shipped or palette")
+    tiny_run = vlm == "tiny"
+    paths = {"vlm": vlm or loading.shipped("vlm"), "decoder": decoder or loading.shipped("decoder"),
+             "aligner": aligner or (None if tiny_run else loading.shipped("aligner"))}
+    absent = loading.missing(paths)
+    if absent:
+        _fail(f"not found: {', '.join(absent)} (train them with scripts/train_thinkdiff_mini.sh, or use tiny)")
+    if tiny_run or paths["decoder"] == "tiny":
+        typer.echo(TINY_NOTICE)
+    _run_bench(paths, vae, judge, [m.strip() for m in methods.split(",") if m.strip()], shots, cases, seed, out,
+               steps, max_new_tokens)
+
+
+def _run_bench(paths: dict, vae, judge: str, methods: list[str], shots: int, cases: int, seed: int, out: Path,
+               steps: int, max_new_tokens: int) -> None:
+    from ..mini.thinkdiff import bench as world_bench
+    from ..mini.thinkdiff import loading
+    from ..mini.thinkdiff.reasoner import ThinkDiffReasoner
+
+    if shots < 1 or cases < 1:
+        _fail("--shots and --cases must be at least 1")
+    decoder = loading.load_decoder(paths["decoder"], vae, steps)
+    model, processor = loading.load_vlm(paths["vlm"])
+    align = loading.load_aligner(paths["aligner"], model, decoder.pipe.text_encoder)
+    reasoner = ThinkDiffReasoner(model, processor, align, max_new_tokens)
+    read = world_bench.palette_judge if judge == "palette" else world_bench.scene_judge()
+    try:
+        summary = world_bench.run(shots, cases, seed, out, reasoner, decoder, read, methods)
+    except ValueError as err:
+        _fail(str(err))
+    for method, row in summary.items():
+        lo, hi = row["ci95"]
+        typer.echo(f"{method:14s} {row['accuracy']:.3f}  [{lo:.3f}, {hi:.3f}]")
+    typer.echo(f"wrote {out / 'summary.json'}")

@@ -1,14 +1,23 @@
-"""CoBSAT evaluation of in-context reasoning generation (paper §4.2, Tables 1-2).
+"""CoBSAT evaluation of in-context reasoning generation (paper §4.2, Tables 1-2), over any task table.
 
 CoBSAT (Zeng et al., 2024) shows `shot` (text, image) pairs that share a latent attribute theta,
 then a last text; the model must generate the next image: the right object *and* the right detail.
-This module reproduces CoBSAT's own data protocol (its `configs.py`, `load_dataset.py`, `helper.py`):
+This module reproduces CoBSAT's own data protocol (its current `configs.py`, `load_dataset.py`,
+`helper.py`):
 
 - layout: `datasets/{detail_category}_{object}/{detail}_{object}.jpg`, e.g. `color_car/red_car.jpg`,
   `action_dog/swim_dog.jpg`;
-- the permutation file `prompts_list.json`: one `{"x_list": [...], "theta_list": [...]}` of indices
-  per prompt; demo i shows x_list[x[i]], theta is theta_list[theta[shot + 1]] (sic, CoBSAT's index);
-- texts are "{x}: "; images are those of (x_i, theta); the query is the (shot+1)-th text.
+- the permutation file `load_datasets/prompts_list_default.json` (older clones: `prompts_list.json`):
+  one `{"x_list": [...], "theta_list": [...]}` of indices per prompt; demo i shows x_list[x[i]], theta
+  is theta_list[theta[shot + 1]] (sic, CoBSAT's index);
+- texts are "{word(x)}: ", where CoBSAT's `item2word` rewrites two items ("park" -> "amusement park",
+  "3d" -> "wireframe": the texts of Background-I and Style-I); images are those of (x_i, theta); the
+  query is the (shot+1)-th text.
+
+A `TaskTable` holds the item lists, the tasks and how items read in words: `COBSAT` is CoBSAT's, and
+other in-context benchmarks in the same format (SynthWorld-CoBSAT, `reasondiff.mini.thinkdiff.tasks`)
+bring their own table and their own images (`images=`: a function of (task, x, theta) instead of
+files under a root).
 
 Judging follows CoBSAT's VLM protocol: two multiple-choice questions on the generated image, one
 for the object and one for the detail, "Answer the number only"; a sample is correct only if both
@@ -20,12 +29,53 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import PIL.Image
+
+
+@dataclass(frozen=True)
+class Task:
+    id: int
+    name: str  # the column name in the paper's Tables 1-3
+    detail: str  # detail category: color, background, style, action, texture
+    object: str  # object category: object or animal
+    x_space: str  # what the texts name
+    theta_space: str  # the latent attribute shared by the demos
+    x_list: tuple[str, ...] = ()  # the items of x_space, in the table's order
+    theta_list: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskTable:
+    """An in-context benchmark in CoBSAT's format: item lists, tasks, column order, how items read in words."""
+
+    items: Mapping[str, Sequence[str]]
+    tasks: Mapping[int, Task]
+    order: Sequence[int]
+    item2word: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_pairs(cls, items: Mapping[str, Sequence[str]], pairs: Sequence[tuple[str, str, str]],
+                   item2word: Mapping[str, str] | None = None) -> TaskTable:
+        """Tasks from (name, detail category, object category) pairs, two per pair as in CoBSAT: "-I" texts name
+        the detail and the object is latent, "-II" texts name the object and the detail is latent. Ids run 1, 2, ...
+        in pair order; the column order is every "-I" task, then every "-II" task (Table 1's layout)."""
+        tasks = {}
+        for k, (name, detail, obj) in enumerate(pairs):
+            for i, (x, theta, suffix) in enumerate(((detail, obj, "I"), (obj, detail, "II"))):
+                task_id = 2 * k + 1 + i
+                tasks[task_id] = Task(task_id, f"{name}-{suffix}", detail, obj, x, theta, tuple(items[x]),
+                                      tuple(items[theta]))
+        order = [t for t in tasks if t % 2 == 1] + [t for t in tasks if t % 2 == 0]
+        return cls(items, tasks, order, dict(item2word or {}))
+
+    def word(self, item: str) -> str:
+        return self.item2word.get(item, item)
+
 
 ITEMS = {  # CoBSAT configs.item_dict
     "color": ["yellow", "white", "red", "purple", "pink", "orange", "green", "brown", "blue", "black"],
@@ -37,37 +87,12 @@ ITEMS = {  # CoBSAT configs.item_dict
     "texture": ["wood", "wicker", "sequined", "plastic", "paper", "metal", "leather", "lace", "denim", "ceramic"],
 }
 ITEM2WORD = {"3d": "wireframe", "park": "amusement park"}  # CoBSAT configs.item2word: how items read in words
-
-
-@dataclass(frozen=True)
-class Task:
-    id: int
-    name: str  # the column name in the paper's Tables 1-3
-    detail: str  # detail category: color, background, style, action, texture
-    object: str  # object category: object or animal
-    x_space: str  # what the texts name
-    theta_space: str  # the latent attribute shared by the demos
-
-    @property
-    def x_list(self) -> list[str]:
-        return ITEMS[self.x_space]
-
-    @property
-    def theta_list(self) -> list[str]:
-        return ITEMS[self.theta_space]
-
-
-def _pair(i, name, detail, obj):
-    # Task "-I": texts name the detail, the object is latent; "-II": texts name the object, the detail is latent.
-    return [Task(i, f"{name}-I", detail, obj, detail, obj), Task(i + 1, f"{name}-II", detail, obj, obj, detail)]
-
-
-TASKS: dict[int, Task] = {t.id: t for t in (
-    *_pair(1, "Color", "color", "object"), *_pair(3, "Background", "background", "animal"),
-    *_pair(5, "Style", "style", "object"), *_pair(7, "Action", "action", "animal"),
-    *_pair(9, "Texture", "texture", "object"),
-)}
-TABLE_ORDER = [1, 3, 5, 7, 9, 2, 4, 6, 8, 10]  # Color-I ... Texture-I, Color-II ... Texture-II
+COBSAT = TaskTable.from_pairs(ITEMS, [("Color", "color", "object"), ("Background", "background", "animal"),
+                                      ("Style", "style", "object"), ("Action", "action", "animal"),
+                                      ("Texture", "texture", "object")], ITEM2WORD)
+TASKS: dict[int, Task] = dict(COBSAT.tasks)
+TABLE_ORDER = list(COBSAT.order)  # Color-I ... Texture-I, Color-II ... Texture-II
+PERMUTATION_FILES = ("prompts_list_default.json", "prompts_list.json")  # CoBSAT's current name, then the old one
 
 
 def dataset_dir(root: str | Path) -> Path:
@@ -76,10 +101,24 @@ def dataset_dir(root: str | Path) -> Path:
     return root / "datasets" if (root / "datasets").is_dir() else root
 
 
+def default_permutations(root: str | Path) -> Path:
+    """ROOT/load_datasets/prompts_list_default.json, or the older prompts_list.json of clones made before
+    CoBSAT renamed it; the current name when neither exists (so the error names the file to fetch)."""
+    folder = Path(root) / "load_datasets"
+    return next((folder / f for f in PERMUTATION_FILES if (folder / f).is_file()), folder / PERMUTATION_FILES[0])
+
+
+def object_and_detail(task: Task, x: str, theta: str) -> tuple[str, str]:
+    return (x, theta) if task.x_space == task.object else (theta, x)
+
+
 def image_path(root: str | Path, task: Task, x: str, theta: str) -> Path:
-    """CoBSAT helper.find_image: the picture of (x, theta) for `task`."""
-    obj, detail = (x, theta) if task.x_space == task.object else (theta, x)
+    """CoBSAT helper.find_image: the picture of (x, theta) for `task` (file names use items, not words)."""
+    obj, detail = object_and_detail(task, x, theta)
     return dataset_dir(root) / f"{task.detail}_{obj}" / f"{detail}_{obj}.jpg"
+
+
+ImageSource = Callable[["Task", str, str, int, int], "Path | PIL.Image.Image"]  # (task, x, theta, prompt, demo)
 
 
 @dataclass
@@ -87,22 +126,27 @@ class CoBSATPrompt:
     task: Task
     index: int
     shot: int
-    texts: list[str]  # shot + 1 texts, "{x}: "
-    image_paths: list[Path]  # shot images
-    x_values: list[str]  # shot + 1 x values
+    texts: list[str]  # shot + 1 texts, "{word(x)}: "
+    images: list[Path | PIL.Image.Image]  # shot images (files, or pictures rendered by the table's source)
+    x_values: list[str]  # shot + 1 x items
     theta: str
+    words: list[str] = field(default_factory=list)  # how the x items read (CoBSAT's item2word)
+
+    @property
+    def image_paths(self) -> list[Path]:
+        return [p for p in self.images if isinstance(p, Path)]
 
     @property
     def target_object(self) -> str:
-        return self.x_values[-1] if self.task.x_space == self.task.object else self.theta
+        return object_and_detail(self.task, self.x_values[-1], self.theta)[0]
 
     @property
     def target_detail(self) -> str:
-        return self.theta if self.task.x_space == self.task.object else self.x_values[-1]
+        return object_and_detail(self.task, self.x_values[-1], self.theta)[1]
 
     @property
-    def name(self) -> str:  # CoBSAT's save_path
-        return f"{self.index}_{self.theta}_{'_'.join(self.x_values)}"
+    def name(self) -> str:  # CoBSAT's save_path (it joins the rewritten words)
+        return f"{self.index}_{self.theta}_{'_'.join(self.words or self.x_values)}"
 
     def items(self, instruction: str | None = None) -> list[str | PIL.Image.Image]:
         """The interleaved input: text_0, image_0, ..., text_{shot-1}, image_{shot-1}, text_shot[, instruction]."""
@@ -110,38 +154,57 @@ class CoBSATPrompt:
         for i, text in enumerate(self.texts):
             out.append(text)
             if i < self.shot:
-                with PIL.Image.open(self.image_paths[i]) as img:
-                    out.append(img.convert("RGB"))
+                out.append(_open(self.images[i]))
         if instruction:
             out.append(instruction)
         return out
 
 
+def _open(image: Path | PIL.Image.Image) -> PIL.Image.Image:
+    if isinstance(image, PIL.Image.Image):
+        return image.convert("RGB")
+    with PIL.Image.open(image) as img:
+        return img.convert("RGB")
+
+
 def load_permutations(path: str | Path) -> list[dict]:
-    """CoBSAT's `load_datasets/prompts_list.json`: a list of {"x_list": [idx...], "theta_list": [idx...]}."""
-    data = json.loads(Path(path).read_text())
+    """CoBSAT's `load_datasets/prompts_list_default.json`: a list of {"x_list": [idx...], "theta_list": [idx...]}."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"CoBSAT permutation file not found: {path} (CoBSAT ships "
+                                f"load_datasets/{PERMUTATION_FILES[0]})")
+    data = json.loads(path.read_text())
     if not isinstance(data, list) or not all("x_list" in d and "theta_list" in d for d in data):
         raise ValueError(f"{path} is not a CoBSAT permutation file (a list of {{x_list, theta_list}})")
     return data
 
 
-def build_prompts(root: str | Path, task_id: int, shot: int, permutations: Sequence[dict],
-                  num_prompts: int | None = None, check_images: bool = True) -> list[CoBSATPrompt]:
-    """CoBSAT load_dataset/load_prompt for one task and shot (2 or 4 in the paper), in the file's order."""
-    task = TASKS[task_id]
+def build_prompts(root: str | Path | None, task_id: int, shot: int, permutations: Sequence[dict],
+                  num_prompts: int | None = None, check_images: bool = True, table: TaskTable = COBSAT,
+                  images: ImageSource | None = None) -> list[CoBSATPrompt]:
+    """CoBSAT load_dataset/load_inputs for one task and shot (2 or 4 in the paper), in the file's order.
+
+    Indices are taken modulo the item list's length, which changes nothing for CoBSAT (10 items everywhere)
+    and lets tables with shorter lists share one permutation file. `images(task, x, theta, prompt, demo)`
+    replaces CoBSAT's files under `root`.
+    """
+    task = table.tasks[task_id]
     prompts = []
     for i, perm in enumerate(permutations[:num_prompts]):
         x_idx, theta_idx = perm["x_list"], perm["theta_list"]
         if len(x_idx) < shot + 1 or len(theta_idx) < shot + 2:
             raise ValueError(f"permutation {i} is too short for {shot}-shot prompts")
-        theta = task.theta_list[theta_idx[shot + 1]]
-        xs = [task.x_list[x_idx[d]] for d in range(shot + 1)]
-        paths = [image_path(root, task, xs[d], theta) for d in range(shot)]
-        if check_images:
-            missing = [str(p) for p in paths if not p.is_file()]
+        theta = task.theta_list[theta_idx[shot + 1] % len(task.theta_list)]
+        xs = [task.x_list[x_idx[d] % len(task.x_list)] for d in range(shot + 1)]
+        if images is None:
+            pictures = [image_path(root, task, xs[d], theta) for d in range(shot)]
+            missing = [str(p) for p in pictures if check_images and not p.is_file()]
             if missing:
                 raise FileNotFoundError(f"CoBSAT images missing: {missing[:3]}")
-        prompts.append(CoBSATPrompt(task, i, shot, [f"{x}: " for x in xs], paths, xs, theta))
+        else:
+            pictures = [images(task, xs[d], theta, i, d) for d in range(shot)]
+        words = [table.word(x) for x in xs]
+        prompts.append(CoBSATPrompt(task, i, shot, [f"{w}: " for w in words], pictures, xs, theta, words))
     return prompts
 
 
@@ -240,11 +303,14 @@ def evaluate(root: str | Path, permutations: Sequence[dict], generate: Callable[
     return results
 
 
-def format_table(results: dict[int, TaskResult], label: str = "ThinkDiff") -> str:
-    """The paper's table layout: one row, ten task columns in Table 1's order, plus the mean."""
-    ids = [t for t in TABLE_ORDER if t in results]
-    names = [TASKS[t].name for t in ids] + ["Mean"]
-    accs = [results[t].accuracy for t in ids]
+def format_table(results: Mapping[int, TaskResult | float], label: str = "ThinkDiff",
+                 table: TaskTable = COBSAT) -> str:
+    """The paper's table layout: one row, the table's task columns in its order (Table 1's), plus the mean.
+
+    `results` maps task ids to `TaskResult`s or to accuracies."""
+    ids = [t for t in table.order if t in results]
+    names = [table.tasks[t].name for t in ids] + ["Mean"]
+    accs = [r.accuracy if isinstance(r, TaskResult) else float(r) for r in (results[t] for t in ids)]
     values = [f"{a:.3f}" for a in accs] + [f"{sum(accs) / max(len(accs), 1):.3f}"]
     width = max(len(label), 5)
     head = " " * width + " " + " ".join(f"{n:>13}" for n in names)

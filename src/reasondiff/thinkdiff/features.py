@@ -49,6 +49,8 @@ DESCRIBE_PROMPTS = (
 )
 
 FORMAT = "thinkdiff-features-v1"
+# How the authors let Qwen2-VL answer (their vLLM settings); `lvlm_features(..., **AUTHORS_SAMPLING)`.
+AUTHORS_SAMPLING = {"do_sample": True, "temperature": 0.6, "top_p": 0.9}
 
 
 @dataclass
@@ -126,16 +128,23 @@ def _as_list(x) -> list:
 
 
 @torch.no_grad()
-def clip_image_tokens(vision_model, image_processor, images: Sequence[PIL.Image.Image], layer: int = -2,
+def clip_image_tokens(vision_model, image_processor, images: Sequence[PIL.Image.Image], layer: int | str = -2,
                       pool: int = 2) -> torch.Tensor:
-    """CLIP vision tokens `[B, 1 + (g/pool)^2, D]`: CLS, then the g x g patch grid average-pooled by `pool`.
+    """Vision tokens `[B, 1 + (g/pool)^2, D]`: CLS, then the g x g patch grid average-pooled by `pool` (§3.4's
+    "2D pooling"; `pool=1` keeps every patch).
 
-    `layer=-2` follows BLIP-2/LAVIS (which ThinkDiff's code builds on): the vision tower without its last
-    block. `pool=1` keeps every patch.
+    `layer=-2` (a CLIP vision tower) follows BLIP-2/LAVIS: the tower without its last block.
+    `layer="final"` is the authors' EVA ViT-g path: BLIP-2's vision model (transformers `Blip2VisionModel`),
+    its last layer after the post-LayerNorm, i.e. the model's `last_hidden_state`.
     """
     pixels = image_processor(images=list(images), return_tensors="pt")["pixel_values"]
     pixels = pixels.to(device=vision_model.device, dtype=vision_model.dtype)
-    hidden = vision_model(pixel_values=pixels, output_hidden_states=True).hidden_states[layer]
+    if layer == "final":
+        hidden = vision_model(pixel_values=pixels).last_hidden_state
+    elif isinstance(layer, int):
+        hidden = vision_model(pixel_values=pixels, output_hidden_states=True).hidden_states[layer]
+    else:
+        raise ValueError(f"layer must be a hidden-state index or 'final', got {layer!r}")
     cls, patches = hidden[:, :1], hidden[:, 1:]
     grid = int(round(patches.shape[1] ** 0.5))
     if grid * grid != patches.shape[1]:
@@ -143,6 +152,9 @@ def clip_image_tokens(vision_model, image_processor, images: Sequence[PIL.Image.
     patches = patches.transpose(1, 2).reshape(hidden.shape[0], hidden.shape[-1], grid, grid)
     pooled = F.avg_pool2d(patches, pool).flatten(2).transpose(1, 2)
     return torch.cat([cls, pooled], dim=1)
+
+
+VISION_LAYERS = {"clip": -2, "eva": "final"}  # the feature each vision tower gives ThinkDiff-CLIP
 
 
 # ---------------------------------------------------------------- sharded storage

@@ -51,10 +51,12 @@ class ThinkDiffLVLM:
     processor: object
     aligner: Aligner
     max_new_tokens: int = 64
+    sampling: dict | None = None  # generate() options, e.g. features.AUTHORS_SAMPLING; None = greedy
 
     @torch.no_grad()
     def encode(self, items: Sequence[str | PIL.Image.Image], **generate_kwargs) -> tuple[torch.Tensor, str]:
         """Interleaved images/texts -> (aligned tokens `[1, n, D_t5]`, the LVLM's generated text)."""
+        generate_kwargs = {**(self.sampling or {}), **generate_kwargs}
         feats = lvlm_features(self.vlm, self.processor, items, self.max_new_tokens, **generate_kwargs)
         if len(feats.features) == 0:
             raise ValueError("the LVLM generated no tokens; nothing to align")
@@ -71,7 +73,7 @@ class ThinkDiffCLIP:
     aligner: Aligner
     tokenizer: object  # the T5 tokenizer of the diffusion model's text encoder
     text_encoder: torch.nn.Module  # that T5 encoder (e.g. FluxPipeline.text_encoder_2)
-    layer: int = -2
+    layer: int | str = -2  # -2 for a CLIP tower; "final" for BLIP-2's EVA ViT-g (the authors' encoder)
     pool: int = 2
 
     @torch.no_grad()

@@ -1,0 +1,150 @@
+"""The T5 decoder ThinkDiff-mini aligns to: `UMT5ForConditionalGeneration` around the mini's frozen UMT5 encoder.
+
+ThinkDiff trains its aligner against the decoder of the encoder-decoder whose encoder the diffusion model
+reads (FLUX: T5-XXL). The mini's text encoder (`reasondiff-mini/text_encoder`) is an encoder alone, so this
+module gives it a decoder: the encoder's weights are copied in and frozen (shared embedding included, so the
+encoder stays bit-for-bit the one the decoder model reads), and the decoder layers and the (untied) LM head
+learn world captions. Half the samples are reconstruction (caption -> caption: the decoder must read the
+content from the encoder's states), half continuation (a random word prefix -> the rest), as T5's span
+objective mixes both. Read-back, the figure reported, is the share of held-out captions the decoder writes
+back exactly from the encoder's states.
+
+    python -m reasondiff.mini.thinkdiff.t5 OUT --steps 3000      # resumes from OUT/checkpoint
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...thinkdiff.masking import split_caption
+from .stills import caption, random_still
+
+DECODER_LAYERS = 2
+
+
+def build(text_encoder=None, seed: int = 0):
+    """A UMT5 encoder-decoder whose encoder (and shared embedding) is `text_encoder`'s, frozen."""
+    from transformers import UMT5EncoderModel, UMT5ForConditionalGeneration
+
+    from ..pretrained import shipped_path
+
+    text_encoder = text_encoder or UMT5EncoderModel.from_pretrained(shipped_path() / "text_encoder")
+    config = text_encoder.config.to_dict()
+    config.update(num_decoder_layers=DECODER_LAYERS, tie_word_embeddings=False, decoder_start_token_id=0,
+                  is_encoder_decoder=True, architectures=["UMT5ForConditionalGeneration"])
+    config = type(text_encoder.config)(**config)
+    config.tie_word_embeddings = False  # the constructor keeps the encoder's tie; the LM head must learn, untied
+    torch.manual_seed(seed)
+    model = UMT5ForConditionalGeneration(config)
+    missing, _ = model.load_state_dict(text_encoder.state_dict(), strict=False)
+    assert not [k for k in missing if k.startswith("encoder.") or k == "shared.weight"], missing
+    freeze_encoder(model)
+    return model
+
+
+def freeze_encoder(model) -> None:
+    model.shared.requires_grad_(False)
+    model.encoder.requires_grad_(False)
+
+
+def world_captions(rng: np.random.Generator, n: int, keep: float = 0.7) -> list[str]:
+    """Captions of random stills, each attribute kept with probability `keep` (never none)."""
+    out = []
+    while len(out) < n:
+        attrs = random_still(rng, held_out=False).attributes()
+        kept = {k: v for k, v in attrs.items() if rng.random() < keep}
+        if "state" in kept and "object" not in kept:
+            kept.pop("state")
+        if kept:
+            out.append(caption(kept))
+    return out
+
+
+def batch(tokenizer, captions: list[str], generator: torch.Generator) -> dict[str, torch.Tensor]:
+    pairs = [split_caption(c, generator) if i % 2 else (c, c) for i, c in enumerate(captions)]
+    enc = tokenizer([p for p, _ in pairs], padding=True, return_tensors="pt")
+    tgt = tokenizer([t for _, t in pairs], padding=True, return_tensors="pt")
+    labels = tgt.input_ids.masked_fill(tgt.attention_mask == 0, -100)
+    return {"input_ids": enc.input_ids, "attention_mask": enc.attention_mask, "labels": labels}
+
+
+@torch.no_grad()
+def read_back(model, tokenizer, captions: list[str]) -> float:
+    """The share of `captions` the decoder writes back exactly from the encoder's states (greedy)."""
+    model.eval()
+    enc = tokenizer(captions, padding=True, return_tensors="pt")
+    out = model.generate(**enc, max_new_tokens=24, do_sample=False)
+    said = tokenizer.batch_decode(out, skip_special_tokens=True)
+    return float(np.mean([a.strip() == b for a, b in zip(said, captions, strict=True)]))
+
+
+def _save(model, optimizer, step: int, losses: list[float], out: Path) -> None:
+    tmp, final = out / "checkpoint.tmp", out / "checkpoint"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp / "model")  # safetensors
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    (tmp / "state.json").write_text(json.dumps({"step": step, "losses": losses}))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+
+
+def train(out: str | Path, steps: int = 3000, batch_size: int = 32, lr: float = 1e-3, seed: int = 0,
+          save_every: int = 250, log=print) -> dict:
+    """Train (or resume) the decoder; writes OUT/t5 (the model, safetensors) and OUT/result.json."""
+    from transformers import AutoTokenizer, UMT5ForConditionalGeneration
+
+    from ..pretrained import shipped_path
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(shipped_path() / "tokenizer")
+    ckpt = out / "checkpoint"
+    model = UMT5ForConditionalGeneration.from_pretrained(ckpt / "model") if ckpt.is_dir() else build(seed=seed)
+    freeze_encoder(model)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    step, losses = 0, []
+    if ckpt.is_dir():
+        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
+        state = json.loads((ckpt / "state.json").read_text())
+        step, losses = state["step"], state["losses"]
+    model.train()
+    while step < steps:
+        rng = np.random.default_rng([seed, step])  # a step's data depends on the step only: resume is exact
+        loss = model(**batch(tokenizer, world_captions(rng, batch_size), torch.Generator().manual_seed(step))).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        step += 1
+        if step % save_every == 0 or step == steps:
+            _save(model, optimizer, step, losses, out)
+            log(f"step {step} loss {np.mean(losses[-save_every:]):.4f}")
+    held_out = world_captions(np.random.default_rng([seed, 10**9]), 200)
+    result = {"steps": step, "final_loss": float(np.mean(losses[-50:])), "read_back": read_back(model, tokenizer,
+                                                                                                 held_out)}
+    model.save_pretrained(out / "t5")
+    tokenizer.save_pretrained(out / "t5")
+    (out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print(json.dumps(train(args.out, args.steps, args.batch_size, args.lr, args.seed)))
+
+
+if __name__ == "__main__":
+    main()
