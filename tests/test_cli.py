@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from reasondiff import Narration, __version__
 from reasondiff.cli import app
-from reasondiff.io import bundled_example
+from reasondiff.media import bundled_example
 from reasondiff.models import tiny
 
 runner = CliRunner()

@@ -106,7 +106,7 @@ def _denoise_with_progress(pipe, steps: int, label: str, **call):
 def _narration_for(narration_file: Path | None, image: Path | None, prompt: str | None, num_frames: int, mode: str,
                    narrator):
     """The user's narration file, the bundled example's, or None (the narrator writes it, or the mode needs none)."""
-    from .io import bundled_example
+    from .media import bundled_example
     from .narrator.schema import Narration
 
     if narration_file is not None:
@@ -131,7 +131,7 @@ def _check_generation(mode: str, narrator: str | None, prompt: str | None, out: 
                       height: int, width: int, steps: int) -> None:
     """The checks on options alone, cheapest first: none needs a file read or a model."""
     from .frames import check_num_frames
-    from .io import check_video_path
+    from .media import check_video_path
     from .pipelines import MODES
     from .pipelines.limits import limits_for
 
@@ -156,7 +156,7 @@ def _check_generation(mode: str, narrator: str | None, prompt: str | None, out: 
 def _prepare(image: Path | None, prompt: str | None, narration: Path | None, writer, mode: str, frames: int):
     """The condition image, the script (None when the narrator writes it) and the image's path; the narrator's
     own refusals (an image or prompt it cannot read) come here too, before any model is loaded."""
-    from .io import bundled_example, load_image
+    from .media import bundled_example, load_image
 
     example = bundled_example()
     image_path = image or example.image_path
@@ -221,7 +221,7 @@ def generate(
     """
     import torch
 
-    from .io import bundled_example
+    from .media import bundled_example
     from .pipelines.loading import frames_warning, load_pipeline, model_defaults
 
     settings = model_defaults(model, frames=frames, height=height, width=width, steps=steps)
@@ -272,9 +272,9 @@ def generate(
 
 
 def _write_generation(result, out: Path, fps: int, generation: dict, took: str) -> None:
-    """The video, its script (with the settings) and its contact sheet, written together (`io.write_together`),
+    """The video, its script (with the settings) and its contact sheet, written together (`media.write_together`),
     then the result lines and the script as a timeline."""
-    from .io import save_contact_sheet, save_video, write_together
+    from .media import save_contact_sheet, save_video, write_together
     from .narrator.schema import Narration
 
     video, frames = result.frames[0], generation["num_frames"]

@@ -14,7 +14,7 @@ from reasondiff.evaluation.metrics import ClipImage, ClipText, FramesOnly, WithF
 from reasondiff.evaluation.motion import MotionSmoothness
 from reasondiff.evaluation.sharpness import Sharpness
 from reasondiff.evaluation.video import read_video
-from reasondiff.io import load_image
+from reasondiff.media import load_image
 from reasondiff.pipelines import MODES
 
 SMALL = GenerationSettings(model="tiny", num_frames=5, height=32, width=32, steps=1, guidance_scale=1.0, fps=8)

@@ -27,7 +27,7 @@ import PIL.Image
 import torch
 
 from .. import __version__
-from ..io import bundled_example, load_image, save_video
+from ..media import bundled_example, load_image, save_video
 from ..narrator.errors import NarrationError, NarratorError
 from ..narrator.schema import Narration
 from ..pipelines import MODES

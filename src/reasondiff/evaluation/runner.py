@@ -167,7 +167,7 @@ def run_benchmark(
 def _generate_and_score(pipe, case, mode, settings, narrator, metrics, out_dir) -> dict[str, Any]:
     import torch
 
-    from ..io import load_image, save_video
+    from ..media import load_image, save_video
 
     image = load_image(case.image)
     condition = image.resize((settings.width, settings.height))
@@ -218,7 +218,7 @@ def rescore_run(
     videos (as VBench reads them), while `eval run` scores frames before encoding: give a whole run, not
     some of its rows, one source for a metric.
     """
-    from ..io import load_image
+    from ..media import load_image
     from .report import summarise
 
     run_dir = Path(run_dir)

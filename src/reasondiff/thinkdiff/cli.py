@@ -73,7 +73,7 @@ def extract(
     """Extract VLM features for training into sharded safetensors (resumable)."""
     import torch
 
-    from ..io import load_image
+    from ..media import load_image
     from .features import DESCRIBE_PROMPTS, TokenFeatures, clip_image_tokens, lvlm_features
 
     if variant not in ("lvlm", "clip"):
@@ -204,7 +204,7 @@ def generate(
     import torch
     from diffusers.utils import export_to_gif, export_to_video
 
-    from ..io import load_image
+    from ..media import load_image
     from .aligner import Aligner
     from .inference import ThinkDiffCLIP, ThinkDiffLVLM, render
 
