@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from reasondiff import Narration, __version__
 from reasondiff.cli import app
 from reasondiff.media import bundled_example
-from reasondiff.models import tiny
+from reasondiff.models import tiny_wan
 
 runner = CliRunner()
 SMALL = ["--steps", "2", "--frames", "17", "--height", "64", "--width", "64"]  # any model at the tiny size
@@ -74,10 +74,10 @@ def test_generate_loads_saved_pipelines(tmp_path):
     assert "RANDOM weights" not in result.output
     assert iio.imread(tmp_path / "a.mp4").shape == (17, 64, 64, 3)
 
-    WanImageToVideoPipeline(**tiny.wan_components(seed=0)).save_pretrained(tmp_path / "wan")
+    WanImageToVideoPipeline(**tiny_wan.wan_components(seed=0)).save_pretrained(tmp_path / "wan")
     result = invoke("--model", str(tmp_path / "wan"), "-o", str(tmp_path / "b.mp4"), *SMALL)
     assert result.exit_code == 2 and "needs an AlignFormer" in result.output
-    tiny.alignformer(seed=0).save_pretrained(tmp_path / "align")
+    tiny_wan.alignformer(seed=0).save_pretrained(tmp_path / "align")
     result = invoke("--model", str(tmp_path / "wan"), "--alignformer", str(tmp_path / "align"),
                     "-o", str(tmp_path / "b.mp4"), *SMALL)
     assert result.exit_code == 0, result.output

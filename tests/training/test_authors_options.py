@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 from test_trainer import trainer_for
 
 from reasondiff import AlignFormer, ReasonDiffPipeline
-from reasondiff.models import tiny
+from reasondiff.models import tiny_wan
 from reasondiff.training.flow_matching import NUM_TRAIN_TIMESTEPS, timestep_weight
 
 AUTHORS_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"]  # their q, k, v, o, ffn.0, ffn.2
@@ -18,7 +18,7 @@ def test_lora_on_the_feed_forward_layers_trains_exports_and_loads(tmp_path, toy_
     export = trainer.train()
     keys = load_file(str(export / "pytorch_lora_weights.safetensors")).keys()
     assert any(".ffn.net.0.proj.lora_A" in k for k in keys) and any(".ffn.net.2.lora_B" in k for k in keys)
-    pipe = ReasonDiffPipeline(**tiny.wan_components(seed=0), alignformer=AlignFormer.from_pretrained(export / "alignformer"))
+    pipe = ReasonDiffPipeline(**tiny_wan.wan_components(seed=0), alignformer=AlignFormer.from_pretrained(export / "alignformer"))
     pipe.load_reasondiff_lora(str(export))
     assert hasattr(pipe.transformer.blocks[0].ffn.net[2], "lora_A")
 
@@ -63,7 +63,7 @@ def test_the_trainer_feeds_the_encoded_sentence_to_the_alignformer(tmp_path, toy
     from test_trainer import fixed_batch
 
     trainer = trainer_for(tmp_path, toy_cache, stage=1, narrator_error={"p": 1.0, "frames": 1, "sentence": "a red cat"})
-    c = tiny.wan_components(seed=0)
+    c = tiny_wan.wan_components(seed=0)
     want = encode_texts(c["tokenizer"], c["text_encoder"], ["a red cat"], 512, device="cpu")[0]
     torch.testing.assert_close(trainer.generic, want)
     seen = []

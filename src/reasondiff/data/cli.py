@@ -109,9 +109,9 @@ def _load_encoders(model: str, device: str, dtype: str) -> dict:
 
     device, compute = resolve_device(device, dtype)
     if model == "tiny":
-        from ..models import tiny
+        from ..models import tiny_wan
 
-        components = tiny.wan_components(seed=0)
+        components = tiny_wan.wan_components(seed=0)
     else:
         from diffusers import WanImageToVideoPipeline
 

@@ -82,9 +82,9 @@ def load_pipeline(model: str, alignformer: str | Path | None = None, lora: str |
 
     device, torch_dtype = resolve_device(device, dtype)
     if model == "tiny":  # float32: a test model, any other dtype is moot
-        from ..models import tiny
+        from ..models import tiny_wan
 
-        pipe = ReasonDiffPipeline(**tiny.wan_components(seed=0), alignformer=tiny.alignformer(seed=0))
+        pipe = ReasonDiffPipeline(**tiny_wan.wan_components(seed=0), alignformer=tiny_wan.alignformer(seed=0))
     else:
         folder = named_folder(model)
         if folder is not None:

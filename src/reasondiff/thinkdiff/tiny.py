@@ -32,7 +32,7 @@ from transformers import (
     UMT5ForConditionalGeneration,
 )
 
-from reasondiff.models import tiny as wan_tiny
+from reasondiff.models import tiny_wan as wan_tiny
 
 T5_DIM = 32  # d_model of the tiny T5: FLUX's joint_attention_dim and CogVideoX's text_embed_dim follow it
 VLM_DIM = 32  # hidden size of the tiny Qwen2-VL language model

@@ -21,9 +21,9 @@ from ..pipelines.conditioning import encode_texts
 
 def _text_encoder(model: str):
     if model == "tiny":
-        from ..models import tiny
+        from ..models import tiny_wan
 
-        components = tiny.wan_components(seed=0)
+        components = tiny_wan.wan_components(seed=0)
         return components["tokenizer"], components["text_encoder"]
     from transformers import AutoTokenizer, UMT5EncoderModel
 

@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from ..data.cache import write_cache
 from ..data.dataset import CachedClipDataset, collate_clips
-from ..models import tiny
+from ..models import tiny_wan
 from ..models.alignformer import AlignFormer
 from ..models.attention import FrameLayout, install_framewise_attention
 from ..pipelines.conditioning import condition_mask, enhanced_condition, frame_contexts, narratives_per_frame
@@ -114,7 +114,7 @@ class Trainer:
             if self.accelerator.is_main_process:
                 from ..data.toy import toy_clips
 
-                c = tiny.wan_components(seed=0)
+                c = tiny_wan.wan_components(seed=0)
                 toy = cfg.toy_data
                 write_cache(cfg.cache_dir, toy_clips(toy.num_clips, toy.num_frames, toy.size, toy.seed),
                             vae=c["vae"], text_encoder=c["text_encoder"], tokenizer=c["tokenizer"],
@@ -142,7 +142,7 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             return WanTransformer3DModel(**cfg.transformer_config)
         if cfg.model == "tiny":
-            return tiny.wan_components(seed=0)["transformer"]
+            return tiny_wan.wan_components(seed=0)["transformer"]
         return WanTransformer3DModel.from_pretrained(cfg.model, subfolder="transformer", dtype=self.weight_dtype,
                                                      low_cpu_mem_usage=True)
 
@@ -151,7 +151,7 @@ class Trainer:
         if cfg.transformer_config is not None:
             return cfg.transformer_config
         if cfg.model == "tiny":
-            return tiny.transformer_config()
+            return tiny_wan.transformer_config()
         return WanTransformer3DModel.load_config(cfg.model, subfolder="transformer")
 
     @property
