@@ -1,4 +1,7 @@
-"""How ReasonDiff conditions Wan2.1-I2V: one implementation, shared by the pipeline and the trainer.
+"""How ReasonDiff conditions Wan2.1-I2V: one implementation, shared by the pipeline, the cache and the trainer.
+
+This module is a layer of its own, below `pipelines`, `data` and `training` (it imports only `frames`, torch and
+the text/image encoders it is handed), so the training cache does not depend on the pipeline.
 
 Wan I2V feeds its DiT `cat[noisy latents (16), mask (4), condition (16)]`. The condition is the VAE
 latent of a video that holds the image and zeros elsewhere; the mask's 4 channels are the 4 pixel
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..frames import TEMPORAL_COMPRESSION, check_num_frames, group_by_latent_frame, pixel_to_latent_index
+from .frames import TEMPORAL_COMPRESSION, check_num_frames, group_by_latent_frame, pixel_to_latent_index
 
 
 def place_image(image: torch.Tensor, positions: Sequence[int], num_frames: int) -> torch.Tensor:
@@ -56,29 +59,63 @@ def condition_mask(
     return mask[:, :, :, None, None].expand(-1, -1, -1, latent_height, latent_width).contiguous()
 
 
-def encode_texts(tokenizer, text_encoder, texts: Sequence[str], max_sequence_length: int, device=None) -> torch.Tensor:
+__all__ = [
+    "NarrativeContexts", "condition_mask", "decode_latents", "encode_images", "encode_texts", "encode_video",
+    "enhanced_condition", "frame_contexts", "narratives_per_frame", "pad_to", "place_image", "token_mask",
+]
+
+
+def encode_texts(tokenizer, text_encoder, texts: Sequence[str], max_sequence_length: int, device=None,
+                 return_lengths: bool = False):
     """UMT5 embeddings `[N, max_sequence_length, D]`, zero past each text's length, exactly as Wan's pipeline
-    computes them (its own method is called, so training, caching and inference cannot drift apart)."""
-    from types import SimpleNamespace
+    computes them (`WanImageToVideoPipeline.encode_prompt`: the same text cleaning, tokenizer call and zeroing,
+    checked bit for bit in tests/test_conditioning.py), so training, caching and inference cannot drift apart.
 
-    from diffusers import WanImageToVideoPipeline
+    With `return_lengths`, also each text's length in tokens `[N]` (the tokenizer's attention mask): what the
+    training cache stores, and where the token mask comes from (`token_mask`)."""
+    from diffusers.pipelines.wan.pipeline_wan_i2v import prompt_clean
 
-    encoder = SimpleNamespace(tokenizer=tokenizer, text_encoder=text_encoder)
-    device = device if device is not None else text_encoder.device
-    return WanImageToVideoPipeline._get_t5_prompt_embeds(
-        encoder, list(texts), max_sequence_length=max_sequence_length, device=device
-    )
+    tokens = tokenizer([prompt_clean(t) for t in texts], padding="max_length", max_length=max_sequence_length,
+                       truncation=True, add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
+    lengths = tokens.attention_mask.gt(0).sum(dim=1).long()
+    model_device = _execution_device(text_encoder)
+    hidden = text_encoder(tokens.input_ids.to(model_device), tokens.attention_mask.to(model_device)).last_hidden_state
+    device = device if device is not None else model_device
+    hidden = hidden.to(dtype=text_encoder.dtype, device=device)
+    embeds = torch.where(token_mask(lengths.to(device), max_sequence_length)[..., None], hidden, hidden.new_zeros(()))
+    return (embeds, lengths) if return_lengths else embeds
+
+
+def token_mask(lengths: torch.Tensor, max_sequence_length: int) -> torch.Tensor:
+    """`[..., max_sequence_length]` bool mask, True for the first `lengths[...]` tokens of each text."""
+    return torch.arange(max_sequence_length, device=lengths.device) < lengths[..., None]
+
+
+def pad_to(tensor: torch.Tensor, size: int, dim: int = 0) -> torch.Tensor:
+    """`tensor` zero-padded along `dim` to `size` entries: the one way texts are padded to the context length
+    and batches of captions to a common count."""
+    missing = size - tensor.shape[dim]
+    if missing <= 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor, tensor.new_zeros(shape)], dim=dim)
+
+
+def _execution_device(module) -> torch.device:
+    """Where `module`'s forward runs (an offloaded model's hook device), as diffusers' pipelines ask it."""
+    from diffusers.utils.torch_utils import get_module_execution_device
+
+    return get_module_execution_device(module)
 
 
 def encode_images(image_encoder, image_processor, images, device=None) -> torch.Tensor:
-    """CLIP tokens `[N, tokens, D]` (penultimate hidden states) of each image, exactly as Wan's pipeline computes them."""
-    from types import SimpleNamespace
-
-    from diffusers import WanImageToVideoPipeline
-
-    encoder = SimpleNamespace(image_encoder=image_encoder, image_processor=image_processor)
-    device = device if device is not None else image_encoder.device
-    return WanImageToVideoPipeline.encode_image(encoder, list(images), device)
+    """CLIP tokens `[N, tokens, D]` (penultimate hidden states) of each image, exactly as Wan's pipeline computes
+    them (`WanImageToVideoPipeline.encode_image`)."""
+    model_device = _execution_device(image_encoder)
+    inputs = image_processor(images=list(images), return_tensors="pt").to(model_device)
+    hidden = image_encoder(**inputs, output_hidden_states=True).hidden_states[-2]
+    return hidden.to(device if device is not None else model_device)
 
 
 def _latent_stats(vae, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,28 +167,39 @@ def enhanced_condition(
     return torch.cat([mask, c_star], dim=1), c_star
 
 
-def frame_contexts(text_embeds: torch.Tensor, caption_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def frame_contexts(text_embeds: torch.Tensor, text_lengths: torch.Tensor,
+                   caption_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-sample narrative contexts for a batch, the way the pipeline builds them for one video.
 
     `text_embeds` `[B, U, L, D]` holds each sample's distinct captions, `caption_index` `[B, T]` the
-    caption of every pixel frame. Returns contexts `[B, U', L, D]` (zero-padded across the batch) and
-    `frame_to_context` `[B, F]`.
+    caption of every pixel frame. Returns contexts `[B, U', L, D]` (zero-padded across the batch),
+    `frame_to_context` `[B, F]` and, from `text_lengths` `[B, U]` (the cache's token counts), each context's
+    length `[B, U']` (a mixture of captions is as long as its longest member), for `narratives_per_frame`.
     """
-    per_sample, maps = [], []
-    for embeds, index in zip(text_embeds, caption_index.tolist()):
+    per_sample, maps, lengths = [], [], []
+    for b, (embeds, index) in enumerate(zip(text_embeds, caption_index.tolist())):
         contexts = NarrativeContexts.from_latent_descriptions(group_by_latent_frame(index))
         per_sample.append(contexts.embed(embeds[contexts.texts]))
         maps.append(contexts.frame_to_context)
+        lengths.append(contexts.lengths(text_lengths[b][contexts.texts]))
     most = max(c.shape[0] for c in per_sample)
-    padded = torch.stack([torch.cat([c, c.new_zeros(most - c.shape[0], *c.shape[1:])]) for c in per_sample])
-    return padded, torch.tensor(maps, device=text_embeds.device)
+    padded = torch.stack([pad_to(c, most) for c in per_sample])
+    frame_to_context = torch.tensor(maps, device=text_embeds.device)
+    return padded, frame_to_context, torch.stack([pad_to(n, most) for n in lengths])
 
 
-def narratives_per_frame(contexts: torch.Tensor, frame_to_context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """`[B, U, L, D]` contexts -> each latent frame's narrative `[B, F, L, D]` and its token mask `[B, F, L]`."""
+def narratives_per_frame(contexts: torch.Tensor, frame_to_context: torch.Tensor,
+                         context_lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """`[B, U, L, D]` contexts -> each latent frame's narrative `[B, F, L, D]` and its token mask `[B, F, L]`.
+
+    The mask comes from `context_lengths` `[B, U]` when the caller carries them (the trainer, from the cache);
+    without them it is read off Wan's zero padding past each text's length (the same mask: a token inside a
+    text never embeds to an all-zero vector)."""
     batch = torch.arange(contexts.shape[0], device=contexts.device)[:, None]
     narratives = contexts[batch, frame_to_context]
-    return narratives, narratives.ne(0).any(-1)  # Wan zero-pads each text past its length
+    if context_lengths is None:
+        return narratives, narratives.ne(0).any(-1)
+    return narratives, token_mask(context_lengths.to(contexts.device)[batch, frame_to_context], contexts.shape[2])
 
 
 @dataclass(frozen=True)
@@ -190,3 +238,7 @@ class NarrativeContexts:
             weight = torch.tensor([w for _, w in members], device=text_embeds.device, dtype=text_embeds.dtype)
             out.append((text_embeds[index] * weight[:, None, None]).sum(0) / weight.sum())
         return torch.stack(out)
+
+    def lengths(self, text_lengths: torch.Tensor) -> torch.Tensor:
+        """`[len(texts)]` token counts -> `[len(contexts)]`: a mixture reaches as far as its longest text."""
+        return torch.stack([max(text_lengths[i] for i, _ in members) for members in self.contexts])

@@ -59,6 +59,9 @@ def test_cache_matches_the_vae_factors_and_deduplicates_captions(clips9, tmp_pat
     assert list(item["latents"].shape) == expected
     assert item["text_embeds"].shape[0] == 4  # three distinct captions in the clip, and its prompt
     assert item["prompt_index"] == 3
+    # the lengths texts.jsonl records travel with the embeddings, and the zeros start exactly there
+    assert all(stored[str(r["id"])].shape[0] == r["length"] for r in texts)
+    assert item["text_lengths"].tolist() == item["text_embeds"].ne(0).any(-1).sum(-1).tolist()
     assert item["caption_index"].tolist() == [0] * 3 + [1] * 4 + [2] * 2
     assert item["anchor_position"] in json.loads((out / "clips.jsonl").read_text().splitlines()[0])["anchor_positions"]
 

@@ -10,7 +10,7 @@ from peft.utils import get_peft_model_state_dict
 from reasondiff import Narration, ReasonDiffPipeline
 from reasondiff.models import tiny_wan
 from reasondiff.pipelines import MODES
-from reasondiff.pipelines.conditioning import encode_video, place_image
+from reasondiff.conditioning import encode_video, place_image
 
 PROMPT = "a cat plays in the room"
 

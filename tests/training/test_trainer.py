@@ -195,7 +195,7 @@ def test_ablation_conditionings(tmp_path, toy_cache):
     batch = fixed_batch(toy_cache)
     no_latents = trainer_for(tmp_path / "a", toy_cache, stage=1, conditioning="no_enhanced_latents", max_steps=2)
     assert no_latents.alignformer is None
-    condition, c_star = no_latents._condition(batch, None, None, "cpu")
+    condition, c_star = no_latents._condition(batch, None, None, None, "cpu")
     assert c_star is None and torch.equal(condition[:, 4:], batch["condition_video"])
     export = no_latents.train()
     assert (export / "pytorch_lora_weights.safetensors").is_file() and not (export / "alignformer").exists()

@@ -144,7 +144,7 @@ def _weights(modules) -> tuple[int, int, int]:
 def _saved_activations(cfg, transformer, alignformer, video: tuple[int, ...], image_tokens: int, dtype) -> int:
     """Bytes one sample's forward saves for backward: AlignFormer, then the DiT with one narrative per frame."""
     from ..models.attention import FrameLayout, install_framewise_attention
-    from ..pipelines.conditioning import enhanced_condition
+    from ..conditioning import enhanced_condition
 
     channels, frames, height, width = video
     context_len, text_dim = 512, transformer.config.text_dim
