@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from reasondiff import Narration, __version__
 from reasondiff.cli import app
-from reasondiff.media import bundled_example
+from reasondiff.example import bundled_example
 from reasondiff.models import tiny_wan
 
 runner = CliRunner()

@@ -9,7 +9,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from reasondiff.cli import app
-from reasondiff.media import bundled_example
+from reasondiff.example import bundled_example
 from reasondiff.mini.world import EventScript
 
 runner = CliRunner()

@@ -106,7 +106,7 @@ def _denoise_with_progress(pipe, steps: int, label: str, **call):
 def _narration_for(narration_file: Path | None, image: Path | None, prompt: str | None, num_frames: int, mode: str,
                    narrator):
     """The user's narration file, the bundled example's, or None (the narrator writes it, or the mode needs none)."""
-    from .media import bundled_example
+    from .example import bundled_example
     from .narrator.schema import Narration
 
     if narration_file is not None:
@@ -156,7 +156,8 @@ def _check_generation(mode: str, narrator: str | None, prompt: str | None, out: 
 def _prepare(image: Path | None, prompt: str | None, narration: Path | None, writer, mode: str, frames: int):
     """The condition image, the script (None when the narrator writes it) and the image's path; the narrator's
     own refusals (an image or prompt it cannot read) come here too, before any model is loaded."""
-    from .media import bundled_example, load_image
+    from .example import bundled_example
+    from .media import load_image
 
     example = bundled_example()
     image_path = image or example.image_path
@@ -221,7 +222,7 @@ def generate(
     """
     import torch
 
-    from .media import bundled_example
+    from .example import bundled_example
     from .pipelines.loading import frames_warning, load_pipeline, model_defaults
 
     settings = model_defaults(model, frames=frames, height=height, width=width, steps=steps)

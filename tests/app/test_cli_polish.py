@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from reasondiff import __version__
 from reasondiff.cli import app
-from reasondiff.media import bundled_example
+from reasondiff.example import bundled_example
 from reasondiff.narrator import NarratorConnectionError, register_backend
 
 runner = CliRunner()

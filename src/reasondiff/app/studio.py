@@ -27,7 +27,8 @@ import PIL.Image
 import torch
 
 from .. import __version__
-from ..media import bundled_example, load_image, save_video
+from ..example import bundled_example
+from ..media import load_image, save_video
 from ..narrator.errors import NarrationError, NarratorError
 from ..narrator.schema import Narration
 from ..pipelines import MODES

@@ -105,7 +105,7 @@ def caption(
 def _load_encoders(model: str, device: str, dtype: str) -> dict:
     import torch
 
-    from ..pipelines.loading import resolve_device
+    from ..device import resolve_device
 
     device, compute = resolve_device(device, dtype)
     if model == "tiny":

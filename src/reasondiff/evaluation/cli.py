@@ -84,7 +84,7 @@ def run(
     from .metrics import build_metrics
     from .runner import GenerationSettings, run_benchmark
 
-    from ..pipelines.loading import resolve_device
+    from ..device import resolve_device
 
     device = resolve_device(device, dtype)[0]  # the metrics' device; the loader resolves dtype the same way
     names = _split(metrics)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..device import resolve_device
+
 LORA_FILE = "pytorch_lora_weights.safetensors"
 MINI_STEPS = 10
 MAX_STEPS = 1000  # the flow-matching scheduler's training timesteps: more steps than that repeat timesteps
@@ -62,16 +64,6 @@ def find_lora(model: str | Path) -> Path | None:
         return root if (root / LORA_FILE).is_file() else None
     found = _from_hub(hf_hub_download, str(model), filename=LORA_FILE)
     return found.parent if found is not None else None
-
-
-def resolve_device(device: str = "auto", dtype: str = "auto"):
-    import torch
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
-    return device, getattr(torch, dtype)
 
 
 def load_pipeline(model: str, alignformer: str | Path | None = None, lora: str | Path | None = None,
