@@ -97,7 +97,7 @@ def test_generate_loads_saved_pipelines(tmp_path):
         (["--narration", "{bad}"], "not a valid narration"),
         (["--narration", "missing.json"], "narration file not found"),
         (["--model", "tiny", "--image", "{image}", "--prompt", "a dog"], "needs a frame-wise script"),
-        (["--model", "tiny", "--mode", "rewrite"], "needs --narrator"),
+        (["--model", "tiny", "--mode", "rewrite"], "needs a narrator"),
         (["--model", "{nowhere}"], "could not load model"),
     ],
 )
