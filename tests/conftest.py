@@ -1,13 +1,9 @@
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 from PIL import Image
 
 from reasondiff.models import tiny_wan
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers.py
 
 
 @pytest.fixture
