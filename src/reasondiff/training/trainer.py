@@ -46,6 +46,7 @@ from ..models import tiny_wan
 from ..models.alignformer import AlignFormer
 from ..models.attention import FrameLayout, install_framewise_attention
 from ..conditioning import condition_mask, enhanced_condition, frame_contexts, narratives_per_frame
+from ..pipelines.loading import LORA_FILE
 from ..pipelines.pipeline_reasondiff import ReasonDiffPipeline
 from .augment import generic_embedding, replace_frame_prompts
 from .checkpoints import STATE_FILE, file_sizes, newest_usable
@@ -55,7 +56,6 @@ from .flow_matching import NUM_TRAIN_TIMESTEPS, noisy_latents, sample_sigma, tim
 from .modules import StageModules, cast_frozen
 
 logger = logging.getLogger(__name__)
-LORA_FILE = "pytorch_lora_weights.safetensors"
 
 
 def sample_generator(seed: int, epoch: int, index: int, stream: str = "") -> torch.Generator:
