@@ -21,7 +21,8 @@ import time
 import torch
 
 from reasondiff import VisionNarrator
-from reasondiff.io import bundled_example, load_image
+from reasondiff.example import bundled_example
+from reasondiff.media import load_image
 from reasondiff.mini.pretrained import load_pipeline
 from reasondiff.pipelines.loading import MINI_STEPS
 

@@ -20,22 +20,22 @@ from diffusers import AutoencoderKLWan, WanImageToVideoPipeline, WanTransformer3
 from PIL import Image
 
 from reasondiff import AlignFormer, Narration, ReasonDiffPipeline
-from reasondiff.models import tiny
+from reasondiff.models import tiny_wan
 
 
 def components(config: str, dtype: torch.dtype):
-    parts = tiny.wan_components(seed=0)
-    align = tiny.alignformer(seed=0)
+    parts = tiny_wan.wan_components(seed=0)
+    align = tiny_wan.alignformer(seed=0)
     if config == "medium":  # a DiT whose video tokens outnumber the text tokens, as at real sizes (CPU-friendly)
-        parts["transformer"] = WanTransformer3DModel(**{**tiny.transformer_config(), "num_attention_heads": 8,
+        parts["transformer"] = WanTransformer3DModel(**{**tiny_wan.transformer_config(), "num_attention_heads": 8,
                                                         "attention_head_dim": 64, "ffn_dim": 2048, "num_layers": 8,
                                                         "added_kv_proj_dim": 512, "rope_max_seq_len": 256})
     if config == "realistic":  # a 1.3B-class DiT shape at random weights (Wan2.1-1.3B widths), for GPU runs
-        parts["transformer"] = WanTransformer3DModel(**{**tiny.transformer_config(), "num_attention_heads": 12,
+        parts["transformer"] = WanTransformer3DModel(**{**tiny_wan.transformer_config(), "num_attention_heads": 12,
                                                         "attention_head_dim": 128, "ffn_dim": 8960, "num_layers": 30,
                                                         "added_kv_proj_dim": 1536, "rope_max_seq_len": 1024})
-        parts["vae"] = AutoencoderKLWan(**{**tiny.vae_config(), "base_dim": 32})
-        align = AlignFormer(**{**tiny.alignformer_config(), "hidden_dim": 512})
+        parts["vae"] = AutoencoderKLWan(**{**tiny_wan.vae_config(), "base_dim": 32})
+        align = AlignFormer(**{**tiny_wan.alignformer_config(), "hidden_dim": 512})
     if dtype != torch.float32:
         parts["transformer"] = parts["transformer"].to(dtype)
         align = align.to(dtype)

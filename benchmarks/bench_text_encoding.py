@@ -15,8 +15,8 @@ import torch
 from transformers import UMT5Config, UMT5EncoderModel
 
 from reasondiff import Narration
-from reasondiff.models import tiny
-from reasondiff.pipelines.conditioning import NarrativeContexts, encode_texts
+from reasondiff.models import tiny_wan
+from reasondiff.conditioning import NarrativeContexts, encode_texts
 
 
 def main():
@@ -25,7 +25,7 @@ def main():
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    tokenizer = tiny.tokenizer()
+    tokenizer = tiny_wan.tokenizer()
     torch.manual_seed(0)
     encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tokenizer), d_model=args.d_model, d_kv=64,
                                           d_ff=4 * args.d_model, num_layers=args.layers, num_heads=args.d_model // 64)).eval()

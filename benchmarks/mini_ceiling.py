@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from reasondiff.io import save_video
+from reasondiff.media import save_video
 from reasondiff.mini.judge_data import decode_through
 from reasondiff.mini.measures import psnr
 from reasondiff.mini.pretrained import load_pipeline

@@ -1,18 +1,14 @@
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 from PIL import Image
 
-from reasondiff.models import tiny
+from reasondiff.models import tiny_wan
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers.py
 
 
 @pytest.fixture
 def wan_components():
-    return tiny.wan_components(seed=0)
+    return tiny_wan.wan_components(seed=0)
 
 
 @pytest.fixture

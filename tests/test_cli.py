@@ -8,8 +8,9 @@ from typer.testing import CliRunner
 
 from reasondiff import Narration, __version__
 from reasondiff.cli import app
-from reasondiff.io import bundled_example
-from reasondiff.models import tiny
+from reasondiff.example import bundled_example
+from reasondiff.models import tiny_wan
+from reasondiff.narrator import NarratorConnectionError, register_backend
 
 runner = CliRunner()
 SMALL = ["--steps", "2", "--frames", "17", "--height", "64", "--width", "64"]  # any model at the tiny size
@@ -22,11 +23,19 @@ def invoke(*args):
 
 def test_help_and_version():
     result = runner.invoke(app, ["--help"])
-    assert result.exit_code == 0 and "generate" in result.output
+    assert result.exit_code == 0
+    for word in ("generate", "narrate", "demo", "doctor", "--quiet", "--version", "reasondiff doctor", "Exit codes"):
+        assert word in result.output, word
     result = invoke("--help")
     assert result.exit_code == 0 and "4k+1" in result.output and "--narration" in result.output
     result = runner.invoke(app, ["--version"])
-    assert result.exit_code == 0 and __version__ in result.output
+    assert result.exit_code == 0 and result.output.strip() == f"reasondiff {__version__}"
+
+
+@pytest.mark.parametrize("command", ["generate", "narrate", "demo", "doctor", "train"])
+def test_every_command_explains_itself_with_examples(command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0 and "Examples" in result.output and f"reasondiff {command}" in result.output
 
 
 def test_bundled_example_writes_a_playable_video_and_its_narration(tmp_path):
@@ -74,10 +83,10 @@ def test_generate_loads_saved_pipelines(tmp_path):
     assert "RANDOM weights" not in result.output
     assert iio.imread(tmp_path / "a.mp4").shape == (17, 64, 64, 3)
 
-    WanImageToVideoPipeline(**tiny.wan_components(seed=0)).save_pretrained(tmp_path / "wan")
+    WanImageToVideoPipeline(**tiny_wan.wan_components(seed=0)).save_pretrained(tmp_path / "wan")
     result = invoke("--model", str(tmp_path / "wan"), "-o", str(tmp_path / "b.mp4"), *SMALL)
     assert result.exit_code == 2 and "needs an AlignFormer" in result.output
-    tiny.alignformer(seed=0).save_pretrained(tmp_path / "align")
+    tiny_wan.alignformer(seed=0).save_pretrained(tmp_path / "align")
     result = invoke("--model", str(tmp_path / "wan"), "--alignformer", str(tmp_path / "align"),
                     "-o", str(tmp_path / "b.mp4"), *SMALL)
     assert result.exit_code == 0, result.output
@@ -97,8 +106,10 @@ def test_generate_loads_saved_pipelines(tmp_path):
         (["--narration", "{bad}"], "not a valid narration"),
         (["--narration", "missing.json"], "narration file not found"),
         (["--model", "tiny", "--image", "{image}", "--prompt", "a dog"], "needs a frame-wise script"),
-        (["--model", "tiny", "--mode", "rewrite"], "needs --narrator"),
+        (["--model", "tiny", "--mode", "rewrite"], "needs a narrator"),
         (["--model", "{nowhere}"], "could not load model"),
+        (["--narrator", "nonsense"], "NAME:TARGET"),
+        (["--bogus-option"], "No such option"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_line(args, message, tmp_path, monkeypatch, condition_image):
@@ -162,3 +173,42 @@ def test_a_narrator_backend_writes_the_script(tmp_path, condition_image, monkeyp
 def test_narrate_command_is_registered():
     result = runner.invoke(app, ["narrate", "--help"])
     assert result.exit_code == 0 and "--narrator" in result.output
+
+
+def test_quiet_prints_nothing_but_still_writes(tmp_path):
+    out = tmp_path / "q.mp4"
+    result = runner.invoke(app, ["--quiet", "generate", "-o", str(out), *FAST])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and "denoising" not in result.stderr
+    assert iio.imread(out).shape[0] == 17
+    loud = runner.invoke(app, ["generate", "-o", str(tmp_path / "l.mp4"), *FAST])
+    assert "wrote" in loud.stdout and "denoising (reasondiff)" in loud.stderr and "2/2" in loud.stderr
+
+
+def test_quiet_and_verbose_together_is_a_usage_error():
+    result = runner.invoke(app, ["--quiet", "--verbose", "doctor"])
+    assert result.exit_code == 2 and "contradict" in result.output
+
+
+def test_a_narrator_that_fails_while_running_exits_1(tmp_path, monkeypatch):
+    class Unreachable:
+        cache_id = "down@http://127.0.0.1:9"
+
+        def chat(self, conversation, *, json_schema=None):
+            raise NarratorConnectionError("cannot connect to http://127.0.0.1:9")
+
+        def chat_batch(self, conversations, *, json_schema=None):
+            return [self.chat(c) for c in conversations]
+
+    monkeypatch.setenv("REASONDIFF_CACHE", str(tmp_path / "cache"))
+    register_backend("unreachabletest", lambda target, **kw: Unreachable(), replace=True)
+    result = runner.invoke(app, ["generate", "-i", str(bundled_example().image_path), "-p", "a cat plays",
+                                 "--narrator", "unreachabletest:x", "-o", str(tmp_path / "x.mp4"), *FAST])
+    assert result.exit_code == 1 and "cannot connect" in result.output
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_doctor_exits_1_exactly_when_it_finds_a_problem():
+    result = runner.invoke(app, ["doctor"])
+    problems = int(result.output.strip().splitlines()[-1].split()[0])  # "N problem(s)[: names]"
+    assert "[narrator]" in result.output and result.exit_code == (1 if problems else 0)

@@ -9,7 +9,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from reasondiff.cli import app
-from reasondiff.io import bundled_example
+from reasondiff.example import bundled_example
 from reasondiff.mini.world import EventScript
 
 runner = CliRunner()
@@ -218,7 +218,7 @@ def test_quiet_hides_the_libraries_loading_bars_too(tmp_path):
 def test_a_write_that_fails_midway_keeps_the_old_outputs_and_leaves_no_partials(tmp_path, monkeypatch):
     import errno
 
-    import reasondiff.io as io
+    import reasondiff.media as media
 
     out = tmp_path / "clip.mp4"
     fast = ["generate", "--model", "tiny", "--steps", "1", "-o", str(out)]
@@ -228,7 +228,7 @@ def test_a_write_that_fails_midway_keeps_the_old_outputs_and_leaves_no_partials(
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(io, "save_contact_sheet", full_disk)  # the third file: two are already written
+    monkeypatch.setattr(media, "save_contact_sheet", full_disk)  # the third file: two are already written
     result = runner.invoke(app, [*fast, "--seed", "5"])
     assert result.exit_code == 1
     (line,) = errors_of(result)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from reasondiff.cli import app
-from reasondiff.io import bundled_example
+from reasondiff.example import bundled_example
 
 runner = CliRunner()
 EXAMPLES = settings(max_examples=30, deadline=None, derandomize=True, database=None,

@@ -2,7 +2,7 @@
 the result must be what one uninterrupted run gives, and a reader must never see outputs of two runs mixed.
 
 Kill points are `reasondiff.faults.checkpoint()` calls, placed after each durable step of a job; with
-REASONDIFF_KILL_AFTER=n the n-th one sends the process SIGKILL. Each job here runs in a forked child (the
+`killing.kill_at(n)` the n-th one sends the process SIGKILL. Each job here runs in a forked child (the
 parent's imports are reused, so a kill costs the job's own time, not a fresh interpreter's), and which points
 are tried is drawn from a seeded generator, so a failure reproduces. The jobs: `generate`, `narrate`,
 `data sample`, `data caption`, `data cache`, `thinkdiff extract` and `thinkdiff train`; `eval run` has no kill
@@ -24,7 +24,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from reasondiff.cli import app
-from reasondiff.faults import KILL_ENV
+from killing import kill_at
 from reasondiff.mini.world import EventScript
 
 runner = CliRunner()
@@ -50,7 +50,7 @@ def one_thread():
 
 
 def _child(job, kill_after):
-    os.environ[KILL_ENV] = str(kill_after)
+    kill_at(kill_after)
     job()
     os._exit(0)  # reached only when the job finished before its kill point
 

@@ -10,11 +10,11 @@ import typer
 
 from . import __version__
 
-from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, TINY_NOTICE
+from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from .console import fail as _fail
 from .console import hide_flag_types, one_line_usage_errors
 from .narrator.cli import TIMEOUT_HELP, open_narrator
-from .pipelines.loading import MAX_STEPS, MINI_STEPS
+from .pipelines.settings import MODEL_HELP, MODES_HELP, NARRATED_MODES, SIZE_HELP
 
 hide_flag_types()
 app = typer.Typer(
@@ -26,12 +26,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-MODES_HELP = (
-    "reasondiff (full method) | wan (plain Wan2.1 I2V) | rewrite (the narrator rewrites the prompt for plain Wan) | "
-    "no_enhanced_latents | no_multi_prompt (ablations)."
-)
-
 
 # Set by the root callback; commands read it through _info() and _denoise_with_progress().
 _STATE = {"quiet": False}
@@ -106,7 +100,7 @@ def _denoise_with_progress(pipe, steps: int, label: str, **call):
 def _narration_for(narration_file: Path | None, image: Path | None, prompt: str | None, num_frames: int, mode: str,
                    narrator):
     """The user's narration file, the bundled example's, or None (the narrator writes it, or the mode needs none)."""
-    from .io import bundled_example
+    from .example import bundled_example
     from .narrator.schema import Narration
 
     if narration_file is not None:
@@ -116,7 +110,7 @@ def _narration_for(narration_file: Path | None, image: Path | None, prompt: str 
             return Narration.from_json(narration_file.read_text())
         except ValueError as err:  # pydantic's ValidationError (a ValueError) names the field at fault
             raise ValueError(f"{narration_file} is not a valid narration: {err}") from err
-    if mode in ("wan", "rewrite") or narrator is not None:
+    if mode not in NARRATED_MODES or narrator is not None:
         return None
     if image is None and prompt is None:
         return bundled_example().narration.resample(num_frames)
@@ -127,36 +121,11 @@ def _narration_for(narration_file: Path | None, image: Path | None, prompt: str 
     )
 
 
-def _check_generation(mode: str, narrator: str | None, prompt: str | None, out: Path, model: str, frames: int,
-                      height: int, width: int, steps: int) -> None:
-    """The checks on options alone, cheapest first: none needs a file read or a model."""
-    from .frames import check_num_frames
-    from .io import check_video_path
-    from .pipelines import MODES
-    from .pipelines.limits import limits_for
-
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    if mode == "rewrite" and narrator is None:
-        raise ValueError("mode 'rewrite' needs --narrator SPEC (the MLLM that rewrites the prompt)")
-    if prompt is not None and not prompt.strip():
-        raise ValueError("the prompt is empty")
-    check_num_frames(frames)
-    if height % 16 or width % 16 or height <= 0 or width <= 0:
-        raise ValueError(f"height and width must be positive multiples of 16, got {height}x{width}")
-    if not 1 <= steps <= MAX_STEPS:
-        raise ValueError(f"steps must be at least 1 and at most {MAX_STEPS} (Wan's scheduler has {MAX_STEPS} "
-                         f"timesteps), got {steps}")
-    limits = limits_for(model)
-    if limits is not None:
-        limits.check(frames, height, width, f"model {model!r}")
-    check_video_path(out)
-
-
 def _prepare(image: Path | None, prompt: str | None, narration: Path | None, writer, mode: str, frames: int):
     """The condition image, the script (None when the narrator writes it) and the image's path; the narrator's
     own refusals (an image or prompt it cannot read) come here too, before any model is loaded."""
-    from .io import bundled_example, load_image
+    from .example import bundled_example
+    from .media import load_image
 
     example = bundled_example()
     image_path = image or example.image_path
@@ -167,7 +136,7 @@ def _prepare(image: Path | None, prompt: str | None, narration: Path | None, wri
             f"the narration describes {script.num_frames} frames but --frames is {frames}: "
             f"give a narration with {frames} descriptions or pass --frames {script.num_frames}"
         )
-    if writer is not None and script is None and mode not in ("wan", "rewrite"):
+    if writer is not None and script is None and mode in NARRATED_MODES:
         writer.check_request(condition, prompt if prompt is not None else example.prompt, frames)
     return condition, script, image_path
 
@@ -190,18 +159,13 @@ def generate(
     ),
     timeout: float = typer.Option(None, "--timeout", help=TIMEOUT_HELP),
     mode: str = typer.Option("reasondiff", help=MODES_HELP),
-    model: str = typer.Option(
-        "mini", help="'mini' (ReasonDiff-mini, shipped, trained on SynthWorld), 'tiny' (random weights: an install "
-        "check), a hub id, or a local diffusers folder (Wan2.1-I2V or ReasonDiff).",
-    ),
+    model: str = typer.Option("mini", help=MODEL_HELP),
     alignformer: Path = typer.Option(None, help="AlignFormer folder to use with a plain Wan2.1-I2V --model."),
     lora: Path = typer.Option(None, help="Stage-1 LoRA weights for the DiT (a file or folder load_lora_weights reads)."),
-    frames: int = typer.Option(None, "--frames", "--num-frames",
-                               help="Frames to generate, 4k+1 (17, 33, 81). Default: 17 for mini/tiny, 81 otherwise."),
-    height: int = typer.Option(None, help="Height in pixels, a multiple of 16. Default: 64 for mini/tiny, 480 otherwise."),
-    width: int = typer.Option(None, help="Width in pixels, a multiple of 16. Default: 64 for mini/tiny, 832 otherwise."),
-    steps: int = typer.Option(None, help=f"Denoising steps. Default: {MINI_STEPS} for mini, 4 for tiny, 50 otherwise "
-                              "(the paper's)."),
+    frames: int = typer.Option(None, "--frames", "--num-frames", help=SIZE_HELP["frames"]),
+    height: int = typer.Option(None, help=SIZE_HELP["height"]),
+    width: int = typer.Option(None, help=SIZE_HELP["width"]),
+    steps: int = typer.Option(None, help=SIZE_HELP["steps"]),
     guidance: float = typer.Option(5.0, "--guidance", "--guidance-scale", help="Classifier-free guidance scale."),
     negative_prompt: str = typer.Option(None, help="Negative prompt for classifier-free guidance."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same video."),
@@ -219,43 +183,47 @@ def generate(
 
       reasondiff generate -i vase.png -p "A cat plays in the room" --mode wan -o baseline.mp4
     """
-    import torch
+    from .example import bundled_example
+    from .media import check_video_path
+    from .pipelines.cli import load_or_fail
+    from .pipelines.settings import prepare_generation
 
-    from .io import bundled_example
-    from .pipelines.loading import frames_warning, load_pipeline, model_defaults
-
-    settings = model_defaults(model, frames=frames, height=height, width=width, steps=steps)
-    frames, height, width, steps = settings["frames"], settings["height"], settings["width"], settings["steps"]
-    if narrator is None and narration is None and mode != "wan":
-        narrator = settings["narrator"]  # the mini model reads its world with the synthworld narrator
     try:
-        _check_generation(mode, narrator, prompt, out, model, frames, height, width, steps)
+        job = prepare_generation(model, (mode,), narrator=narrator, model_narrator=narration is None and mode != "wan",
+                                 prompt=prompt, frames=frames, height=height, width=width, steps=steps)
+        check_video_path(out)
     except ValueError as err:
         _fail(str(err))
     writer = None
-    if narrator is not None and narration is None and mode != "wan":
-        writer = open_narrator(narrator, timeout)
+    if job.narrator is not None and narration is None and mode != "wan":
+        writer = open_narrator(job.narrator, timeout)
     try:
-        condition, script, image_path = _prepare(image, prompt, narration, writer, mode, frames)
+        condition, script, image_path = _prepare(image, prompt, narration, writer, mode, job.frames)
     except ValueError as err:
         _fail(str(err))
     prompt = prompt if prompt is not None else bundled_example().prompt
-    for notice in (TINY_NOTICE if model == "tiny" else None, frames_warning(model, frames)):
-        if notice:
-            typer.secho(notice, fg=typer.colors.YELLOW, err=True)
-    try:
-        pipe, device = load_pipeline(model, alignformer, lora, device, dtype)
-    except (OSError, ValueError) as err:
-        _fail(f"could not load model {model!r}: {err}")
+    pipe, device = load_or_fail(job, alignformer, lora, device, dtype)
     start = time.perf_counter()
+    result = _denoise(pipe, job, mode, image=condition.resize((job.width, job.height)), prompt=prompt, narration=script,
+                      narrator=writer, negative_prompt=negative_prompt, guidance_scale=guidance, seed=seed)
+    seconds = time.perf_counter() - start
+    _write_generation(result, out, fps, {
+        "mode": mode, "model": model, "prompt": prompt, "prompt_used": result.prompt, "image": str(image_path),
+        "num_frames": job.frames, "height": job.height, "width": job.width, "steps": job.steps,
+        "guidance_scale": guidance, "seed": seed, "seconds": round(seconds, 3), "reasondiff_version": __version__,
+    }, f"{seconds:.1f} s on {device}")
+
+
+def _denoise(pipe, job, mode: str, *, seed: int, **call):
+    """The video, with the narrator's and the pipeline's failures turned into one line and the right exit code."""
+    import torch
+
     from .narrator import NarratorError, NarratorProtocolError
 
     try:
-        result = _denoise_with_progress(
-            pipe, steps, f"denoising ({mode})",
-            image=condition.resize((width, height)), prompt=prompt, narration=script, narrator=writer, mode=mode,
-            negative_prompt=negative_prompt, num_frames=frames, height=height, width=width, guidance_scale=guidance,
-            generator=torch.Generator(device="cpu").manual_seed(seed), output_type="np",
+        return _denoise_with_progress(
+            pipe, job.steps, f"denoising ({mode})", mode=mode, num_frames=job.frames, height=job.height,
+            width=job.width, generator=torch.Generator(device="cpu").manual_seed(seed), output_type="np", **call,
         )
     except NarratorProtocolError as err:  # the spec points at a server that is not an OpenAI one: bad input
         _fail(f"narrator: {err}")
@@ -263,18 +231,12 @@ def generate(
         _fail(f"narrator: {err}", EXIT_FAILED)
     except ValueError as err:
         _fail(str(err))
-    seconds = time.perf_counter() - start
-    _write_generation(result, out, fps, {
-        "mode": mode, "model": model, "prompt": prompt, "prompt_used": result.prompt, "image": str(image_path),
-        "num_frames": frames, "height": height, "width": width, "steps": steps, "guidance_scale": guidance,
-        "seed": seed, "seconds": round(seconds, 3), "reasondiff_version": __version__,
-    }, f"{seconds:.1f} s on {device}")
 
 
 def _write_generation(result, out: Path, fps: int, generation: dict, took: str) -> None:
-    """The video, its script (with the settings) and its contact sheet, written together (`io.write_together`),
+    """The video, its script (with the settings) and its contact sheet, written together (`media.write_together`),
     then the result lines and the script as a timeline."""
-    from .io import save_contact_sheet, save_video, write_together
+    from .media import save_contact_sheet, save_video, write_together
     from .narrator.schema import Narration
 
     video, frames = result.frames[0], generation["num_frames"]
@@ -345,6 +307,7 @@ def _register_subcommands() -> None:
     from .evaluation.cli import app as eval_app
     from .mini.cli import build_synthworld  # importing mini also plugs the SynthWorld judge's metrics in
     from .narrator.cli import narrate
+    from .mini.thinkdiff.cli import bench as thinkdiff_bench
     from .thinkdiff.cli import app as thinkdiff_app
 
     app.command()(narrate)
@@ -354,6 +317,7 @@ def _register_subcommands() -> None:
     eval_app.command("build-synthworld")(build_synthworld)
     app.add_typer(eval_app, name="eval", help="The paper's evaluation: run (generate + score), score, report (Table 1, "
                   "Fig. 5a), study; SynthWorld-Bench (build-synthworld).")
+    thinkdiff_app.command("bench")(thinkdiff_bench)
     app.add_typer(thinkdiff_app, name="thinkdiff", help="ThinkDiff: align a VLM to diffusion decoders (extract, train, generate, cobsat).")
 
 

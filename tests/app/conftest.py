@@ -35,9 +35,9 @@ def chromium_path():
 @pytest.fixture(scope="session")
 def tiny_pipeline():
     from reasondiff import ReasonDiffPipeline
-    from reasondiff.models import tiny
+    from reasondiff.models import tiny_wan
 
-    pipe = ReasonDiffPipeline(**tiny.wan_components(seed=0), alignformer=tiny.alignformer(seed=0))
+    pipe = ReasonDiffPipeline(**tiny_wan.wan_components(seed=0), alignformer=tiny_wan.alignformer(seed=0))
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

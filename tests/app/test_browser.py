@@ -7,7 +7,7 @@ import imageio.v3 as iio
 import pytest
 
 from reasondiff import Narration
-from reasondiff.io import bundled_example
+from reasondiff.example import bundled_example
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 

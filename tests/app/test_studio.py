@@ -9,7 +9,8 @@ import torch
 from helpers import ScriptedNarrator
 
 from reasondiff import Narration
-from reasondiff.io import bundled_example, load_image, save_video
+from reasondiff.example import bundled_example
+from reasondiff.media import load_image, save_video
 from reasondiff.narrator import NarrationError
 
 gr = pytest.importorskip("gradio")

@@ -1,11 +1,6 @@
 import csv
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))  # synthetic.py, scripted_captioner.py
-
 from synthetic import GOOD, make_videos
 
 

@@ -10,7 +10,7 @@ from reasondiff.data import CachedClipDataset
 from reasondiff.data.captioning import CAPTIONS_FILE, PARTS_DIR
 from reasondiff.data.cli import app
 from reasondiff.data.sampling import SampledClips, sample_videos
-from reasondiff.models import tiny
+from reasondiff.models import tiny_wan
 
 runner = CliRunner()
 FAST = ["--anchors", "2", "--shard-size", "3", "--max-sequence-length", "16", "--no-progress"]
@@ -34,7 +34,7 @@ def test_cache_matches_the_vae_factors_and_deduplicates_captions(clips9, tmp_pat
     assert result.exit_code == 0, result.output
     assert "cached 4 clips" in result.output
 
-    vae = tiny.wan_components(seed=0)["vae"]
+    vae = tiny_wan.wan_components(seed=0)["vae"]
     t, s = vae.config.scale_factor_temporal, vae.config.scale_factor_spatial
     meta = json.loads((out / "meta.json").read_text())
     expected = [vae.config.z_dim, (9 - 1) // t + 1, 16 // s, 16 // s]
@@ -59,6 +59,9 @@ def test_cache_matches_the_vae_factors_and_deduplicates_captions(clips9, tmp_pat
     assert list(item["latents"].shape) == expected
     assert item["text_embeds"].shape[0] == 4  # three distinct captions in the clip, and its prompt
     assert item["prompt_index"] == 3
+    # the lengths texts.jsonl records travel with the embeddings, and the zeros start exactly there
+    assert all(stored[str(r["id"])].shape[0] == r["length"] for r in texts)
+    assert item["text_lengths"].tolist() == item["text_embeds"].ne(0).any(-1).sum(-1).tolist()
     assert item["caption_index"].tolist() == [0] * 3 + [1] * 4 + [2] * 2
     assert item["anchor_position"] in json.loads((out / "clips.jsonl").read_text().splitlines()[0])["anchor_positions"]
 
@@ -74,7 +77,7 @@ def test_cache_loads_a_diffusers_folder_without_the_dit(clips9, tmp_path):
 
     data, _ = captioned(clips9, tmp_path / "clips")
     folder = tmp_path / "wan"
-    WanImageToVideoPipeline(**tiny.wan_components(seed=0)).save_pretrained(folder)
+    WanImageToVideoPipeline(**tiny_wan.wan_components(seed=0)).save_pretrained(folder)
     shutil.rmtree(folder / "transformer")  # the cache must not need the 14B DiT
     result = runner.invoke(app, ["cache", str(data), str(tmp_path / "a"), "--model", str(folder), "--dtype",
                                  "float32", *FAST])

@@ -22,7 +22,8 @@ from reasondiff.data.captioning import (
     run_captioning,
 )
 from reasondiff.data.cli import app
-from reasondiff.data.sampling import KILL_ENV, SampledClips
+from killing import kill_at
+from reasondiff.data.sampling import SampledClips
 
 runner = CliRunner()
 HERE = Path(__file__).parent
@@ -53,7 +54,7 @@ def test_every_frame_gets_its_own_caption_in_batches(clips17, tmp_path):
 
 
 def _killed_caption(data, kill_after):
-    os.environ[KILL_ENV] = str(kill_after)
+    kill_at(kill_after)
     run_captioning(data, ScriptedCaptioner(), batch_size=7, progress=False)
 
 
@@ -100,7 +101,6 @@ def test_two_accelerate_processes_equal_one(clips17, tmp_path):
 
     two = copy_dataset(clips17, tmp_path / "two")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-    env.pop(KILL_ENV, None)
     # accelerate's --cpu launcher starts one process whatever --num_processes says; --multi_gpu goes through
     # torchrun, which on a machine without GPUs starts CPU processes joined by gloo.
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",

@@ -14,7 +14,8 @@ from synthetic import GOOD, ffmpeg_frames, index_frame, read_index, write_video
 from typer.testing import CliRunner
 
 from reasondiff.data.cli import app
-from reasondiff.data.sampling import KILL_ENV, SampledClips, list_sources, sample_videos
+from killing import kill_at, killed_command
+from reasondiff.data.sampling import SampledClips, list_sources, sample_videos
 from reasondiff.data.video import clip_starts, parse_size
 
 runner = CliRunner()
@@ -169,7 +170,7 @@ def test_clip_starts_are_on_the_grid_and_do_not_overlap():
 
 
 def _run_killed(csv, out, kill_after):
-    os.environ[KILL_ENV] = str(kill_after)
+    kill_at(kill_after)
     sample_videos(csv, out, num_frames=5, size=(32, 32), clips_per_shard=2, progress=False)
 
 
@@ -223,9 +224,11 @@ def test_killed_sample_resumes_to_the_same_dataset(many_videos, tmp_path):
 
     # The command line, killed for real in a subprocess, then resumed.
     out = tmp_path / "cli"
-    cmd = [sys.executable, "-m", "reasondiff.data.cli", "sample", str(many_videos), str(out), "--frames", "5",
+    cmd = [sys.executable, *killed_command("reasondiff.data.cli", 5), "sample", str(many_videos), str(out), "--frames", "5",
            "--size", "32", "--shard-size", "2", "--no-progress"]
-    killed = subprocess.run(cmd, check=False, env={**os.environ, KILL_ENV: "5"}, capture_output=True, text=True)
+    tests = str(Path(__file__).parents[1])  # killing.py
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}
+    killed = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert 0 < len(rows(out / "manifest.jsonl")) < 6
     report = sample_videos(many_videos, out, num_frames=5, size=(32, 32), clips_per_shard=2, progress=False)

@@ -4,7 +4,7 @@ import pytest
 from evalkit import textured
 from PIL import Image
 
-from reasondiff.evaluation import tiny
+from reasondiff.evaluation import tiny_clip
 
 CAPTIONS = [
     ["an intact vase on a table", "a cat enters the room", "the cat knocks the vase", "broken vase on the floor"],
@@ -17,7 +17,7 @@ CAPTIONS = [
 
 @pytest.fixture(scope="session")
 def clip_scorer():
-    return tiny.clip_score(seed=0)
+    return tiny_clip.clip_score(seed=0)
 
 
 @pytest.fixture

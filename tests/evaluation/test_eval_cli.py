@@ -70,7 +70,7 @@ def test_run_resume_and_report(manifest, tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--modes", "sora"], "unknown mode(s) sora"),
+    (["--modes", "sora"], "unknown mode 'sora'"),
     (["--modes", "rewrite"], "'rewrite' needs a narrator"),
     (["--metrics", "fvd"], "unknown metric(s) fvd"),
     (["--frames", "6"], "not of the form 4k+1"),

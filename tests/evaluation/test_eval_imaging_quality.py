@@ -1,5 +1,4 @@
 import importlib.util
-import math
 
 import numpy as np
 import pytest
@@ -39,14 +38,24 @@ def test_protocol_scales_frames_to_unit_range_and_divides_by_100():
     assert [s[0] for s in batched.shapes] == [2, 1]
 
 
-def test_tiny_random_quality_network_gives_a_finite_score_in_range():
-    """A seeded random CNN with MUSIQ's output scale (0–100) runs through the whole protocol."""
+def test_a_real_network_scores_the_frames_it_is_given_as_the_protocol_says():
+    """A seeded random CNN with MUSIQ's output scale (0–100) through the whole protocol: the score is the mean of
+    its per-frame outputs on the uint8 frames scaled to [0, 1], divided by 100, whether the video came as floats
+    or as the uint8 frames they round to (replaces a check that a sigmoid lies in [0, 1])."""
+    from reasondiff.evaluation.video import to_uint8_frames
+
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=2), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
                               torch.nn.Flatten(), torch.nn.Linear(4, 1), torch.nn.Sigmoid()).eval()
     video = np.random.default_rng(0).random((5, 64, 96, 3)).astype(np.float32)
-    score = ImagingQuality(lambda x: 100 * net(x)[:, 0])(video)
-    assert math.isfinite(score) and 0.0 <= score <= 1.0
+    quality = ImagingQuality(lambda x: 100 * net(x)[:, 0])
+    pixels = torch.from_numpy(to_uint8_frames(video)).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        expected = float(net(pixels)[:, 0].mean())
+    assert quality(video) == pytest.approx(expected, rel=1e-6)
+    assert quality(to_uint8_frames(video)) == pytest.approx(expected, rel=1e-6)
+    assert quality(video[::-1].copy()) == pytest.approx(expected, rel=1e-6)  # a mean: the order does not matter
+    assert quality(np.zeros_like(video)) != pytest.approx(expected, rel=1e-3)  # and the content does
 
 
 def test_scorer_must_return_one_score_per_frame():

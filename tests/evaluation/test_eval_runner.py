@@ -11,10 +11,10 @@ from reasondiff.evaluation import GenerationSettings, read_manifest, rescore_run
 from reasondiff.evaluation.dynamic_degree import DynamicDegree
 from reasondiff.evaluation.imaging_quality import ImagingQuality
 from reasondiff.evaluation.metrics import ClipImage, ClipText, FramesOnly, WithFps, WithImage
-from reasondiff.evaluation.motion import MotionSmoothness
+from reasondiff.evaluation.motion_smoothness import MotionSmoothness
 from reasondiff.evaluation.sharpness import Sharpness
 from reasondiff.evaluation.video import read_video
-from reasondiff.io import load_image
+from reasondiff.media import load_image
 from reasondiff.pipelines import MODES
 
 SMALL = GenerationSettings(model="tiny", num_frames=5, height=32, width=32, steps=1, guidance_scale=1.0, fps=8)

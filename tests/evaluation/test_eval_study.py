@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from reasondiff.evaluation.study import StudyStore, aggregate, create_study, make_server
-from reasondiff.io import save_video
+from reasondiff.media import save_video
 
 METHODS = ["reasondiff", "wan", "rewrite", "no_enhanced_latents", "no_multi_prompt"]
 CHROMIUM = os.environ.get("REASONDIFF_CHROMIUM", "/usr/bin/chromium")

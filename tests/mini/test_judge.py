@@ -92,7 +92,7 @@ def test_training_resumes_exactly(tiny_bank, tmp_path):
         assert torch.allclose(a, b, atol=1e-6), name
 
 
-def test_the_shipped_judge_reads_frames_the_mini_vae_decoded():
+def test_the_shipped_judge_reads_frames_the_mini_vae_decoded(shipped_judge):
     """Held-out scenes (objects in the benchmark's bands), true clips through the shipped VAE.
 
     Object, state and room read at >= 0.95. Agents do not: the shipped mini VAE washes some out (a pink pig on
@@ -102,6 +102,6 @@ def test_the_shipped_judge_reads_frames_the_mini_vae_decoded():
     scripts = [sample_script(rng, 17, object_bands=HELD_OUT_OBJECT_BANDS) for _ in range(6)]
     decoded, _ = decode_through(load_pipeline().vae, np.stack([s.frames(64) for s in scripts]))
     labels = [frame_labels(s, t, s.render(t)) for s in scripts for t in range(17)]
-    scores = accuracy(SceneJudge.shipped(), decoded.reshape(-1, 64, 64, 3), labels)
+    scores = accuracy(shipped_judge, decoded.reshape(-1, 64, 64, 3), labels)
     assert min(scores["object"], scores["changed"], scores["room"]) >= 0.95 and scores["agent"] >= 0.8, scores
     assert scores["agent_x_mae"] < 0.1 and scores["object_x_mae"] < 0.03, scores

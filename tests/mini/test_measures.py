@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from reasondiff.mini.degenerate import KINDS, degenerate
-from reasondiff.mini.judge import AGENT_CLASSES, OBJECT_CLASSES, ROOM_CLASSES, SceneJudge
+from reasondiff.mini.judge import AGENT_CLASSES, OBJECT_CLASSES, ROOM_CLASSES
 from reasondiff.mini.measures import judge_video, smooth, text_adherence
 from reasondiff.mini.world import AGENTS, HELD_OUT_OBJECT_BANDS, OBJECT_COLOURS, ROOMS, EventScript, sample_script
 
@@ -62,8 +62,8 @@ def test_the_rules_pass_true_clips_and_fail_every_degenerate_video():
     check(suite(PaletteReader(), 45))
 
 
-def test_the_shipped_judge_passes_true_clips_and_fails_every_degenerate_video():
-    check(suite(SceneJudge.shipped(), 45))
+def test_the_shipped_judge_passes_true_clips_and_fails_every_degenerate_video(shipped_judge):
+    check(suite(shipped_judge, 45))
 
 
 def test_one_misread_frame_is_smoothed_away_and_a_pasted_frame_does_not_make_a_story():

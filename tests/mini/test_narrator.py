@@ -5,7 +5,7 @@ from PIL import Image
 from reasondiff import VisionNarrator
 from reasondiff.mini import AGENTS, OBJECTS, ROOMS, EventScript, sample_script
 from reasondiff.mini.narrator import canonical_script, narrate_world, rewrite_world
-from reasondiff.mini.parse import parse_frame
+from reasondiff.mini.palette import parse_frame
 
 
 def test_parser_reads_back_the_ground_truth_of_rendered_frames():

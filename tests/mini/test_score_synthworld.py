@@ -8,7 +8,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from reasondiff.cli import app
-from reasondiff.io import save_video
+from reasondiff.media import save_video
 from reasondiff.mini.bench import build_synthworld
 from reasondiff.mini.degenerate import degenerate
 from reasondiff.mini.world import EventScript

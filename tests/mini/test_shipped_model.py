@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from reasondiff import VisionNarrator
 from reasondiff.cli import app
-from reasondiff.io import bundled_example, load_image
+from reasondiff.example import bundled_example
+from reasondiff.media import load_image
 from reasondiff.mini.pretrained import load_pipeline
 from reasondiff.mini.measures import psnr
 from reasondiff.pipelines.loading import MINI_STEPS

@@ -4,9 +4,9 @@ import torch.nn.functional as F
 from helpers import trained_like_alignformer as trained_like
 
 from reasondiff import AlignFormer
-from reasondiff.models import tiny
+from reasondiff.models import tiny_wan
 
-B, C, H, W, FRAMES, L, D = 3, 16, 8, 8, 5, 6, tiny.TEXT_DIM
+B, C, H, W, FRAMES, L, D = 3, 16, 8, 8, 5, 6, tiny_wan.TEXT_DIM
 
 
 def make_inputs(seed=0):
@@ -38,7 +38,7 @@ def test_anchor_frame_is_the_input_latent_bit_for_bit():
 
 def test_untrained_model_returns_the_repeated_anchor():
     anchor, index, narratives, mask = make_inputs()
-    out = tiny.alignformer(seed=0)(anchor, index, narratives, mask)
+    out = tiny_wan.alignformer(seed=0)(anchor, index, narratives, mask)
     assert torch.equal(out, anchor[:, :, None].expand(-1, -1, FRAMES, -1, -1))
 
 
@@ -105,7 +105,7 @@ def test_batched_equals_one_sample_at_a_time():
 
 
 def test_gradients_reach_every_parameter_after_the_output_projection_moves():
-    model = tiny.alignformer(seed=0)
+    model = tiny_wan.alignformer(seed=0)
     anchor, index, narratives, mask = make_inputs()
     target = torch.randn(B, C, FRAMES, H, W)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -169,7 +169,7 @@ def test_real_size_config_matches_wan_2_1():
 )
 def test_bad_inputs_are_named(change, message):
     with pytest.raises(ValueError, match=message):
-        tiny.alignformer()(*change(*make_inputs()))
+        tiny_wan.alignformer()(*change(*make_inputs()))
 
 
 def test_learns_narrative_dependent_latents_on_a_toy_task():
@@ -179,7 +179,7 @@ def test_learns_narrative_dependent_latents_on_a_toy_task():
     anchor shifted by the vector of frame k's word. Padding tokens hold noise and are masked.
     """
     torch.manual_seed(0)
-    model = tiny.alignformer(seed=0)
+    model = tiny_wan.alignformer(seed=0)
     num_words, batch = 6, 8
     word_embeds = torch.randn(num_words, D)
     word_shifts = torch.randn(num_words, C)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from diffusers.models.transformers.transformer_wan import WanAttnProcessor
 
-from reasondiff.models import tiny
+from reasondiff.models import tiny_wan
 from reasondiff.models.attention import FrameLayout, FrameWiseWanAttnProcessor, install_framewise_attention
 
 FRAMES, TOKENS_PER_FRAME, CONTEXT_LEN, IMAGE_LEN = 5, 16, 512, 17
@@ -10,11 +10,11 @@ FRAMES, TOKENS_PER_FRAME, CONTEXT_LEN, IMAGE_LEN = 5, 16, 512, 17
 
 def transformer_and_inputs(seed=0):
     torch.manual_seed(seed)
-    transformer = tiny.wan_components(seed=seed)["transformer"]
+    transformer = tiny_wan.wan_components(seed=seed)["transformer"]
     hidden = torch.randn(1, 36, FRAMES, 8, 8)
     timestep = torch.tensor([700.0])
-    image = torch.randn(1, IMAGE_LEN, tiny.IMAGE_DIM)
-    contexts = torch.randn(FRAMES, CONTEXT_LEN, tiny.TEXT_DIM)  # a different narrative for each latent frame
+    image = torch.randn(1, IMAGE_LEN, tiny_wan.IMAGE_DIM)
+    contexts = torch.randn(FRAMES, CONTEXT_LEN, tiny_wan.TEXT_DIM)  # a different narrative for each latent frame
     return transformer, hidden, timestep, image, contexts
 
 
@@ -32,11 +32,11 @@ def test_frame_k_narrative_changes_frame_k_tokens_only():
     state = install_framewise_attention(transformer)
     layout = FrameLayout(torch.arange(FRAMES)[None], image_len=IMAGE_LEN, context_len=CONTEXT_LEN)
     with state.use(layout):
-        before = first_cross_attention_output(transformer, hidden, timestep, contexts.reshape(1, -1, tiny.TEXT_DIM), image)
+        before = first_cross_attention_output(transformer, hidden, timestep, contexts.reshape(1, -1, tiny_wan.TEXT_DIM), image)
         for k in range(FRAMES):
             changed = contexts.clone()
             changed[k] += 1.0
-            after = first_cross_attention_output(transformer, hidden, timestep, changed.reshape(1, -1, tiny.TEXT_DIM), image)
+            after = first_cross_attention_output(transformer, hidden, timestep, changed.reshape(1, -1, tiny_wan.TEXT_DIM), image)
             delta = (after - before).abs().reshape(FRAMES, TOKENS_PER_FRAME, -1).amax(dim=(1, 2))
             assert delta[k] > 1e-3
             assert torch.all(delta[torch.arange(FRAMES) != k] == 0), (k, delta)
@@ -50,7 +50,7 @@ def test_shared_narrative_equals_stock_wan_attention():
     state = install_framewise_attention(transformer)
     for num_copies, frame_to_context in [(1, torch.zeros(1, FRAMES, dtype=torch.long)),
                                          (3, torch.tensor([[0, 1, 2, 1, 0]]))]:
-        text = one.repeat(num_copies, 1, 1).reshape(1, -1, tiny.TEXT_DIM)
+        text = one.repeat(num_copies, 1, 1).reshape(1, -1, tiny_wan.TEXT_DIM)
         with state.use(FrameLayout(frame_to_context, IMAGE_LEN, CONTEXT_LEN)), torch.no_grad():
             framewise = transformer(hidden, timestep, text, image, return_dict=False)[0]
         torch.testing.assert_close(framewise, stock, atol=1e-5, rtol=1e-5)
@@ -67,7 +67,7 @@ def test_without_a_layout_the_processor_is_the_stock_one():
 
 
 def test_install_is_idempotent_and_leaves_self_attention_alone():
-    transformer = tiny.wan_components()["transformer"]
+    transformer = tiny_wan.wan_components()["transformer"]
     state = install_framewise_attention(transformer)
     assert install_framewise_attention(transformer) is state
     assert all(isinstance(b.attn2.processor, FrameWiseWanAttnProcessor) for b in transformer.blocks)
@@ -77,7 +77,7 @@ def test_install_is_idempotent_and_leaves_self_attention_alone():
 
 
 def test_layout_state_restores_the_previous_layout():
-    state = install_framewise_attention(tiny.wan_components()["transformer"])
+    state = install_framewise_attention(tiny_wan.wan_components()["transformer"])
     layout = FrameLayout(torch.zeros(1, FRAMES, dtype=torch.long), IMAGE_LEN, CONTEXT_LEN)
     with pytest.raises(RuntimeError):
         with state.use(layout):
@@ -90,7 +90,7 @@ def test_text_that_is_not_whole_narratives_is_rejected():
     transformer, hidden, timestep, image, contexts = transformer_and_inputs()
     state = install_framewise_attention(transformer)
     with state.use(FrameLayout(torch.arange(FRAMES)[None], IMAGE_LEN, CONTEXT_LEN)), pytest.raises(ValueError, match="whole"):
-        transformer(hidden, timestep, contexts.reshape(1, -1, tiny.TEXT_DIM)[:, :-3], image)
+        transformer(hidden, timestep, contexts.reshape(1, -1, tiny_wan.TEXT_DIM)[:, :-3], image)
 
 
 class _Mesh:
@@ -118,12 +118,12 @@ def test_context_parallel_chunks_give_the_same_attention_as_the_whole_sequence(r
     text; chunk by chunk, the frame-wise processor must reproduce the unsplit result, also where a chunk starts or
     ends inside a frame. (One process: gloo offers no attention backend diffusers runs context-parallel.)"""
     torch.manual_seed(0)
-    attn = tiny.wan_components(seed=0)["transformer"].blocks[0].attn2
+    attn = tiny_wan.wan_components(seed=0)["transformer"].blocks[0].attn2
     inner = attn.to_q.in_features
     hidden = torch.randn(1, FRAMES * TOKENS_PER_FRAME, inner)
     text = torch.randn(1, IMAGE_LEN + 3 * CONTEXT_LEN, inner)  # 3 narratives, read by frames as below
     layout = FrameLayout(torch.tensor([[0, 2, 1, 1, 2]]), IMAGE_LEN, CONTEXT_LEN)
-    processor = FrameWiseWanAttnProcessor(state := install_framewise_attention(tiny.wan_components()["transformer"]))
+    processor = FrameWiseWanAttnProcessor(state := install_framewise_attention(tiny_wan.wan_components()["transformer"]))
     with state.use(layout), torch.no_grad():
         whole = processor(attn, hidden, text)
         parts = []
@@ -137,7 +137,7 @@ def test_context_parallel_chunks_give_the_same_attention_as_the_whole_sequence(r
 
 
 def test_install_keeps_the_backend_and_parallel_config_already_set():
-    transformer = tiny.wan_components(seed=0)["transformer"]
+    transformer = tiny_wan.wan_components(seed=0)["transformer"]
     config = _parallel_config(0, 2)
     for block in transformer.blocks:
         block.attn2.processor._parallel_config = config  # as enable_parallelism leaves it

@@ -7,7 +7,7 @@ from PIL import Image
 from reasondiff.narrator import NarrationError, VisionNarrator
 from reasondiff.narrator.backends.transformers_backend import TransformersBackend
 from reasondiff.narrator.prompts import narrate_instruction
-from reasondiff.narrator.tiny import vlm
+from reasondiff.narrator.tiny_mllama import vlm
 
 
 @pytest.fixture(scope="module")

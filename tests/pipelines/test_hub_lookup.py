@@ -6,7 +6,7 @@ from huggingface_hub import constants
 from safetensors.torch import save_file
 
 from reasondiff import AlignFormer
-from reasondiff.models import tiny
+from reasondiff.models import tiny_wan
 from reasondiff.pipelines.loading import LORA_FILE, find_alignformer, find_lora
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -19,7 +19,7 @@ def hub_cache(tmp_path, monkeypatch):
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(COMMIT)
     snapshot = repo / "snapshots" / COMMIT
-    tiny.alignformer(seed=3).save_pretrained(snapshot / "alignformer")
+    tiny_wan.alignformer(seed=3).save_pretrained(snapshot / "alignformer")
     save_file({"transformer.blocks.0.attn1.to_q.lora_A.weight": torch.ones(4, 24)}, snapshot / LORA_FILE)
     plain = tmp_path / "models--reasondiff--plain-wan" / "refs"  # a Wan2.1 repo: neither part
     plain.mkdir(parents=True)
@@ -33,7 +33,7 @@ def hub_cache(tmp_path, monkeypatch):
 def test_a_hub_id_finds_the_alignformer_and_the_lora(hub_cache):
     folder = find_alignformer("reasondiff/tiny-export")
     assert folder == hub_cache / "alignformer"
-    loaded, saved = AlignFormer.from_pretrained(folder), tiny.alignformer(seed=3)
+    loaded, saved = AlignFormer.from_pretrained(folder), tiny_wan.alignformer(seed=3)
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), saved.state_dict().values()))
     assert find_lora("reasondiff/tiny-export") == hub_cache
     from reasondiff import ReasonDiffPipeline

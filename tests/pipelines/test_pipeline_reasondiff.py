@@ -8,15 +8,15 @@ from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 
 from reasondiff import Narration, ReasonDiffPipeline
-from reasondiff.models import tiny
+from reasondiff.models import tiny_wan
 from reasondiff.pipelines import MODES
-from reasondiff.pipelines.conditioning import encode_video, place_image
+from reasondiff.conditioning import encode_video, place_image
 
 PROMPT = "a cat plays in the room"
 
 
 def wan_reference(condition_image, prompt=PROMPT, seed=0):
-    wan = WanImageToVideoPipeline(**tiny.wan_components(seed=0))
+    wan = WanImageToVideoPipeline(**tiny_wan.wan_components(seed=0))
     wan.set_progress_bar_config(disable=True)
     return wan(image=condition_image, prompt=prompt, generator=generator(seed), **CALL).frames
 
@@ -203,7 +203,7 @@ def test_from_pretrained_dtype_reaches_the_alignformer(tmp_path):
 
 
 def test_a_plain_wan_folder_loads_and_takes_an_alignformer(condition_image, tmp_path):
-    WanImageToVideoPipeline(**tiny.wan_components(seed=0)).save_pretrained(tmp_path)
+    WanImageToVideoPipeline(**tiny_wan.wan_components(seed=0)).save_pretrained(tmp_path)
     pipe = ReasonDiffPipeline.from_pretrained(tmp_path)
     pipe.set_progress_bar_config(disable=True)
     assert pipe.alignformer is None
@@ -211,7 +211,7 @@ def test_a_plain_wan_folder_loads_and_takes_an_alignformer(condition_image, tmp_
         pipe(condition_image, PROMPT, narration=VASE_STORY, **CALL)
     out = pipe(condition_image, PROMPT, narration=VASE_STORY, mode="no_enhanced_latents", **CALL)
     assert out.frames.shape == (1, 17, 64, 64, 3)
-    pipe = ReasonDiffPipeline.from_pretrained(tmp_path, alignformer=tiny.alignformer(seed=0))
+    pipe = ReasonDiffPipeline.from_pretrained(tmp_path, alignformer=tiny_wan.alignformer(seed=0))
     assert pipe(condition_image, PROMPT, narration=VASE_STORY, **CALL).frames.shape == (1, 17, 64, 64, 3)
 
 
@@ -264,4 +264,4 @@ def test_bad_calls_are_named(condition_image, kwargs, error, message):
 
 def test_a_pipeline_without_a_transformer_is_refused():
     with pytest.raises(ValueError, match="needs a transformer"):
-        ReasonDiffPipeline(**{**tiny.wan_components(seed=0), "transformer": None})
+        ReasonDiffPipeline(**{**tiny_wan.wan_components(seed=0), "transformer": None})

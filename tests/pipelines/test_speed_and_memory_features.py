@@ -1,6 +1,5 @@
 """diffusers' speed and memory features work with ReasonDiffPipeline and change outputs only as documented."""
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -76,8 +75,11 @@ def test_compiled_blocks_give_the_same_video(reference):
 
 
 def test_flop_account_matches_torch_flop_counter():
-    sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
-    from flop_account import Setting, alignformer_forward, dit_forward, measured
+    import runpy
+
+    script = runpy.run_path(str(Path(__file__).parents[2] / "benchmarks" / "flop_account.py"), run_name="flop_account")
+    Setting, alignformer_forward, dit_forward, measured = (script[name] for name in (
+        "Setting", "alignformer_forward", "dit_forward", "measured"))
 
     small = Setting(frames=9, height=32, width=48, dit_dim=64, dit_heads=2, dit_ffn=128, dit_layers=2, text_dim=32,
                     image_dim=16, image_tokens=5, align_dim=32, contexts=3)

@@ -6,7 +6,8 @@ import torch
 from helpers import generator
 
 from reasondiff import Narration
-from reasondiff.io import bundled_example, load_image
+from reasondiff.example import bundled_example
+from reasondiff.media import load_image
 from reasondiff.pipelines.loading import load_pipeline
 from reasondiff.thinkdiff import Aligner, ThinkDiffCLIP, render
 from reasondiff.thinkdiff.inference import t5_encode

@@ -5,7 +5,7 @@ from diffusers import WanTransformer3DModel
 from helpers import trained_like_alignformer
 
 from reasondiff import ReasonDiffPipeline
-from reasondiff.models import tiny
+from reasondiff.models import tiny_wan as tiny
 
 BOUNDARY_RATIO = 0.9  # Wan2.2-I2V-A14B's: the high-noise expert takes timesteps >= 900 of 1000
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from reasondiff.mini.parse import parse_frame
+from reasondiff.mini.palette import parse_frame
 from reasondiff.mini.thinkdiff import bench, tasks
 from reasondiff.mini.thinkdiff.stills import SPACES, Still, caption, random_still, state_word
 from reasondiff.mini.world import HELD_OUT_OBJECT_BANDS
-from reasondiff.thinkdiff.cli import app
+from reasondiff.cli import app
 
 runner = CliRunner()
 
@@ -145,7 +145,7 @@ def test_the_learned_judge_reads_held_out_stills_as_the_palette_does():
 
 
 def test_bench_command_on_tiny_models_end_to_end(tmp_path):
-    args = ["bench", "--vlm", "tiny", "--decoder", "tiny", "--judge", "palette", "--shots", "1", "--cases", "1",
+    args = ["thinkdiff", "bench", "--vlm", "tiny", "--decoder", "tiny", "--judge", "palette", "--shots", "1", "--cases", "1",
             "--steps", "1", "--max-new-tokens", "3", "--seed", "2", "--out", str(tmp_path)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
@@ -165,9 +165,9 @@ def test_bench_command_on_tiny_models_end_to_end(tmp_path):
 
 
 def test_bench_without_weights_says_what_is_missing(tmp_path):
-    result = runner.invoke(app, ["bench", "--out", str(tmp_path), "--vlm", str(tmp_path / "no-vlm"),
+    result = runner.invoke(app, ["thinkdiff", "bench", "--out", str(tmp_path), "--vlm", str(tmp_path / "no-vlm"),
                                  "--decoder", "tiny", "--aligner", str(tmp_path)])
     assert result.exit_code == 2 and "not found: --vlm" in result.output
-    result = runner.invoke(app, ["bench", "--out", str(tmp_path), "--vlm", "tiny", "--decoder", "tiny",
+    result = runner.invoke(app, ["thinkdiff", "bench", "--out", str(tmp_path), "--vlm", "tiny", "--decoder", "tiny",
                                  "--judge", "eyes"])
     assert result.exit_code == 2 and "--judge" in result.output

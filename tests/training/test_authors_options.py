@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 from test_trainer import trainer_for
 
 from reasondiff import AlignFormer, ReasonDiffPipeline
-from reasondiff.models import tiny
+from reasondiff.models import tiny_wan
 from reasondiff.training.flow_matching import NUM_TRAIN_TIMESTEPS, timestep_weight
 
 AUTHORS_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"]  # their q, k, v, o, ffn.0, ffn.2
@@ -18,7 +18,7 @@ def test_lora_on_the_feed_forward_layers_trains_exports_and_loads(tmp_path, toy_
     export = trainer.train()
     keys = load_file(str(export / "pytorch_lora_weights.safetensors")).keys()
     assert any(".ffn.net.0.proj.lora_A" in k for k in keys) and any(".ffn.net.2.lora_B" in k for k in keys)
-    pipe = ReasonDiffPipeline(**tiny.wan_components(seed=0), alignformer=AlignFormer.from_pretrained(export / "alignformer"))
+    pipe = ReasonDiffPipeline(**tiny_wan.wan_components(seed=0), alignformer=AlignFormer.from_pretrained(export / "alignformer"))
     pipe.load_reasondiff_lora(str(export))
     assert hasattr(pipe.transformer.blocks[0].ffn.net[2], "lora_A")
 
@@ -45,33 +45,37 @@ def test_narrator_error_points_three_latent_frames_at_the_generic_sentence():
 
     text = torch.randn(4, 2, 8, 5)
     captions = torch.tensor([[0] * 9 + [1] * 8] * 4)  # 17 pixel frames = 5 latent frames
+    lengths = torch.tensor([[8, 3]] * 4)
     generic = torch.randn(8, 5)
     streams = [torch.Generator().manual_seed(i) for i in range(4)]
-    embeds, index = replace_frame_prompts(text, captions, generic, streams, p=1.0, frames=3)
+    embeds, new_lengths, index = replace_frame_prompts(text, lengths, captions, (generic, 6), streams, p=1.0, frames=3)
     assert torch.equal(embeds[:, :2], text) and all(torch.equal(embeds[b, 2], generic) for b in range(4))
+    assert new_lengths.tolist() == [[8, 3, 6]] * 4  # the sentence's length travels with it
     latent = latent_frame_of_pixels(17)
     for b in range(4):
         replaced = set(latent[index[b] == 2].tolist())
         assert len(replaced) == 3 and torch.equal(index[b][index[b] != 2], captions[b][index[b] != 2])
         assert all((index[b][latent == k] == 2).all() for k in replaced)  # whole latent frames
-    untouched = replace_frame_prompts(text, captions, generic, streams, p=0.0, frames=3)[1]
+    untouched = replace_frame_prompts(text, lengths, captions, (generic, 6), streams, p=0.0, frames=3)[2]
     assert torch.equal(untouched, captions)
 
 
 def test_the_trainer_feeds_the_encoded_sentence_to_the_alignformer(tmp_path, toy_cache):
-    from reasondiff.pipelines.conditioning import encode_texts
+    from reasondiff.conditioning import encode_texts
     from test_trainer import fixed_batch
 
     trainer = trainer_for(tmp_path, toy_cache, stage=1, narrator_error={"p": 1.0, "frames": 1, "sentence": "a red cat"})
-    c = tiny.wan_components(seed=0)
-    want = encode_texts(c["tokenizer"], c["text_encoder"], ["a red cat"], 512, device="cpu")[0]
-    torch.testing.assert_close(trainer.generic, want)
+    c = tiny_wan.wan_components(seed=0)
+    want, length = encode_texts(c["tokenizer"], c["text_encoder"], ["a red cat"], 512, device="cpu",
+                                return_lengths=True)
+    torch.testing.assert_close(trainer.generic[0], want[0])
+    assert trainer.generic[1] == int(length[0]) == int(want[0].ne(0).any(-1).sum())
     seen = []
     trainer.alignformer.register_forward_pre_hook(lambda m, args: seen.append(args[2].clone()))
     batch = fixed_batch(toy_cache)
     trainer.compute_loss(batch, epoch=0)
     trainer.compute_loss(batch, epoch=0)
     narratives = seen[0]  # [B, F, L, D]
-    generic_frames = (narratives - trainer.generic).abs().amax(dim=(2, 3)).eq(0)  # [B, F]
+    generic_frames = (narratives - trainer.generic[0]).abs().amax(dim=(2, 3)).eq(0)  # [B, F]
     assert generic_frames.sum(1).eq(1).all()  # exactly one latent frame per clip reads the sentence
     assert torch.equal(seen[0], seen[1])  # the same choice for the same (seed, epoch, sample)

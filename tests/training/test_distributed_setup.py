@@ -9,7 +9,7 @@ import yaml
 from accelerate import FullyShardedDataParallelPlugin
 from test_trainer import exported_weights, trainer_for, write_config
 
-from reasondiff.models import tiny
+from reasondiff.models import tiny_wan
 from reasondiff.training import Trainer, load_config
 from reasondiff.training.distributed import per_device_batch
 from reasondiff.training.modules import StageModules, cast_frozen
@@ -29,14 +29,14 @@ def wrapped_classes(model) -> set[str]:
 
 
 def test_the_shipped_fsdp_config_wraps_the_blocks_each_stage_holds():
-    transformer, alignformer = tiny.wan_components(seed=0)["transformer"], tiny.alignformer(seed=0)
+    transformer, alignformer = tiny_wan.wan_components(seed=0)["transformer"], tiny_wan.alignformer(seed=0)
     assert wrapped_classes(StageModules(alignformer, transformer)) == {"WanTransformerBlock", "CrossAttentionBlock"}
     assert wrapped_classes(StageModules(alignformer)) == {"CrossAttentionBlock"}  # stage 2: no DiT blocks to find
     assert wrapped_classes(StageModules(transformer=transformer)) == {"WanTransformerBlock"}  # stage 0
 
 
 def test_frozen_weights_are_cast_but_the_modules_wan_keeps_in_fp32_are_not():
-    transformer = tiny.wan_components(seed=0)["transformer"]
+    transformer = tiny_wan.wan_components(seed=0)["transformer"]
     transformer.requires_grad_(False)
     transformer.blocks[0].attn1.to_q.weight.requires_grad_(True)  # a trained weight stays an fp32 master
     cast_frozen(transformer, torch.bfloat16)
@@ -151,7 +151,7 @@ def test_a_saved_dit_loads_in_the_compute_dtype_with_wans_fp32_modules_and_train
     left on the CPU until accelerate places it, LoRA masters in fp32; one bf16 step on the CPU runs."""
     from accelerate.state import AcceleratorState
 
-    tiny.wan_components(seed=0)["transformer"].save_pretrained(tmp_path / "wan" / "transformer")
+    tiny_wan.wan_components(seed=0)["transformer"].save_pretrained(tmp_path / "wan" / "transformer")
     AcceleratorState._reset_state(reset_partial_state=True)  # one process holds one precision: forget earlier tests'
     try:
         trainer = trainer_for(tmp_path, toy_cache, stage=1, model=str(tmp_path / "wan"), mixed_precision="bf16",

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from reasondiff import AlignFormer, Narration, ReasonDiffPipeline
 from reasondiff.data import CachedClipDataset, collate_clips
-from reasondiff.models import tiny
+from reasondiff.models import tiny_wan
 from reasondiff.training import Trainer, load_config
 
 BASE = {"model": "tiny", "alignformer": {"hidden_dim": 32, "num_heads": 4, "ff_mult": 2}, "lora_rank": 4,
@@ -128,7 +128,7 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path, toy_cache):
 
 def test_the_export_loads_into_the_pipeline_and_generates(tmp_path, toy_cache):
     export = trainer_for(tmp_path, toy_cache, stage=1, max_steps=3).train()
-    pipe = ReasonDiffPipeline(**tiny.wan_components(seed=0), alignformer=AlignFormer.from_pretrained(export / "alignformer"))
+    pipe = ReasonDiffPipeline(**tiny_wan.wan_components(seed=0), alignformer=AlignFormer.from_pretrained(export / "alignformer"))
     pipe.load_lora_weights(str(export))
     pipe.set_progress_bar_config(disable=True)
     story = Narration(position=9, descriptions=["a red square in the left of a dark room"] * 9)
@@ -166,7 +166,7 @@ def test_cli_reports_bad_configs_in_one_line(tmp_path):
     assert result.exit_code == 2 and "key=value" in result.output
 
 
-SMALL_DIT = {**tiny.transformer_config(), "num_layers": 2}
+SMALL_DIT = {**tiny_wan.transformer_config(), "num_layers": 2}
 
 
 def test_stage0_trains_a_plain_i2v_dit_from_scratch_that_stage1_builds_on(tmp_path, toy_cache):
@@ -195,7 +195,7 @@ def test_ablation_conditionings(tmp_path, toy_cache):
     batch = fixed_batch(toy_cache)
     no_latents = trainer_for(tmp_path / "a", toy_cache, stage=1, conditioning="no_enhanced_latents", max_steps=2)
     assert no_latents.alignformer is None
-    condition, c_star = no_latents._condition(batch, None, None, "cpu")
+    condition, c_star = no_latents._condition(batch, None, None, None, "cpu")
     assert c_star is None and torch.equal(condition[:, 4:], batch["condition_video"])
     export = no_latents.train()
     assert (export / "pytorch_lora_weights.safetensors").is_file() and not (export / "alignformer").exists()
@@ -212,7 +212,7 @@ def test_stage0_needs_condition_videos(tmp_path):
     from reasondiff.data import write_cache
     from reasondiff.data.toy import toy_clips
 
-    c = tiny.wan_components(seed=0)
+    c = tiny_wan.wan_components(seed=0)
     write_cache(tmp_path / "cache", toy_clips(2, num_frames=5, size=16), vae=c["vae"], text_encoder=c["text_encoder"],
                 tokenizer=c["tokenizer"], image_encoder=c["image_encoder"], image_processor=c["image_processor"],
                 progress=False)

@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
@@ -27,16 +28,16 @@ import PIL.Image
 import torch
 
 from .. import __version__
-from ..io import bundled_example, load_image, save_video
+from ..example import bundled_example
+from ..media import load_image, save_video
 from ..narrator.errors import NarrationError, NarratorError
 from ..narrator.schema import Narration
-from ..pipelines import MODES
+from ..pipelines.settings import MODES, NARRATED_MODES, prepare_generation
 from . import timeline
 from .uploads import DEFAULT_MAX_MB, check_image_upload
 
 logger = logging.getLogger("reasondiff.app")
 
-SCRIPTED_MODES = ("reasondiff", "no_enhanced_latents", "no_multi_prompt")  # modes that render the edited script
 NO_NARRATOR_HELP = (
     "No narrator is configured, so the script below is a starting point: the prompt on every frame and the image "
     "at frame 1. Edit it into a story (split rows, change descriptions, move the anchor), or restart with a "
@@ -180,15 +181,15 @@ class Studio:
         keep = (gr.update(), gr.update(), gr.update(), gr.update())
         try:
             image, prompt = self._image(image_path), self._prompt(prompt)
-            frames, steps, seed, height, width = int(frames), int(steps), int(seed), int(height), int(width)
-            if mode not in MODES:
-                raise UserError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-            if steps < 1:
-                raise UserError(f"steps must be at least 1, got {steps}")
-            if mode == "rewrite" and self.narrator is None:
-                raise UserError("mode 'rewrite' needs a narrator to rewrite the prompt: " + NO_NARRATOR_HELP.split(": ", 1)[-1])
+            seed = int(seed)
+            try:  # the same checks as `reasondiff generate`, with the page's values
+                job = prepare_generation(self.model_name, (mode,), narrator=self.narrator, frames=int(frames),
+                                         height=int(height), width=int(width), steps=int(steps))
+            except ValueError as err:
+                raise UserError(str(err)) from None
+            frames, steps, height, width = job.frames, job.steps, job.height, job.width
             script = None
-            if mode in SCRIPTED_MODES:
+            if mode in NARRATED_MODES:
                 try:
                     script = timeline.from_rows(rows, position, frames)
                 except ValueError as err:
@@ -274,59 +275,80 @@ def build_app(
             gr.Markdown(f"> {notice}", elem_id="rd-notice")
         with gr.Row():
             with gr.Column(scale=1):
-                image = gr.Image(label=f"Condition image (PNG/JPEG/WebP, at most {max_upload_mb:g} MB)",
-                                 type="filepath", sources=["upload", "clipboard"], elem_id="rd-image", height=240)
-                prompt = gr.Textbox(label="Prompt", placeholder="A cat plays in the room", elem_id="rd-prompt")
-                with gr.Row():
-                    n_frames = gr.Slider(min(5, frames), max_frames, value=frames, step=4, label="Frames (4k+1)", elem_id="rd-frames")
-                    n_steps = gr.Slider(1, 100, value=steps, step=1, label="Steps", elem_id="rd-steps")
-                with gr.Row():
-                    seed = gr.Number(value=0, precision=0, label="Seed", elem_id="rd-seed")
-                    mode = gr.Dropdown(list(MODES), value="reasondiff", label="Mode", elem_id="rd-mode")
-                baseline = gr.Checkbox(label="Also render plain Wan2.1 on the same seed (side by side)",
-                                       elem_id="rd-baseline")
-                with gr.Accordion("Advanced", open=False):
-                    with gr.Row():
-                        h = gr.Number(value=height, precision=0, label="Height (multiple of 16)")
-                        w = gr.Number(value=width, precision=0, label="Width (multiple of 16)")
-                    guidance = gr.Number(value=guidance_scale, label="Guidance scale")
-                    negative = gr.Textbox(label="Negative prompt")
-                with gr.Row():
-                    example_btn = gr.Button("Load example", elem_id="rd-example")
-                    narrate_btn = gr.Button("1. Narrate", variant="secondary", elem_id="rd-narrate")
-                    generate_btn = gr.Button("2. Generate", variant="primary", elem_id="rd-generate")
-                status = gr.Markdown("Upload an image and type a prompt, or load the example.", elem_id="rd-status")
+                page = _request_controls(height, width, frames, max_frames, steps, guidance_scale, max_upload_mb)
             with gr.Column(scale=1):
-                gr.Markdown("### Script timeline\nOne row per run of frames (the paper's `Frame@1-20`). Edit any "
-                            "cell; rows may be added. The slider sets the frame where your image appears.")
-                strip = gr.HTML(elem_id="rd-strip")
-                table = gr.Dataframe(headers=timeline.HEADERS, datatype=["number", "number", "str"], type="array",
-                                     column_count=3, interactive=True, wrap=True, label="Segments",
-                                     elem_id="rd-table")
-                anchor = gr.Slider(1, frames, value=1, step=1, label="Image at frame (anchor)", elem_id="rd-anchor")
+                page.update(_script_controls(frames))
         with gr.Row():
-            video = gr.Video(label="ReasonDiff", elem_id="rd-video", autoplay=True, loop=True, interactive=False,
-                             height=360)
-            base_video = gr.Video(label="Plain Wan2.1 (same seed)", elem_id="rd-baseline-video", autoplay=True,
-                                  loop=True, interactive=False, height=360)
-        files = gr.File(label="Downloads: video (.mp4) and script (.narration.json)", file_count="multiple",
-                        interactive=False, elem_id="rd-files")
-
-        image.upload(studio.on_upload, inputs=image, outputs=[image, status], preprocess=False)
-        example_btn.click(studio.load_example, inputs=n_frames, outputs=[image, prompt, table, anchor, strip, status])
-        narrate_btn.click(studio.narrate, inputs=[image, prompt, n_frames], outputs=[table, anchor, strip, status])
-        table.input(studio.preview, inputs=[table, anchor, n_frames], outputs=[strip, status])
-        # .input, not .change: user edits only, so a narrated or loaded script keeps its own status message.
-        anchor.input(studio.preview, inputs=[table, anchor, n_frames], outputs=[strip, status],
-                     trigger_mode="always_last")
-        n_frames.release(studio.refit, inputs=[table, anchor, n_frames], outputs=[table, anchor, strip])
-        generate_btn.click(
-            studio.generate,
-            inputs=[image, prompt, n_frames, n_steps, seed, mode, table, anchor, baseline, h, w, guidance, negative],
-            outputs=[video, base_video, files, strip, status], concurrency_limit=1, concurrency_id="pipeline",
-        )
+            page["video"] = gr.Video(label="ReasonDiff", elem_id="rd-video", autoplay=True, loop=True,
+                                     interactive=False, height=360)
+            page["base_video"] = gr.Video(label="Plain Wan2.1 (same seed)", elem_id="rd-baseline-video",
+                                          autoplay=True, loop=True, interactive=False, height=360)
+        page["files"] = gr.File(label="Downloads: video (.mp4) and script (.narration.json)", file_count="multiple",
+                                interactive=False, elem_id="rd-files")
+        _connect(studio, SimpleNamespace(**page))
     blocks.studio = studio  # tests and embedders reach the callbacks through it
     return blocks
+
+
+def _request_controls(height, width, frames, max_frames, steps, guidance_scale, max_upload_mb) -> dict:
+    """The left column: the image, the prompt, the generation settings and the buttons."""
+    page = {"image": gr.Image(label=f"Condition image (PNG/JPEG/WebP, at most {max_upload_mb:g} MB)",
+                              type="filepath", sources=["upload", "clipboard"], elem_id="rd-image", height=240),
+            "prompt": gr.Textbox(label="Prompt", placeholder="A cat plays in the room", elem_id="rd-prompt")}
+    with gr.Row():
+        page["n_frames"] = gr.Slider(min(5, frames), max_frames, value=frames, step=4, label="Frames (4k+1)",
+                                     elem_id="rd-frames")
+        page["n_steps"] = gr.Slider(1, 100, value=steps, step=1, label="Steps", elem_id="rd-steps")
+    with gr.Row():
+        page["seed"] = gr.Number(value=0, precision=0, label="Seed", elem_id="rd-seed")
+        page["mode"] = gr.Dropdown(list(MODES), value="reasondiff", label="Mode", elem_id="rd-mode")
+    page["baseline"] = gr.Checkbox(label="Also render plain Wan2.1 on the same seed (side by side)",
+                                   elem_id="rd-baseline")
+    with gr.Accordion("Advanced", open=False):
+        with gr.Row():
+            page["h"] = gr.Number(value=height, precision=0, label="Height (multiple of 16)")
+            page["w"] = gr.Number(value=width, precision=0, label="Width (multiple of 16)")
+        page["guidance"] = gr.Number(value=guidance_scale, label="Guidance scale")
+        page["negative"] = gr.Textbox(label="Negative prompt")
+    with gr.Row():
+        page["example_btn"] = gr.Button("Load example", elem_id="rd-example")
+        page["narrate_btn"] = gr.Button("1. Narrate", variant="secondary", elem_id="rd-narrate")
+        page["generate_btn"] = gr.Button("2. Generate", variant="primary", elem_id="rd-generate")
+    page["status"] = gr.Markdown("Upload an image and type a prompt, or load the example.", elem_id="rd-status")
+    return page
+
+
+def _script_controls(frames: int) -> dict:
+    """The right column: the script as a strip, a table of segments and the anchor slider."""
+    gr.Markdown("### Script timeline\nOne row per run of frames (the paper's `Frame@1-20`). Edit any "
+                "cell; rows may be added. The slider sets the frame where your image appears.")
+    return {
+        "strip": gr.HTML(elem_id="rd-strip"),
+        "table": gr.Dataframe(headers=timeline.HEADERS, datatype=["number", "number", "str"], type="array",
+                              column_count=3, interactive=True, wrap=True, label="Segments", elem_id="rd-table"),
+        "anchor": gr.Slider(1, frames, value=1, step=1, label="Image at frame (anchor)", elem_id="rd-anchor"),
+    }
+
+
+def _connect(studio: Studio, page) -> None:
+    """The page's events, each to its `Studio` callback."""
+    script = [page.table, page.anchor, page.n_frames]
+    page.image.upload(studio.on_upload, inputs=page.image, outputs=[page.image, page.status], preprocess=False)
+    page.example_btn.click(studio.load_example, inputs=page.n_frames,
+                           outputs=[page.image, page.prompt, page.table, page.anchor, page.strip, page.status])
+    page.narrate_btn.click(studio.narrate, inputs=[page.image, page.prompt, page.n_frames],
+                           outputs=[page.table, page.anchor, page.strip, page.status])
+    page.table.input(studio.preview, inputs=script, outputs=[page.strip, page.status])
+    # .input, not .change: user edits only, so a narrated or loaded script keeps its own status message.
+    page.anchor.input(studio.preview, inputs=script, outputs=[page.strip, page.status], trigger_mode="always_last")
+    page.n_frames.release(studio.refit, inputs=script, outputs=[page.table, page.anchor, page.strip])
+    page.generate_btn.click(
+        studio.generate,
+        inputs=[page.image, page.prompt, page.n_frames, page.n_steps, page.seed, page.mode, page.table, page.anchor,
+                page.baseline, page.h, page.w, page.guidance, page.negative],
+        outputs=[page.video, page.base_video, page.files, page.strip, page.status], concurrency_limit=1,
+        concurrency_id="pipeline",
+    )
 
 
 def launch(blocks: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, *, max_upload_mb: float = DEFAULT_MAX_MB,

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from ..faults import checkpoint
 from ..frames import check_num_frames, pixel_to_latent_index
-from ..pipelines.conditioning import encode_images, encode_texts, encode_video, place_image
+from ..conditioning import encode_images, encode_texts, encode_video, place_image
 from .jsonl import append_rows, read_jsonl, write_atomically
 
 FORMAT = "reasondiff-cache/1"
@@ -140,12 +140,12 @@ def write_cache(
         new_texts = [t for t in dict.fromkeys(wanted) if t not in text_ids]
         text_tensors, text_rows = {}, []
         if new_texts:
-            embeds = encode_texts(tokenizer, text_encoder, new_texts, max_sequence_length, device=device)
-            lengths = embeds.abs().sum(-1).gt(0).sum(-1)  # Wan zeroes everything past a text's length
+            embeds, lengths = encode_texts(tokenizer, text_encoder, new_texts, max_sequence_length, device=device,
+                                           return_lengths=True)
             for text, emb, length in zip(new_texts, embeds, lengths.tolist()):
                 text_ids[text] = len(text_ids)
-                text_tensors[str(text_ids[text])] = emb[: max(length, 1)].to(dtype).cpu()
-                text_rows.append({"id": text_ids[text], "text": text, "length": max(length, 1), "shard": shard})
+                text_tensors[str(text_ids[text])] = emb[:length].to(dtype).cpu()  # the zeros past it: re-padded on load
+                text_rows.append({"id": text_ids[text], "text": text, "length": length, "shard": shard})
         for clip in pending:
             num_frames = clip.frames.shape[0]
             video = _frames_to_video(clip.frames).to(device)

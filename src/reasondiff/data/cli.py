@@ -105,13 +105,13 @@ def caption(
 def _load_encoders(model: str, device: str, dtype: str) -> dict:
     import torch
 
-    from ..pipelines.loading import resolve_device
+    from ..device import resolve_device
 
     device, compute = resolve_device(device, dtype)
     if model == "tiny":
-        from ..models import tiny
+        from ..models import tiny_wan
 
-        components = tiny.wan_components(seed=0)
+        components = tiny_wan.wan_components(seed=0)
     else:
         from diffusers import WanImageToVideoPipeline
 

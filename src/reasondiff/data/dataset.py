@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
+from ..conditioning import pad_to
 from .cache import FORMAT, read_jsonl
 
 
@@ -23,6 +24,7 @@ class CachedClipDataset(torch.utils.data.Dataset):
         anchor_position  int            1-based pixel frame of the condition image
         image_embeds     [N, D_img]     CLIP tokens of the condition frame
         text_embeds      [U, L, D]      the clip's distinct captions, zero-padded to L tokens (as Wan pads)
+        text_lengths     [U]            each caption's length in tokens (texts.jsonl): the token mask's source
         caption_index    [T]            for each pixel frame, which of the U captions describes it
         prompt_index     int            which of the U captions is the clip's single prompt
         condition_video  [C, F, h, w]   (caches built with condition_videos) the whole encoded zero video
@@ -41,7 +43,9 @@ class CachedClipDataset(torch.utils.data.Dataset):
         self.rows = read_jsonl(self.root / "clips.jsonl")
         if not self.rows:
             raise ValueError(f"the training cache at {self.root} holds no clips")
-        self.text_shard = {row["id"]: row["shard"] for row in read_jsonl(self.root / "texts.jsonl")}
+        texts = read_jsonl(self.root / "texts.jsonl")
+        self.text_shard = {row["id"]: row["shard"] for row in texts}
+        self.text_length = {row["id"]: row["length"] for row in texts}
         if anchor not in ("random", "first"):
             raise ValueError(f"anchor must be 'random' or 'first', got {anchor!r}")
         if anchor == "first" and not self.meta.get("condition_videos"):
@@ -75,11 +79,10 @@ class CachedClipDataset(torch.utils.data.Dataset):
             choice = random.Random(f"{self.seed}:{self.epoch}:{index}").randrange(len(row["anchor_positions"]))
         prompt = row.get("prompt", row["captions"][len(row["captions"]) // 2])
         captions = list(dict.fromkeys([*row["captions"], prompt]))
-        context_len = self.meta["context_len"]
-        text_embeds = torch.zeros(len(captions), context_len, self.meta["text_dim"])
-        for u, text_id in enumerate(captions):
-            emb = self._tensor("texts", self.text_shard[text_id], str(text_id))
-            text_embeds[u, : emb.shape[0]] = emb.float()
+        text_embeds = torch.stack([
+            pad_to(self._tensor("texts", self.text_shard[text_id], str(text_id)).float(), self.meta["context_len"])
+            for text_id in captions
+        ])
         item = {
             "index": index,
             "latents": self._tensor("clips", shard, f"{clip}/latents").float(),
@@ -87,6 +90,7 @@ class CachedClipDataset(torch.utils.data.Dataset):
             "anchor_position": row["anchor_positions"][choice],
             "image_embeds": self._tensor("clips", shard, f"{clip}/image_embeds")[choice].float(),
             "text_embeds": text_embeds,
+            "text_lengths": torch.tensor([self.text_length[text_id] for text_id in captions]),
             "caption_index": torch.tensor([captions.index(c) for c in row["captions"]]),
             "prompt_index": captions.index(prompt),
         }
@@ -98,17 +102,14 @@ class CachedClipDataset(torch.utils.data.Dataset):
 def collate_clips(items: list[dict]) -> dict:
     """Stack a batch; clips with fewer distinct captions are padded with zero captions nobody points to."""
     most = max(item["text_embeds"].shape[0] for item in items)
-    text = torch.stack([
-        torch.cat([i["text_embeds"], i["text_embeds"].new_zeros(most - i["text_embeds"].shape[0], *i["text_embeds"].shape[1:])])
-        for i in items
-    ])
     batch = {
         "index": torch.tensor([i["index"] for i in items]),
         "latents": torch.stack([i["latents"] for i in items]),
         "anchor_latent": torch.stack([i["anchor_latent"] for i in items]),
         "anchor_position": torch.tensor([i["anchor_position"] for i in items]),
         "image_embeds": torch.stack([i["image_embeds"] for i in items]),
-        "text_embeds": text,
+        "text_embeds": torch.stack([pad_to(i["text_embeds"], most) for i in items]),
+        "text_lengths": torch.stack([pad_to(i["text_lengths"], most) for i in items]),
         "caption_index": torch.stack([i["caption_index"] for i in items]),
         "prompt_index": torch.tensor([i["prompt_index"] for i in items]),
     }

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..faults import KILL_ENV, checkpoint  # noqa: F401  (KILL_ENV: the data tests' kill switch)
+from ..faults import checkpoint
 from .jsonl import append_rows, read_jsonl, write_atomically
 from .video import VIDEO_EXTENSIONS, VideoError, read_clips, to_fraction
 

@@ -21,7 +21,7 @@ _EXPORTS = {
     "EvalCase": "manifest",
     "GenerationSettings": "runner",
     "ImagingQuality": "imaging_quality",
-    "MotionSmoothness": "motion",
+    "MotionSmoothness": "motion_smoothness",
     "Sample": "metrics",
     "Sharpness": "sharpness",
     "build_metrics": "metrics",

@@ -12,6 +12,7 @@ import typer
 
 from ..console import fail as _fail
 from ..narrator.cli import TIMEOUT_HELP
+from ..pipelines.settings import MODEL_HELP, SIZE_HELP
 from .metrics import METRICS, OPT_IN_METRICS
 
 app = typer.Typer(
@@ -44,7 +45,7 @@ def _load_pipeline(model: str, alignformer: Path | None, lora: Path | None, devi
 def run(
     manifest: Path = typer.Option(..., "--manifest", "-m", help="Benchmark JSONL: id, image, prompt, [captions, position]."),
     out: Path = typer.Option(Path("eval_runs/run"), "--out", "-o", help="Run folder (results.jsonl, videos/, summary.json)."),
-    model: str = typer.Option("tiny", help="'tiny' (random weights), a hub id, or a local diffusers folder."),
+    model: str = typer.Option("mini", help=MODEL_HELP),
     alignformer: Path = typer.Option(None, help="AlignFormer folder for a plain Wan2.1-I2V --model."),
     lora: Path = typer.Option(None, help="Stage-1 LoRA weights for the DiT."),
     modes: str = typer.Option("reasondiff,wan", help="Comma-separated modes: reasondiff, wan, rewrite, "
@@ -59,10 +60,10 @@ def run(
     musiq: str = typer.Option(None, help="MUSIQ-SPAQ checkpoint (musiq_spaq_ckpt-358bb6af.pth); default: pyiqa downloads it."),
     flow: str = typer.Option("auto", help=FLOW_HELP),
     interpolator: str = typer.Option("auto", help=INTERPOLATOR_HELP),
-    frames: int = typer.Option(81, "--frames", "--num-frames", help="Frames per video (4k+1)."),
-    height: int = typer.Option(480, help="Height, a multiple of 16."),
-    width: int = typer.Option(832, help="Width, a multiple of 16."),
-    steps: int = typer.Option(50, help="Denoising steps (the paper: 50)."),
+    frames: int = typer.Option(None, "--frames", "--num-frames", help=SIZE_HELP["frames"]),
+    height: int = typer.Option(None, help=SIZE_HELP["height"]),
+    width: int = typer.Option(None, help=SIZE_HELP["width"]),
+    steps: int = typer.Option(None, help=SIZE_HELP["steps"]),
     guidance: float = typer.Option(5.0, "--guidance", "--guidance-scale", help="Classifier-free guidance (the paper: 5.0)."),
     fps: int = typer.Option(16, help="Frame rate of the videos (Wan2.1: 16); Dynamic Degree samples ~8 fps from it."),
     seed: int = typer.Option(0, help="Base seed; each case's seed derives from it and the case id."),
@@ -80,66 +81,74 @@ def run(
       reasondiff eval run -m bench/benchmark.jsonl -o runs/activitynet --modes reasondiff,wan,rewrite \\
           --narrator openai:gpt-4o --model Wan-AI/Wan2.1-I2V-14B-480P-Diffusers --alignformer ckpt/alignformer
     """
-    from .manifest import read_manifest
-    from .metrics import build_metrics
-    from .runner import GenerationSettings, run_benchmark
+    from ..device import resolve_device
+    from ..pipelines.settings import prepare_generation
+    from .runner import GenerationSettings, check_run, run_benchmark
 
-    from ..pipelines.loading import resolve_device
-
-    device = resolve_device(device, dtype)[0]  # the metrics' device; the loader resolves dtype the same way
-    names = _split(metrics)
-    skip_quality = not names and importlib.util.find_spec("pyiqa") is None
-    if not names:
-        names = [m for m in METRICS if m not in OPT_IN_METRICS and (m != "imaging_quality" or not skip_quality)]
     try:
-        from ..pipelines import MODES
-
-        mode_list = _split(modes)
-        unknown = [m for m in mode_list if m not in MODES]
-        if unknown or not mode_list:
-            raise ValueError(f"unknown mode(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(MODES)}")
-        if "rewrite" in mode_list and narrator is None:
-            raise ValueError("mode 'rewrite' needs a narrator to rewrite the prompt (--narrator SPEC)")
-        if label is not None and len(mode_list) != 1:
-            raise ValueError(f"a label names one method: run a single mode with it, got {len(mode_list)} modes")
-        cases = read_manifest(manifest)
-        if limit is not None:
-            if limit < 1:
-                raise ValueError(f"--limit must be at least 1, got {limit}")
-            cases = cases[:limit]
-        from ..frames import check_num_frames
-
-        check_num_frames(frames)
-        if height % 16 or width % 16 or height <= 0 or width <= 0:
-            raise ValueError(f"height and width must be positive multiples of 16, got {height}x{width}")
-        settings = GenerationSettings(model=model, num_frames=frames, height=height, width=width, steps=steps,
-                                      guidance_scale=guidance, fps=fps, seed=seed, narrator=narrator,
+        job = prepare_generation(model, _split(modes), narrator=narrator, frames=frames, height=height, width=width,
+                                 steps=steps)
+        cases = _cases(manifest, limit)
+        settings = GenerationSettings(model=model, num_frames=job.frames, height=job.height, width=job.width,
+                                      steps=job.steps, guidance_scale=guidance, fps=fps, seed=seed, narrator=narrator,
                                       video_format=video_format, label=label)
-        writer = None
-        if narrator is not None:
-            from ..narrator import NarratorError, VisionNarrator
-
-            try:
-                writer = VisionNarrator(narrator, timeout=timeout)
-            except NarratorError as err:
-                raise ValueError(f"narrator {narrator!r}: {err}") from err
-        scorers = build_metrics(names, clip=clip, musiq=musiq, interpolator=interpolator, flow=flow, device=device)
-        if skip_quality:
-            typer.secho("note: pyiqa is not installed, so Imaging Quality is skipped (pip install pyiqa to add it)",
-                        err=True, fg=typer.colors.YELLOW)
+        writer = _open_narrator(narrator, timeout)
+        check_run(cases, job.modes, settings, writer)
+        scorers = _run_metrics(metrics, clip=clip, musiq=musiq, interpolator=interpolator, flow=flow,
+                               device=resolve_device(device, dtype)[0])  # the loader resolves dtype the same way
     except (ValueError, ImportError, OSError) as err:
         _fail(str(err))
+    for notice in job.notices:
+        typer.secho(notice, err=True, fg=typer.colors.YELLOW)
     from ..narrator import NarratorError
 
     try:
         result = run_benchmark(
-            cases, mode_list, out, pipeline_factory=lambda: _load_pipeline(model, alignformer, lora, device, dtype),
+            cases, job.modes, out, pipeline_factory=lambda: _load_pipeline(model, alignformer, lora, device, dtype),
             metrics=scorers, settings=settings, narrator=writer, log=typer.echo,
         )
     except (ValueError, ImportError, OSError, NarratorError) as err:
         _fail(str(err))  # rows finished before the failure stay in results.jsonl; rerunning resumes after them
     typer.echo(f"generated {result.generated}, skipped {result.skipped} already done; "
                f"wrote {result.results} and {result.summary}")
+
+
+def _cases(manifest: Path, limit: int | None):
+    from .manifest import read_manifest
+
+    cases = read_manifest(manifest)
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"--limit must be at least 1, got {limit}")
+        cases = cases[:limit]
+    return cases
+
+
+def _open_narrator(narrator: str | None, timeout: float | None):
+    if narrator is None:
+        return None
+    from ..narrator import NarratorError, VisionNarrator
+
+    try:
+        return VisionNarrator(narrator, timeout=timeout)
+    except NarratorError as err:
+        raise ValueError(f"narrator {narrator!r}: {err}") from err
+
+
+def _run_metrics(metrics: str | None, **options):
+    """The scorers `eval run` was asked for; by default the paper's, Imaging Quality only when pyiqa is installed
+    (and a note saying so)."""
+    from .metrics import build_metrics
+
+    names = _split(metrics)
+    skip_quality = not names and importlib.util.find_spec("pyiqa") is None
+    if not names:
+        names = [m for m in METRICS if m not in OPT_IN_METRICS and (m != "imaging_quality" or not skip_quality)]
+    scorers = build_metrics(names, **options)
+    if skip_quality:
+        typer.secho("note: pyiqa is not installed, so Imaging Quality is skipped (pip install pyiqa to add it)",
+                    err=True, fg=typer.colors.YELLOW)
+    return scorers
 
 
 OFFLINE_METRICS = ("sharpness", "motion_smoothness", "dynamic_degree")  # need no downloaded weights

@@ -125,7 +125,7 @@ def build_metrics(names: Sequence[str], *, clip: str = "openai/clip-vit-large-pa
     built = {name: adapter for build, family in plugged.items() for name, adapter in zip(family, build(family))}
     if "clip_text" in names or "clip_image" in names:
         if clip == "tiny":
-            from .tiny import clip_score
+            from .tiny_clip import clip_score
 
             scorer = clip_score(seed=0)
         else:
@@ -144,7 +144,7 @@ def build_metrics(names: Sequence[str], *, clip: str = "openai/clip-vit-large-pa
 
             metrics.append(WithImage(Sharpness()))
         elif name == "motion_smoothness":
-            from .motion import MotionSmoothness
+            from .motion_smoothness import MotionSmoothness
 
             metrics.append(FramesOnly(MotionSmoothness(interpolator)))
         elif name == "dynamic_degree":

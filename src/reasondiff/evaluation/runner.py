@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from ..data.jsonl import read_jsonl, write_atomically
+from ..pipelines.settings import NARRATED_MODES
 from .manifest import EvalCase
 from .metrics import METRICS, measured_with
 from .score import case_sample, finite_score, settings_changes
 from .video import read_video, to_uint8_frames
 
-NEEDS_NARRATION = ("reasondiff", "no_enhanced_latents", "no_multi_prompt")
 RESULTS = "results.jsonl"
 
 
@@ -100,6 +100,22 @@ class RunResult:
     summary: Path
 
 
+def check_run(cases: Sequence[EvalCase], modes: Sequence[str], settings: GenerationSettings, narrator) -> tuple:
+    """ValueError for a run that would fail later (an unknown mode, a label over several modes, a case without the
+    ground truth an oracle narration needs, a video format we cannot write); returns the modes as a tuple."""
+    from ..pipelines.settings import check_modes
+
+    modes = check_modes(modes, narrator)
+    if settings.label is not None and len(modes) != 1:
+        raise ValueError(f"a label names one method: run a single mode with it, got {len(modes)} modes")
+    if narrator is None and any(m in NARRATED_MODES for m in modes):
+        for case in cases:  # fail before generating anything, not at case 300
+            case.ground_truth_narration(settings.num_frames)
+    if settings.video_format not in ("mp4", "gif"):
+        raise ValueError(f"video format must be mp4 or gif, got {settings.video_format!r}")
+    return modes
+
+
 def run_benchmark(
     cases: Sequence[EvalCase],
     modes: Sequence[str],
@@ -122,25 +138,11 @@ def run_benchmark(
         narrator: writes the narration (and rewrites the prompt for "rewrite"); without one, modes that need a
             narration use the case's ground truth (an oracle narration), and "rewrite" is refused.
     """
-    from ..pipelines import MODES
     from .report import summarise
 
-    unknown = [m for m in modes if m not in MODES]
-    if unknown:
-        raise ValueError(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
     if (pipeline is None) == (pipeline_factory is None):
         raise ValueError("pass exactly one of pipeline= and pipeline_factory=")
-    if not modes:
-        raise ValueError("no modes to run")
-    if settings.label is not None and len(modes) != 1:
-        raise ValueError(f"a label names one method: run a single mode with it, got {len(modes)} modes")
-    if "rewrite" in modes and narrator is None:
-        raise ValueError("mode 'rewrite' needs a narrator to rewrite the prompt (--narrator SPEC)")
-    if narrator is None and any(m in NEEDS_NARRATION for m in modes):
-        for case in cases:  # fail before generating anything, not at case 300
-            case.ground_truth_narration(settings.num_frames)
-    if settings.video_format not in ("mp4", "gif"):
-        raise ValueError(f"video format must be mp4 or gif, got {settings.video_format!r}")
+    modes = check_run(cases, modes, settings, narrator)
 
     out_dir = Path(out_dir)
     _check_settings(out_dir, settings, metrics)
@@ -167,12 +169,12 @@ def run_benchmark(
 def _generate_and_score(pipe, case, mode, settings, narrator, metrics, out_dir) -> dict[str, Any]:
     import torch
 
-    from ..io import load_image, save_video
+    from ..media import load_image, save_video
 
     image = load_image(case.image)
     condition = image.resize((settings.width, settings.height))
     narration, source = None, None
-    if mode in NEEDS_NARRATION:
+    if mode in NARRATED_MODES:
         if narrator is None:
             narration, source = case.ground_truth_narration(settings.num_frames), "ground_truth"
         else:
@@ -218,7 +220,7 @@ def rescore_run(
     videos (as VBench reads them), while `eval run` scores frames before encoding: give a whole run, not
     some of its rows, one source for a metric.
     """
-    from ..io import load_image
+    from ..media import load_image
     from .report import summarise
 
     run_dir = Path(run_dir)

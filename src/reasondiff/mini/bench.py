@@ -86,7 +86,7 @@ def _stories(split: str, rng: np.random.Generator, frames: int):
 def build_synthworld(out_dir: str | Path, split: str, cases: int, seed: int = 0, frames: int = 17, size: int = 64,
                      train_clips: int = TRAIN_CLIPS, min_distance: float = MIN_DISTANCE, log=print) -> dict:
     """Write `OUT/benchmark.jsonl`, `OUT/images/`, `OUT/truth/` and `OUT/report.json`; returns the report."""
-    from ..io import save_video
+    from ..media import save_video
 
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")

@@ -16,7 +16,7 @@ import torch
 from diffusers import AutoencoderKLWan
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection, UMT5Config, UMT5EncoderModel
 
-from ..models import tiny
+from ..models import tiny_wan
 from .vae import MINI_VAE
 from .world import AGENTS, OBJECTS, ROOMS, EventScript
 
@@ -39,7 +39,7 @@ def world_words() -> list[str]:
 
 
 def tokenizer():
-    return tiny.tokenizer(words=world_words())
+    return tiny_wan.tokenizer(words=world_words())
 
 
 def transformer_config() -> dict[str, Any]:
@@ -69,7 +69,7 @@ def frozen_encoders(seed: int = 0) -> dict[str, Any]:
         hidden_size=IMAGE_DIM, projection_dim=IMAGE_DIM, num_hidden_layers=2, num_attention_heads=4,
         intermediate_size=128, image_size=32, patch_size=8)).eval()
     return {"tokenizer": tok, "text_encoder": text_encoder, "image_encoder": image_encoder,
-            "image_processor": tiny.image_processor(), "scheduler": tiny.scheduler()}
+            "image_processor": tiny_wan.image_processor(), "scheduler": tiny_wan.scheduler()}
 
 
 def components(vae: AutoencoderKLWan | str | Path | None = None, seed: int = 0) -> dict[str, Any]:

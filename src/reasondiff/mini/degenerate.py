@@ -54,7 +54,7 @@ def write_videos(benchmark: str, kind: str, out_dir: str) -> int:
     import json
     from pathlib import Path
 
-    from ..io import save_video
+    from ..media import save_video
 
     rows = [json.loads(line) for line in Path(benchmark).read_text().splitlines() if line.strip()]
     for number, row in enumerate(rows):

@@ -1,6 +1,6 @@
 """The SynthWorld judge: a small CNN that reads generated frames back into the world's state.
 
-Generated frames are blurred and off-palette, so the exact palette parser (`mini.parse`) cannot read
+Generated frames are blurred and off-palette, so the exact palette parser (`mini.palette`) cannot read
 them. The judge predicts, per frame, the object and whether it has changed, the agent (or none), the room,
 and where the agent and the object stand (the centre of their pixels, as a fraction of the width): the
 positions are what lets the measures (`mini.measures`) tell motion from a cut.

@@ -34,7 +34,7 @@ def decode_through(vae, clips: np.ndarray, noise: np.ndarray | None = None,
                    generator: torch.Generator | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """`clips` uint8 `[n, F, H, W, 3]` -> (decoded from the latents, decoded from latents + noise[i] * N(0, 1),
     or None without `noise`)."""
-    from ..pipelines.conditioning import decode_latents, encode_video
+    from ..conditioning import decode_latents, encode_video
 
     video = torch.from_numpy(clips).permute(0, 4, 1, 2, 3).float() / 127.5 - 1
     latents = encode_video(vae, video)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..narrator.schema import Narration
-from .parse import ParsedFrame, palette_coverage, parse_frame
+from .palette import ParsedFrame, palette_coverage, parse_frame
 from .world import AGENTS, OBJECTS, ROOMS, EventScript
 
 MIN_COVERAGE = 0.5  # rendered frames cover >= 0.96 of their pixels with the palette (0.8 after JPEG), photos < 0.05

@@ -40,7 +40,8 @@ def clip_batch(rng: np.random.Generator, batch: int, frames: int, size: int,
                foreground_weight: float = FOREGROUND_WEIGHT, crop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """`[B, 3, frames, S, S]` in [-1, 1]: random windows of random SynthWorld clips (S = `crop` when given: a random
     square of the `size` frames that holds the object), and per-pixel loss weights `[B, 1, frames, S, S]` that
-    count the agent and the object `foreground_weight` times the room around them. Objects stand in the training
+    count the agent and the object `foreground_weight` times the room around them, at every frame of the window
+    (the room behind a moving agent or a falling tower is where a causal VAE leaves ghosts). Objects stand in the training
     band only; a crop puts them anywhere in its square, which is how the VAE learns to draw the benchmark's
     held-out positions without seeing them."""
     videos, weights = [], []
@@ -54,6 +55,7 @@ def clip_batch(rng: np.random.Generator, batch: int, frames: int, size: int,
             clip = clip[:, y:y + crop, x:x + crop]
         wall, floor = (np.array(c, dtype=np.uint8) for c in ROOMS[script.room])
         foreground = ~(np.all(clip == wall, axis=-1) | np.all(clip == floor, axis=-1))
+        foreground |= foreground.any(axis=0)  # where an agent passes or an object falls: no ghosts left behind
         videos.append(torch.from_numpy(clip).permute(3, 0, 1, 2))
         weights.append(torch.from_numpy(1.0 + (foreground_weight - 1.0) * foreground.astype(np.float32))[None])
     return torch.stack(videos).float() / 127.5 - 1.0, torch.stack(weights)

@@ -7,7 +7,7 @@ so a model trained here can be checked for what the paper claims at scale: the c
 lands at the right time, the prompt's agent acts, and the cause comes before the effect.
 
 Each entity and state has its own colours, so a frame can be parsed back into its state exactly
-(`reasondiff.mini.parse`), which is what the world's narrator and judge stand on.
+(`reasondiff.mini.palette`), which is what the world's narrator and judge stand on.
 """
 
 from __future__ import annotations

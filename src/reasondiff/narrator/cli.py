@@ -76,7 +76,7 @@ def narrate(
     """
     from ..console import fail
     from ..frames import check_num_frames
-    from ..io import check_writable, load_image
+    from ..media import check_writable, load_image
     from .errors import NarrationError, NarratorError
     from .narrator import VisionNarrator
     from .registry import default_spec, parse_spec
@@ -108,6 +108,6 @@ def narrate(
 
 
 def _write_script(out: Path, script: Narration) -> None:
-    from ..io import write_together
+    from ..media import write_together
 
     write_together({out: lambda path: path.write_text(script.to_json(indent=2) + "\n")})

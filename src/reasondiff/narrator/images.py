@@ -24,7 +24,7 @@ def to_pil(image) -> PIL.Image.Image:
         except (PIL.UnidentifiedImageError, PIL.Image.DecompressionBombError, OSError) as err:
             raise ValueError(f"the image bytes are not a readable image ({err})") from err
     if isinstance(image, (str, Path)):
-        from ..io import load_image
+        from ..media import load_image
 
         return load_image(image)
     raise TypeError(f"image must be a PIL image, a path or bytes, got {type(image).__name__}")

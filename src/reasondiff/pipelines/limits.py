@@ -64,9 +64,9 @@ def limits_for(model: str) -> SizeLimits | None:
     """Limits of a `--model` name without loading it: mini, tiny or a local folder; None when unknown (a hub id
     not downloaded yet): the pipeline checks again once loaded, still before the narrator and the denoiser."""
     if model == "tiny":
-        from ..models import tiny
+        from ..models import tiny_wan
 
-        return limits_from_configs(tiny.transformer_config(), 8)
+        return limits_from_configs(tiny_wan.transformer_config(), 8)
     from .loading import named_folder
 
     folder = named_folder(model) or Path(model)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..device import resolve_device
+
 LORA_FILE = "pytorch_lora_weights.safetensors"
 MINI_STEPS = 10
 MAX_STEPS = 1000  # the flow-matching scheduler's training timesteps: more steps than that repeat timesteps
@@ -64,16 +66,6 @@ def find_lora(model: str | Path) -> Path | None:
     return found.parent if found is not None else None
 
 
-def resolve_device(device: str = "auto", dtype: str = "auto"):
-    import torch
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
-    return device, getattr(torch, dtype)
-
-
 def load_pipeline(model: str, alignformer: str | Path | None = None, lora: str | Path | None = None,
                   device: str = "auto", dtype: str = "auto"):
     """Returns `(pipeline, device)`; raises OSError/ValueError with the reason when the model cannot load."""
@@ -82,9 +74,9 @@ def load_pipeline(model: str, alignformer: str | Path | None = None, lora: str |
 
     device, torch_dtype = resolve_device(device, dtype)
     if model == "tiny":  # float32: a test model, any other dtype is moot
-        from ..models import tiny
+        from ..models import tiny_wan
 
-        pipe = ReasonDiffPipeline(**tiny.wan_components(seed=0), alignformer=tiny.alignformer(seed=0))
+        pipe = ReasonDiffPipeline(**tiny_wan.wan_components(seed=0), alignformer=tiny_wan.alignformer(seed=0))
     else:
         folder = named_folder(model)
         if folder is not None:

@@ -33,7 +33,7 @@ from ..frames import check_num_frames, num_latent_frames
 from ..models.alignformer import AlignFormer
 from ..models.attention import FrameLayout, install_framewise_attention
 from ..narrator.schema import Narration
-from .conditioning import (
+from ..conditioning import (
     condition_mask,
     decode_latents,
     encode_video,
@@ -43,20 +43,12 @@ from .conditioning import (
     place_image,
 )
 from .limits import limits_of
+from .settings import MODES, NARRATED_MODES
 
-MODES = ("reasondiff", "wan", "rewrite", "no_enhanced_latents", "no_multi_prompt")
-NARRATED_MODES = ("reasondiff", "no_enhanced_latents", "no_multi_prompt")  # ReasonDiff's own conditioning
 PROMPT_MODES = ("wan", "no_multi_prompt")  # the DiT reads the user's prompt, so `prompt_embeds` can stand for it
 # ReasonDiff's stage-1 LoRA, loaded under this adapter name (`load_reasondiff_lora`), is switched off in the
 # baseline modes: "wan" and "rewrite" are the base model, as in the paper's comparison.
 LORA_ADAPTER = "reasondiff"
-MODE_HELP = {
-    "reasondiff": "full method: image at the narrated frame, c* guidance, frame-wise narratives",
-    "wan": "plain Wan2.1 I2V: image as first frame, the user's prompt (diffusers' pipeline, unchanged)",
-    "rewrite": "the narrator rewrites the prompt for plain Wan (the paper's naive baseline)",
-    "no_enhanced_latents": "ablation: frame-wise narratives and the narrated position, no c*",
-    "no_multi_prompt": "ablation: c* and the narrated position, the user's prompt for every frame",
-}
 
 
 class Narrator(Protocol):
@@ -401,8 +393,9 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
             text_embeds = self._get_t5_prompt_embeds(texts, max_sequence_length=max_sequence_length, device=device)
             index = {t: i for i, t in enumerate(texts)}
             caption_index = torch.tensor([[index[t] for t in frames] for frames in frame_texts], device=device)
-        contexts, frame_to_context = frame_contexts(text_embeds[None].expand(len(narrations), -1, -1, -1),
-                                                    caption_index)
+        lengths = text_embeds.ne(0).any(-1).sum(-1)  # Wan zero-pads each text past its tokens
+        contexts, frame_to_context, _ = frame_contexts(text_embeds[None].expand(len(narrations), -1, -1, -1),
+                                                       lengths[None].expand(len(narrations), -1), caption_index)
         # the positive side is ours (frame-wise); given as prompt_embeds, encode_prompt encodes the negative only
         _, negative = self.encode_prompt(None, negative_prompt, self.do_classifier_free_guidance,
                                          prompt_embeds=contexts[:, 0], negative_prompt_embeds=negative_prompt_embeds,

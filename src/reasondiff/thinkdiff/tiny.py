@@ -32,7 +32,7 @@ from transformers import (
     UMT5ForConditionalGeneration,
 )
 
-from reasondiff.models import tiny as wan_tiny
+from reasondiff.models import tiny_wan as wan_tiny
 
 T5_DIM = 32  # d_model of the tiny T5: FLUX's joint_attention_dim and CogVideoX's text_embed_dim follow it
 VLM_DIM = 32  # hidden size of the tiny Qwen2-VL language model
@@ -52,7 +52,7 @@ def seeded(build, seed: int):
 
 # ---------------------------------------------------------------- T5 / UMT5 (LLM encoder-decoder)
 def t5_tokenizer():
-    """The SentencePiece T5 tokenizer of `reasondiff.models.tiny`, with our extra words kept whole."""
+    """The SentencePiece T5 tokenizer of `reasondiff.models.tiny_wan`, with our extra words kept whole."""
     return wan_tiny.tokenizer(WORDS)
 
 
@@ -87,7 +87,7 @@ def t5_encoder_from(model: T5ForConditionalGeneration) -> T5EncoderModel:
 
 
 def umt5(seed: int = 0) -> UMT5ForConditionalGeneration:
-    """The encoder-decoder whose encoder is Wan2.1's text encoder, at the size of `reasondiff.models.tiny`."""
+    """The encoder-decoder whose encoder is Wan2.1's text encoder, at the size of `reasondiff.models.tiny_wan`."""
     cfg = wan_tiny.text_encoder_config()
     cfg.num_decoder_layers, cfg.decoder_start_token_id, cfg.tie_word_embeddings = 2, 0, False
     return seeded(lambda: UMT5ForConditionalGeneration(cfg), seed)
@@ -230,5 +230,5 @@ def cogvideox_components(seed: int = 0, t5_model: T5ForConditionalGeneration | N
 
 
 def wan_components(seed: int = 0) -> dict[str, Any]:
-    """The tiny Wan2.1-I2V components of `reasondiff.models.tiny` (UMT5 text encoder)."""
+    """The tiny Wan2.1-I2V components of `reasondiff.models.tiny_wan` (UMT5 text encoder)."""
     return wan_tiny.wan_components(seed)

@@ -16,14 +16,14 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..pipelines.conditioning import encode_texts
+from ..conditioning import encode_texts
 
 
 def _text_encoder(model: str):
     if model == "tiny":
-        from ..models import tiny
+        from ..models import tiny_wan
 
-        components = tiny.wan_components(seed=0)
+        components = tiny_wan.wan_components(seed=0)
         return components["tokenizer"], components["text_encoder"]
     from transformers import AutoTokenizer, UMT5EncoderModel
 
@@ -31,18 +31,24 @@ def _text_encoder(model: str):
             UMT5EncoderModel.from_pretrained(model, subfolder="text_encoder"))
 
 
-def generic_embedding(cache_dir: Path, model: str, sentence: str, context_len: int, accelerator) -> torch.Tensor:
-    """`sentence` as UMT5 embeds `[context_len, D]` (zero past its length), encoded once on the main process."""
+def generic_embedding(cache_dir: Path, model: str, sentence: str, context_len: int,
+                      accelerator) -> tuple[torch.Tensor, int]:
+    """`sentence` as UMT5 embeds `[context_len, D]` (zero past its length) and its length in tokens, encoded once
+    on the main process."""
     path = Path(cache_dir) / f"generic-{hashlib.sha256(f'{model}:{sentence}'.encode()).hexdigest()[:16]}.safetensors"
     if accelerator.is_main_process and not path.is_file():
         tokenizer, encoder = _text_encoder(model)
         with torch.no_grad():
-            embeds = encode_texts(tokenizer, encoder, [sentence], context_len, device="cpu")[0].float()
+            embeds, lengths = encode_texts(tokenizer, encoder, [sentence], context_len, device="cpu",
+                                           return_lengths=True)
         tmp = path.with_suffix(".tmp")
-        save_file({"embeds": embeds.contiguous()}, str(tmp))
+        save_file({"embeds": embeds[0].float().contiguous(), "length": lengths[0]}, str(tmp))
         tmp.replace(path)
     accelerator.wait_for_everyone()
-    return load_file(str(path))["embeds"]
+    saved = load_file(str(path))
+    if "length" not in saved:  # written before lengths were stored: Wan's zero padding tells it
+        return saved["embeds"], int(saved["embeds"].ne(0).any(-1).sum())
+    return saved["embeds"], int(saved["length"])
 
 
 def latent_frame_of_pixels(num_pixel_frames: int) -> torch.Tensor:
@@ -51,10 +57,11 @@ def latent_frame_of_pixels(num_pixel_frames: int) -> torch.Tensor:
     return torch.where(pixels == 0, 0, (pixels - 1) // 4 + 1)
 
 
-def replace_frame_prompts(text_embeds: torch.Tensor, caption_index: torch.Tensor, generic: torch.Tensor,
-                          generators: list[torch.Generator], p: float, frames: int):
-    """With probability `p` per sample, point every pixel frame of `frames` random latent frames at `generic`
-    (added as one more caption). Returns new (text_embeds, caption_index)."""
+def replace_frame_prompts(text_embeds: torch.Tensor, text_lengths: torch.Tensor, caption_index: torch.Tensor,
+                          generic: tuple[torch.Tensor, int], generators: list[torch.Generator], p: float, frames: int):
+    """With probability `p` per sample, point every pixel frame of `frames` random latent frames at the `generic`
+    (embeds, length) sentence (added as one more caption). Returns new (text_embeds, text_lengths, caption_index)."""
+    generic, generic_length = generic
     batch, slots = text_embeds.shape[:2]
     latent = latent_frame_of_pixels(caption_index.shape[1])
     num_latent = int(latent.max()) + 1
@@ -65,4 +72,5 @@ def replace_frame_prompts(text_embeds: torch.Tensor, caption_index: torch.Tensor
         chosen = torch.randperm(num_latent, generator=g)[:frames]
         caption_index[b, torch.isin(latent, chosen)] = slots
     extra = generic.to(text_embeds)[None, None].expand(batch, 1, *generic.shape)
-    return torch.cat([text_embeds, extra], dim=1), caption_index
+    lengths = torch.cat([text_lengths, text_lengths.new_full((batch, 1), generic_length)], dim=1)
+    return torch.cat([text_embeds, extra], dim=1), lengths, caption_index

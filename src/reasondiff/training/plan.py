@@ -95,12 +95,12 @@ def counting_saved_tensors(totals: dict, blocks=(), flash_like: bool = True):
 def _transformer_config(cfg: TrainConfig) -> dict:
     from diffusers import WanTransformer3DModel
 
-    from ..models import tiny
+    from ..models import tiny_wan
 
     if cfg.transformer_config is not None:
         return dict(cfg.transformer_config)
     if cfg.model == "tiny":
-        return tiny.transformer_config()
+        return tiny_wan.transformer_config()
     try:
         return dict(WanTransformer3DModel.load_config(cfg.model, subfolder="transformer"))
     except (OSError, ValueError):  # offline and not cached: a model we know the shape of still plans
@@ -144,7 +144,7 @@ def _weights(modules) -> tuple[int, int, int]:
 def _saved_activations(cfg, transformer, alignformer, video: tuple[int, ...], image_tokens: int, dtype) -> int:
     """Bytes one sample's forward saves for backward: AlignFormer, then the DiT with one narrative per frame."""
     from ..models.attention import FrameLayout, install_framewise_attention
-    from ..pipelines.conditioning import enhanced_condition
+    from ..conditioning import enhanced_condition
 
     channels, frames, height, width = video
     context_len, text_dim = 512, transformer.config.text_dim

@@ -2,7 +2,7 @@
 
 Stage 1 trains a LoRA on the Wan DiT together with the AlignFormer under the flow-matching loss;
 stage 2 freezes the DiT and its LoRA and trains the AlignFormer alone with the added reconstruction
-term beta * ||c* - c||^2. The condition is built by `reasondiff.pipelines.conditioning`, the same
+term beta * ||c* - c||^2. The condition is built by `reasondiff.conditioning`, the same
 code the pipeline runs at inference. Stage 0 trains a plain image-to-video DiT (Wan's conditioning:
 the first frame, one prompt) with all its weights: the base model of a world without pretrained
 weights (SynthWorld), and that world's "Wan2.1" baseline. `conditioning` selects the paper's
@@ -42,10 +42,11 @@ from tqdm.auto import tqdm
 
 from ..data.cache import write_cache
 from ..data.dataset import CachedClipDataset, collate_clips
-from ..models import tiny
+from ..models import tiny_wan
 from ..models.alignformer import AlignFormer
 from ..models.attention import FrameLayout, install_framewise_attention
-from ..pipelines.conditioning import condition_mask, enhanced_condition, frame_contexts, narratives_per_frame
+from ..conditioning import condition_mask, enhanced_condition, frame_contexts, narratives_per_frame
+from ..pipelines.loading import LORA_FILE
 from ..pipelines.pipeline_reasondiff import ReasonDiffPipeline
 from .augment import generic_embedding, replace_frame_prompts
 from .checkpoints import STATE_FILE, file_sizes, newest_usable
@@ -55,7 +56,6 @@ from .flow_matching import NUM_TRAIN_TIMESTEPS, noisy_latents, sample_sigma, tim
 from .modules import StageModules, cast_frozen
 
 logger = logging.getLogger(__name__)
-LORA_FILE = "pytorch_lora_weights.safetensors"
 
 
 def sample_generator(seed: int, epoch: int, index: int, stream: str = "") -> torch.Generator:
@@ -114,7 +114,7 @@ class Trainer:
             if self.accelerator.is_main_process:
                 from ..data.toy import toy_clips
 
-                c = tiny.wan_components(seed=0)
+                c = tiny_wan.wan_components(seed=0)
                 toy = cfg.toy_data
                 write_cache(cfg.cache_dir, toy_clips(toy.num_clips, toy.num_frames, toy.size, toy.seed),
                             vae=c["vae"], text_encoder=c["text_encoder"], tokenizer=c["tokenizer"],
@@ -142,7 +142,7 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             return WanTransformer3DModel(**cfg.transformer_config)
         if cfg.model == "tiny":
-            return tiny.wan_components(seed=0)["transformer"]
+            return tiny_wan.wan_components(seed=0)["transformer"]
         return WanTransformer3DModel.from_pretrained(cfg.model, subfolder="transformer", dtype=self.weight_dtype,
                                                      low_cpu_mem_usage=True)
 
@@ -151,7 +151,7 @@ class Trainer:
         if cfg.transformer_config is not None:
             return cfg.transformer_config
         if cfg.model == "tiny":
-            return tiny.transformer_config()
+            return tiny_wan.transformer_config()
         return WanTransformer3DModel.load_config(cfg.model, subfolder="transformer")
 
     @property
@@ -203,7 +203,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ loss
 
-    def _condition(self, batch: dict, contexts, frame_to_context, device):
+    def _condition(self, batch: dict, contexts, frame_to_context, context_lengths, device):
         """DiT condition channels for the batch, and c* (None where no AlignFormer runs)."""
         cfg = self.config
         positions = batch["anchor_position"].tolist()
@@ -212,7 +212,7 @@ class Trainer:
             video = batch["condition_video"].to(device)
             mask = condition_mask(positions, num_frames, *video.shape[-2:], 0.0, device=device)
             return torch.cat([mask, video], dim=1), None
-        narratives, narrative_mask = narratives_per_frame(contexts, frame_to_context)
+        narratives, narrative_mask = narratives_per_frame(contexts, frame_to_context, context_lengths)
         return enhanced_condition(self.alignformer, batch["anchor_latent"].to(device), positions, num_frames,
                                   narratives, narrative_mask, cfg.predicted_mask_value)
 
@@ -225,16 +225,19 @@ class Trainer:
             g = sample_generator(cfg.seed, epoch, index)
             noise.append(torch.randn(latents.shape[1:], generator=g))
             sigma.append(sample_sigma(g, cfg.timestep_sampling, cfg.shift, cfg.logit_mean, cfg.logit_std))
-        text_embeds, caption_index = batch["text_embeds"], batch["caption_index"]
+        text_embeds, text_lengths, caption_index = batch["text_embeds"], batch["text_lengths"], batch["caption_index"]
         if cfg.stage == 0 or cfg.conditioning == "no_multi_prompt":  # the clip's one prompt, every frame
             caption_index = batch["prompt_index"][:, None].expand_as(caption_index)
         elif self.generic is not None:
             streams = [sample_generator(cfg.seed, epoch, i, "narrator_error") for i in batch["index"].tolist()]
-            text_embeds, caption_index = replace_frame_prompts(text_embeds, caption_index, self.generic, streams,
-                                                               cfg.narrator_error.p, cfg.narrator_error.frames)
-        contexts, frame_to_context = frame_contexts(text_embeds.to(device), caption_index.to(device))
+            text_embeds, text_lengths, caption_index = replace_frame_prompts(
+                text_embeds, text_lengths, caption_index, self.generic, streams, cfg.narrator_error.p,
+                cfg.narrator_error.frames)
+        contexts, frame_to_context, context_lengths = frame_contexts(text_embeds.to(device), text_lengths.to(device),
+                                                                     caption_index.to(device))
         return {"batch": batch, "latents": latents, "noise": torch.stack(noise).to(device),
-                "sigma": torch.tensor(sigma, device=device), "contexts": contexts, "frame_to_context": frame_to_context}
+                "sigma": torch.tensor(sigma, device=device), "contexts": contexts, "frame_to_context": frame_to_context,
+                "context_lengths": context_lengths}
 
     def _denoise(self, transformer, inputs: dict, condition: torch.Tensor) -> torch.Tensor:
         latents, noise, sigma, contexts = inputs["latents"], inputs["noise"], inputs["sigma"], inputs["contexts"]
@@ -253,7 +256,7 @@ class Trainer:
     def _step(self, modules: StageModules, inputs: dict):
         """The part of a training step that uses trained weights; runs inside the prepared module's forward."""
         condition, c_star = self._condition(inputs["batch"], inputs["contexts"], inputs["frame_to_context"],
-                                            inputs["latents"].device)
+                                            inputs["context_lengths"], inputs["latents"].device)
         if modules.transformer is None:  # stage 2: the frozen DiT runs outside, see compute_loss
             return condition, c_star
         return self._denoise(modules.transformer, inputs, condition), c_star

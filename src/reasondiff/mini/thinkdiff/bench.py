@@ -55,8 +55,8 @@ Judge = Callable[[np.ndarray], dict[str, str | None]]  # uint8 [H, W, 3] -> what
 
 
 def palette_judge(image: np.ndarray) -> dict[str, str | None]:
-    """The exact palette parser (`mini.parse`) as a judge: right on renders, blind on blurry generations."""
-    from ..parse import parse_frame
+    """The exact palette parser (`mini.palette`) as a judge: right on renders, blind on blurry generations."""
+    from ..palette import parse_frame
     from ..world import OBJECTS
 
     p = parse_frame(np.asarray(image))

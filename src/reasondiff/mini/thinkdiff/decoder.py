@@ -36,7 +36,7 @@ def build_pipeline(transformer=None, vae=None, text_encoder=None, tokenizer=None
     from diffusers import AutoencoderKLWan, WanPipeline, WanTransformer3DModel
     from transformers import AutoTokenizer, UMT5EncoderModel
 
-    from ...models import tiny
+    from ...models import tiny_wan as tiny
     from ..pretrained import shipped_path
 
     root = shipped_path()

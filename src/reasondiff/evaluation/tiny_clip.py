@@ -11,7 +11,7 @@ import importlib.util
 
 import torch
 
-from ..models.tiny import VOCABULARY
+from ..models.tiny_wan import VOCABULARY
 
 IMAGE_SIZE = 32
 
@@ -36,7 +36,7 @@ def clip_tokenizer():
 
 def image_processor():
     """CLIP preprocessing to 32x32 (resize shortest side, centre crop, CLIP's mean/std); the PIL class when
-    torchvision is missing, as in `reasondiff.models.tiny`."""
+    torchvision is missing, as in `reasondiff.models.tiny_wan`."""
     if importlib.util.find_spec("torchvision") is None:
         try:
             from transformers import CLIPImageProcessorPil as processor_class

@@ -1,13 +1,12 @@
-"""Reading user images and writing videos, with errors that name the file and the problem."""
+"""Reading user images and writing videos, with errors that name the file and the problem.
+
+A bottom layer: it imports nothing of ReasonDiff but `faults`, so `narrator` and everything above can use it."""
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -16,32 +15,6 @@ import PIL.ImageDraw
 from diffusers.utils import export_to_gif, export_to_video
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
-
-
-@dataclass(frozen=True)
-class Example:
-    """A bundled unpaired example: a condition image and a prompt that describe different moments,
-    and a hand-written 81-frame narration of the story that joins them."""
-
-    image_path: Path
-    prompt: str
-    narration_path: Path
-
-    @property
-    def narration(self):
-        from .narrator.schema import Narration
-
-        return Narration.from_json(self.narration_path.read_text())
-
-
-def bundled_example(name: str = "broken_vase") -> Example:
-    root = resources.files("reasondiff") / "assets" / "examples"
-    spec = json.loads((root / f"{name}.json").read_text())
-    return Example(
-        image_path=Path(str(root / spec["image"])),
-        prompt=spec["prompt"],
-        narration_path=Path(str(root / spec["narration"])),
-    )
 
 
 def load_image(path: str | Path) -> PIL.Image.Image:

@@ -3,7 +3,7 @@ import torch
 from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanImageToVideoPipeline, WanTransformer3DModel
 from transformers import AutoTokenizer, CLIPVisionModelWithProjection, T5Tokenizer, UMT5EncoderModel
 
-from reasondiff.models import tiny
+from reasondiff.models import tiny_wan
 
 CALL = dict(prompt="a cat plays in the room", negative_prompt="", height=64, width=64, num_frames=17,
             num_inference_steps=2, guidance_scale=5.0, output_type="np")
@@ -31,8 +31,8 @@ def test_components_are_the_classes_wan_2_1_i2v_loads(wan_components):
 
 
 def test_factory_is_seeded(wan_components):
-    again = tiny.wan_components(seed=0)
-    other = tiny.wan_components(seed=1)
+    again = tiny_wan.wan_components(seed=0)
+    other = tiny_wan.wan_components(seed=1)
     for name in ("transformer", "vae", "text_encoder", "image_encoder"):
         a, b, c = (x[name].state_dict() for x in (wan_components, again, other))
         assert all(torch.equal(a[k], b[k]) for k in a), name
@@ -44,7 +44,7 @@ def test_wan_i2v_pipeline_runs_end_to_end(wan_components, condition_image):
     assert frames.shape == (1, 17, 64, 64, 3)
     assert np.isfinite(frames).all() and frames.min() >= 0 and frames.max() <= 1
     assert frames.std() > 0.01  # not a constant video
-    again = run(WanImageToVideoPipeline(**tiny.wan_components(seed=0)), condition_image)
+    again = run(WanImageToVideoPipeline(**tiny_wan.wan_components(seed=0)), condition_image)
     np.testing.assert_array_equal(frames, again)
     other_seed = run(WanImageToVideoPipeline(**wan_components), condition_image, seed=1)
     assert np.abs(frames - other_seed).max() > 1e-3
@@ -59,7 +59,7 @@ def test_pipeline_round_trips_through_save_and_from_pretrained(wan_components, c
 
 
 def test_tokenizer_keeps_words_whole_and_round_trips(tmp_path):
-    tok = tiny.tokenizer()
+    tok = tiny_wan.tokenizer()
     assert tok.tokenize("a cat plays in the room") == ["▁a", "▁cat", "▁plays", "▁in", "▁the", "▁room"]
     ids = tok("An Axolotl!", padding="max_length", max_length=24).input_ids
     assert tok.unk_token_id not in ids and ids[-1] == tok.pad_token_id
@@ -75,7 +75,7 @@ def test_alignformer_fits_the_tiny_components(wan_components):
         tokens = tokenizer(["a cat enters", "the cat runs", "the vase falls", "broken vase", "the cat leaves"],
                            padding="max_length", max_length=12, return_tensors="pt")
         narratives = text_encoder(tokens.input_ids, tokens.attention_mask).last_hidden_state  # [5, 12, 32]
-    align = tiny.alignformer(seed=0)
+    align = tiny_wan.alignformer(seed=0)
     out = align(latents[:, :, 4], torch.tensor([4]), narratives[None], tokens.attention_mask.bool()[None])
     assert latents.shape == (1, 16, 5, 8, 8)
     assert out.shape == latents.shape

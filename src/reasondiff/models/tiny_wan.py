@@ -6,8 +6,8 @@ tensor layouts (36 DiT input channels, a 512-token text context, CLIP penultimat
 image tokens), in seconds on a CPU. Outputs are noise: these models are untrained.
 
     >>> from diffusers import WanImageToVideoPipeline
-    >>> from reasondiff.models import tiny
-    >>> pipe = WanImageToVideoPipeline(**tiny.wan_components(seed=0))
+    >>> from reasondiff.models import tiny_wan
+    >>> pipe = WanImageToVideoPipeline(**tiny_wan.wan_components(seed=0))
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from evalkit import textured
 
-from reasondiff.evaluation.motion import FlowInterpolator, LinearBlend, MotionSmoothness, smoothness_from_frames
+from reasondiff.evaluation.motion_smoothness import FlowInterpolator, LinearBlend, MotionSmoothness, smoothness_from_frames
 
 
 def flat_video(values, size=8):
@@ -61,10 +61,10 @@ def test_errors_name_the_problem():
 
 
 def test_auto_uses_vbench_amt_only_when_it_and_its_weights_are_here(monkeypatch, tmp_path):
-    from reasondiff.evaluation import motion
+    from reasondiff.evaluation import motion_smoothness
 
     assert importlib.util.find_spec("vbench") is None  # our machines: Farneback, and the run records it
-    assert motion.resolve_interpolator("auto") == "farneback" and MotionSmoothness("auto").method == "farneback"
-    assert motion.resolve_interpolator("linear") == "linear"
+    assert motion_smoothness.resolve_interpolator("auto") == "farneback" and MotionSmoothness("auto").method == "farneback"
+    assert motion_smoothness.resolve_interpolator("linear") == "linear"
     with pytest.raises(ImportError, match="needs the vbench package"):
-        motion.AmtInterpolator(tmp_path / "amt-s.pth")
+        motion_smoothness.AmtInterpolator(tmp_path / "amt-s.pth")

@@ -1,0 +1,93 @@
+"""What a generation is asked for, checked once: the one home of the modes, the `--model` help and the notices,
+and `prepare_generation`, which `generate`, `demo`, the studio and `eval run` all call before any model loads.
+
+Light on purpose (no torch, no diffusers): the command line's help and its cheap checks import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..console import TINY_NOTICE
+from ..frames import check_num_frames
+from .limits import limits_for
+from .loading import MAX_STEPS, MINI_STEPS, frames_warning, model_defaults
+
+MODES = ("reasondiff", "wan", "rewrite", "no_enhanced_latents", "no_multi_prompt")
+NARRATED_MODES = ("reasondiff", "no_enhanced_latents", "no_multi_prompt")  # render a frame-wise script
+MODE_HELP = {
+    "reasondiff": "full method",
+    "wan": "plain Wan2.1 I2V",
+    "rewrite": "the narrator rewrites the prompt for plain Wan",
+    "no_enhanced_latents": "ablation: no c*",
+    "no_multi_prompt": "ablation: one prompt for every frame",
+}
+MODES_HELP = " | ".join(f"{mode} ({what})" for mode, what in MODE_HELP.items()) + "."
+MODEL_HELP = ("'mini' (ReasonDiff-mini, shipped, trained on SynthWorld), 'tiny' (random weights: an install check), "
+              "a hub id, or a local diffusers folder (Wan2.1-I2V or ReasonDiff).")
+SIZE_HELP = {
+    "frames": "Frames to generate, 4k+1 (17, 33, 81). Default: 17 for mini/tiny, 81 otherwise.",
+    "height": "Height in pixels, a multiple of 16. Default: 64 for mini/tiny, 480 otherwise.",
+    "width": "Width in pixels, a multiple of 16. Default: 64 for mini/tiny, 832 otherwise.",
+    "steps": f"Denoising steps. Default: {MINI_STEPS} for mini, 4 for tiny, 50 otherwise (the paper's).",
+}
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Checked settings: the model's defaults filled in, and the notices to show before loading it."""
+
+    model: str
+    modes: tuple[str, ...]
+    frames: int
+    height: int
+    width: int
+    steps: int
+    narrator: str | None
+    notices: tuple[str, ...] = field(default=())
+
+
+def check_modes(modes: Sequence[str], narrator) -> tuple[str, ...]:
+    """`modes` as a tuple, or ValueError naming the unknown ones (or the missing narrator `rewrite` needs)."""
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown or not modes:
+        raise ValueError(f"unknown mode {', '.join(map(repr, unknown)) or '(none given)'}; choose one of "
+                         f"{', '.join(MODES)}")
+    if "rewrite" in modes and narrator is None:
+        raise ValueError("mode 'rewrite' needs a narrator to rewrite the prompt (--narrator SPEC)")
+    return tuple(modes)
+
+
+def check_size(frames: int, height: int, width: int, steps: int, model: str | None = None) -> None:
+    """ValueError unless the video is one Wan can make (4k+1 frames, multiples of 16) and, for a `model` whose
+    config can be read without loading it, one that fits its rotary position table."""
+    check_num_frames(frames)
+    if height % 16 or width % 16 or height <= 0 or width <= 0:
+        raise ValueError(f"height and width must be positive multiples of 16, got {height}x{width}")
+    if not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"steps must be at least 1 and at most {MAX_STEPS} (Wan's scheduler has {MAX_STEPS} "
+                         f"timesteps), got {steps}")
+    limits = limits_for(model) if model is not None else None
+    if limits is not None:
+        limits.check(frames, height, width, f"model {model!r}")
+
+
+def prepare_generation(model: str, modes: Sequence[str] = ("reasondiff",), *, narrator: str | None = None,
+                       model_narrator: bool = False, prompt: str | None = None, frames: int | None = None,
+                       height: int | None = None, width: int | None = None,
+                       steps: int | None = None) -> Generation:
+    """The settings for generating with `model`, the ones not given taken from the model's defaults, checked
+    cheapest first (no file read but the model's config, no model loaded). Raises ValueError with one line.
+
+    `model_narrator`: use the model's own narrator (mini: `synthworld:`) when no `narrator` is named."""
+    settings = model_defaults(model, frames=frames, height=height, width=width, steps=steps)
+    if narrator is None and model_narrator:
+        narrator = settings["narrator"]
+    modes = check_modes(modes, narrator)
+    if prompt is not None and not prompt.strip():
+        raise ValueError("the prompt is empty")
+    check_size(settings["frames"], settings["height"], settings["width"], settings["steps"], model)
+    notices = (TINY_NOTICE if model == "tiny" else None, frames_warning(model, settings["frames"]))
+    return Generation(model, modes, settings["frames"], settings["height"], settings["width"], settings["steps"],
+                      narrator, tuple(n for n in notices if n))
