@@ -37,7 +37,8 @@ FOREGROUND_WEIGHT = 3.0
 
 
 def clip_batch(rng: np.random.Generator, batch: int, frames: int, size: int,
-               foreground_weight: float = FOREGROUND_WEIGHT, crop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               foreground_weight: float = FOREGROUND_WEIGHT, crop: int | None = None,
+               mark_trails: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """`[B, 3, frames, S, S]` in [-1, 1]: random windows of random SynthWorld clips (S = `crop` when given: a random
     square of the `size` frames that holds the object), and per-pixel loss weights `[B, 1, frames, S, S]` that
     count the agent and the object `foreground_weight` times the room around them, at every frame of the window
@@ -55,7 +56,8 @@ def clip_batch(rng: np.random.Generator, batch: int, frames: int, size: int,
             clip = clip[:, y:y + crop, x:x + crop]
         wall, floor = (np.array(c, dtype=np.uint8) for c in ROOMS[script.room])
         foreground = ~(np.all(clip == wall, axis=-1) | np.all(clip == floor, axis=-1))
-        foreground |= foreground.any(axis=0)  # where an agent passes or an object falls: no ghosts left behind
+        if mark_trails:  # where an agent passes or an object falls, at every frame: no ghosts left behind
+            foreground |= foreground.any(axis=0)
         videos.append(torch.from_numpy(clip).permute(3, 0, 1, 2))
         weights.append(torch.from_numpy(1.0 + (foreground_weight - 1.0) * foreground.astype(np.float32))[None])
     return torch.stack(videos).float() / 127.5 - 1.0, torch.stack(weights)
@@ -87,7 +89,7 @@ def set_latent_statistics(vae: AutoencoderKLWan, clips: int = 64, seed: int = 12
 
 
 def train_vae(out_dir: str | Path, steps: int, frames_per_step: int = 20, windows: tuple[int, ...] = (1, 5, 9, 17), size: int = 64,
-              crop: int | None = None,
+              crop: int | None = None, mark_trails: bool = True,
               learning_rate: float = 3e-4, kl_weight: float = 1e-6, seed: int = 0, checkpoint_every: int = 100,
               foreground_weight: float = FOREGROUND_WEIGHT, log=print) -> AutoencoderKLWan:
     out = Path(out_dir)
@@ -108,7 +110,8 @@ def train_vae(out_dir: str | Path, steps: int, frames_per_step: int = 20, window
     while step < steps:
         rng = np.random.default_rng([seed, step])  # the batch of a step depends on the step only: exact resume
         frames = windows[int(rng.integers(len(windows)))]
-        video, weight = clip_batch(rng, max(1, frames_per_step // frames), frames, size, foreground_weight, crop)
+        video, weight = clip_batch(rng, max(1, frames_per_step // frames), frames, size, foreground_weight, crop,
+                                   mark_trails)
         posterior = vae.encode(video).latent_dist
         reconstruction = vae.decode(posterior.mode()).sample
         l1 = ((reconstruction - video).abs() * weight).sum() / (weight.sum() * 3)
@@ -148,9 +151,11 @@ if __name__ == "__main__":
     parser.add_argument("--foreground-weight", type=float, default=FOREGROUND_WEIGHT)
     parser.add_argument("--crop", type=int, default=None, help="train on random squares of this side")
     parser.add_argument("--windows", default="1,5,9,17", help="clip lengths a step may draw (4k+1 frames)")
+    parser.add_argument("--no-mark-trails", dest="mark_trails", action="store_false",
+                        help="weight agents and objects only where they are, not along their whole trail")
     args = parser.parse_args()
     train_vae(args.out, args.steps, frames_per_step=args.frames_per_step, checkpoint_every=args.checkpoint_every,
-              learning_rate=args.learning_rate, foreground_weight=args.foreground_weight, crop=args.crop,
+              learning_rate=args.learning_rate, foreground_weight=args.foreground_weight, crop=args.crop, mark_trails=args.mark_trails,
               windows=tuple(int(w) for w in args.windows.split(",")),
               log=lambda m: print(m, flush=True))
     print(export_vae(args.out), flush=True)
