@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from reasondiff.evaluation.video import read_video
+from reasondiff.evaluation.frame_format import read_video
 
 FRAMES = (1, 5, 9, 13, 17)
 CELL, PAD, LABEL = 64, 3, 92

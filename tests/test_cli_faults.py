@@ -76,7 +76,8 @@ def test_frames_beyond_the_models_limit_stop_at_once(frames, tmp_path, no_model)
 
 
 def test_frames_beyond_the_limit_also_stop_in_the_pipeline_before_the_narrator():
-    from helpers import ScriptedNarrator, reasondiff_pipeline
+    from fakes import ScriptedNarrator
+    from helpers import reasondiff_pipeline
 
     narrator = ScriptedNarrator()
     with pytest.raises(ValueError, match="at most 125 frames"):  # the tiny DiT's rotary table: 32 latent frames

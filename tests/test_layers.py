@@ -17,7 +17,7 @@ import reasondiff
 
 SRC = Path(reasondiff.__file__).parent
 LAYERS = [
-    {"_lazy", "faults", "frames", "device", "console"},  # no ReasonDiff imports
+    {"_lazy", "faults", "frames", "device", "console", "settings_names"},  # no ReasonDiff imports
     {"media", "conditioning", "models"},  # images and videos on disk; tensors in, tensors out
     {"narrator"},  # frame-wise scripts (reads images through media)
     {"example", "pipelines", "data"},  # the bundled example; the diffusers pipeline; training data and its cache

@@ -22,6 +22,13 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
     raise typer.Exit(code)
 
 
+def script_app(help: str) -> typer.Typer:
+    """The typer app of a `python -m reasondiff...` script (help from its module docstring): the same usage
+    errors as the `reasondiff` command (exit 2), no shell-completion options, no tracebacks dressed as panels."""
+    hide_flag_types()
+    return typer.Typer(help=help, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
 def hide_flag_types() -> None:
     """Render flags in help as `--quiet`, not `--quiet <bool>`.
 

@@ -52,7 +52,7 @@ def free_port():
 def live_studio(tiny_pipeline, tmp_path_factory):
     """The studio served on 127.0.0.1 with the tiny pipeline and a scripted narrator."""
     pytest.importorskip("gradio")
-    from helpers import ScriptedNarrator
+    from fakes import ScriptedNarrator
 
     from reasondiff.app.studio import build_app, launch
 

@@ -6,7 +6,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from helpers import ScriptedNarrator
+from fakes import ScriptedNarrator
 
 from reasondiff import Narration
 from reasondiff.example import bundled_example

@@ -3,7 +3,7 @@
 import math
 
 import pytest
-from helpers import VASE_STORY
+from fakes import VASE_STORY
 
 from reasondiff import Narration
 from reasondiff.app import timeline

@@ -7,7 +7,7 @@ from PIL import Image
 
 from reasondiff import Narration
 from reasondiff.evaluation.clip_score import CLIPScore, mean_cosine_to, mean_paired_cosine
-from reasondiff.evaluation.video import resample_indices
+from reasondiff.evaluation.frame_format import resample_indices
 
 
 def test_mean_paired_cosine_on_hand_made_features():

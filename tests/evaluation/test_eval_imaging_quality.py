@@ -42,7 +42,7 @@ def test_a_real_network_scores_the_frames_it_is_given_as_the_protocol_says():
     """A seeded random CNN with MUSIQ's output scale (0–100) through the whole protocol: the score is the mean of
     its per-frame outputs on the uint8 frames scaled to [0, 1], divided by 100, whether the video came as floats
     or as the uint8 frames they round to (replaces a check that a sigmoid lies in [0, 1])."""
-    from reasondiff.evaluation.video import to_uint8_frames
+    from reasondiff.evaluation.frame_format import to_uint8_frames
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=2), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),

@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import VASE_STORY, ScriptedNarrator, reasondiff_pipeline
+from fakes import VASE_STORY, ScriptedNarrator
+from helpers import reasondiff_pipeline
 from reasondiff.evaluation import GenerationSettings, read_manifest, rescore_run, run_benchmark
 from reasondiff.evaluation.dynamic_degree import DynamicDegree
 from reasondiff.evaluation.imaging_quality import ImagingQuality
 from reasondiff.evaluation.metrics import ClipImage, ClipText, FramesOnly, WithFps, WithImage
 from reasondiff.evaluation.motion_smoothness import MotionSmoothness
 from reasondiff.evaluation.sharpness import Sharpness
-from reasondiff.evaluation.video import read_video
+from reasondiff.evaluation.frame_format import read_video
 from reasondiff.media import load_image
 from reasondiff.pipelines import MODES
 

@@ -9,11 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from PIL import Image
 
-from reasondiff import Narration
 
-STORY = Narration.from_segments(
-    9, [(1, 2, "an intact vase on a table"), (3, 6, "a cat enters and knocks the vase"), (7, 9, "a broken vase on the floor")]
-)
 
 
 class ChatServer:

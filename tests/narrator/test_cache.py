@@ -4,7 +4,7 @@ import sys
 import textwrap
 import time
 
-from conftest import STORY
+from fakes import STORY
 from reasondiff.narrator import VisionNarrator
 from reasondiff.narrator import cache as cache_module
 from reasondiff.narrator.cache import AnswerCache, cache_key

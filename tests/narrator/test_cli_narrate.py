@@ -3,7 +3,7 @@ import json
 import typer
 from typer.testing import CliRunner
 
-from conftest import STORY
+from fakes import STORY
 from reasondiff import Narration
 from reasondiff.narrator.cli import narrate, timeline
 

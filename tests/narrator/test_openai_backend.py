@@ -8,7 +8,7 @@ import socket
 import pytest
 from PIL import Image
 
-from conftest import STORY
+from fakes import STORY
 from reasondiff.narrator import NarrationError, NarratorBackendError, NarratorConnectionError, VisionNarrator
 from reasondiff.narrator.backends.openai_backend import OpenAIBackend
 from reasondiff.narrator.prompts import INSTRUCTION_VERSION, narrate_instruction

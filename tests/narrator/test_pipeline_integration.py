@@ -2,7 +2,8 @@
 
 import json
 
-from helpers import VASE_STORY, generator, reasondiff_pipeline
+from fakes import VASE_STORY
+from helpers import generator, reasondiff_pipeline
 
 STORY = VASE_STORY.resample(5)
 FAST = dict(height=32, width=32, num_frames=5, num_inference_steps=1, guidance_scale=1.0, output_type="np")

@@ -3,29 +3,14 @@ import json
 import numpy as np
 import pytest
 
-from conftest import STORY
+from fakes import STORY, ScriptedChat
 from reasondiff.narrator import VisionNarrator, available_backends, create_backend, register_backend
 from reasondiff.narrator.backends.openai_backend import OpenAIBackend
 from reasondiff.narrator.registry import parse_spec
 
 
-class ScriptedBackend:
-    """A backend as a plug-in (the SynthWorld mini world registers one like it) answering from a list."""
-
-    def __init__(self, target, answers=()):
-        self.cache_id = f"scripted:{target}"
-        self.answers, self.conversations = list(answers), []
-
-    def chat(self, conversation, *, json_schema=None):
-        self.conversations.append(conversation)
-        return self.answers.pop(0)
-
-    def chat_batch(self, conversations, *, json_schema=None):
-        return [self.chat(c) for c in conversations]
-
-
 def test_a_registered_backend_serves_spec_strings(small_image, tmp_path):
-    register_backend("scripted", ScriptedBackend, replace=True)
+    register_backend("scripted", ScriptedChat.plugin, replace=True)
     assert {"openai", "transformers", "scripted"} <= set(available_backends())
     answer = json.dumps({"position": 9, "descriptions": STORY.descriptions})
     narrator = VisionNarrator("scripted:world-1", answers=[answer], cache_dir=tmp_path)
@@ -35,9 +20,9 @@ def test_a_registered_backend_serves_spec_strings(small_image, tmp_path):
 
 def test_names_cannot_be_taken_twice_by_accident():
     with pytest.raises(ValueError, match="already registered"):
-        register_backend("openai", ScriptedBackend)
+        register_backend("openai", ScriptedChat.plugin)
     with pytest.raises(ValueError, match="short words"):
-        register_backend("a:b", ScriptedBackend)
+        register_backend("a:b", ScriptedChat.plugin)
 
 
 @pytest.mark.parametrize(
@@ -80,7 +65,7 @@ def test_parse_spec():
 
 
 def test_caption_takes_arrays_and_sends_their_pixels(tmp_path):
-    backend = ScriptedBackend("frames", answers=["a red frame", "a grey frame"])
+    backend = ScriptedChat(["a red frame", "a grey frame"])
     narrator = VisionNarrator(backend, cache_dir=tmp_path)
     red = np.zeros((8, 8, 3), np.uint8)
     red[..., 0] = 255

@@ -4,7 +4,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from conftest import STORY
+from fakes import STORY
 from reasondiff.narrator import NarratorProtocolError
 from reasondiff.narrator.cli import narrate
 

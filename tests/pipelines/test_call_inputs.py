@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from helpers import CALL, VASE_STORY, ScriptedNarrator, generator, reasondiff_pipeline
+from fakes import VASE_STORY, ScriptedNarrator
+from helpers import CALL, generator, reasondiff_pipeline
 
 from reasondiff import Narration
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 from diffusers.hooks import FirstBlockCacheConfig, apply_first_block_cache
-from helpers import CALL, VASE_STORY, generator, reasondiff_pipeline
+from fakes import VASE_STORY
+from helpers import CALL, generator, reasondiff_pipeline
 
 PROMPT = "a cat plays in the room"
 

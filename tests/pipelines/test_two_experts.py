@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 from diffusers import WanImageToVideoPipeline
-from helpers import CALL, VASE_STORY, ScriptedNarrator, generator
+from fakes import VASE_STORY, ScriptedNarrator
+from helpers import CALL, generator
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 from wan22 import BOUNDARY_RATIO, two_expert_components, two_expert_pipeline

@@ -94,6 +94,125 @@ def _check_clip(clip: CacheInput, num_frames: int | None) -> None:
         raise ValueError(f"clip id {clip.clip_id!r} must not contain '/'")
 
 
+@dataclass
+class _Encoders:
+    """The frozen models a cache is computed with, and the settings that shape what they give."""
+
+    vae: object
+    text_encoder: object
+    tokenizer: object
+    image_encoder: object
+    image_processor: object
+    anchors_per_clip: int
+    condition_videos: bool
+    seed: int
+    max_sequence_length: int
+    dtype: torch.dtype
+
+    def settings(self) -> dict:
+        """What meta.json records, and what a resumed run must match."""
+        return {"anchors_per_clip": self.anchors_per_clip, "seed": self.seed, "context_len": self.max_sequence_length,
+                "dtype": str(self.dtype).removeprefix("torch."), "condition_videos": self.condition_videos}
+
+    def anchor_positions(self, clip_id: str, num_frames: int) -> list[int]:
+        """The clip's K condition positions, seeded by clip id (frame 1 among them for condition videos)."""
+        rng = random.Random(f"{self.seed}:{clip_id}")
+        positions = sorted(rng.sample(range(1, num_frames + 1), min(self.anchors_per_clip, num_frames)))
+        if self.condition_videos and 1 not in positions:
+            positions = [1, *positions[1:]]
+        return positions
+
+    def encode_clip(self, clip: CacheInput, positions: list[int]) -> dict[str, torch.Tensor]:
+        """The clip's latents, the condition latent at each anchor (as the pipeline computes it), their CLIP
+        tokens and, with condition_videos, each anchor's whole zero video: keyed as clips-*.safetensors holds them."""
+        device, num_frames = self.vae.device, clip.frames.shape[0]
+        video = _frames_to_video(clip.frames).to(device)
+        latents = encode_video(self.vae, video)[0]
+        frames = video[0, :, [p - 1 for p in positions]].transpose(0, 1)  # [K, 3, H, W]
+        anchor_latents = encode_video(self.vae, place_image(frames, positions, num_frames))
+        index = torch.tensor([pixel_to_latent_index(p, num_frames) for p in positions], device=device)
+        anchors = anchor_latents[torch.arange(len(positions), device=device), :, index]  # [K, C, h, w]
+        images = [clip.frames[p - 1] for p in positions]
+        tensors = {"image_embeds": encode_images(self.image_encoder, self.image_processor, images, device)}
+        if self.condition_videos:
+            tensors["condition_videos"] = anchor_latents
+        tensors |= {"latents": latents, "anchors": anchors}
+        return {f"{clip.clip_id}/{key}": value.to(self.dtype).cpu() for key, value in tensors.items()}
+
+    def encode_texts(self, texts: list[str]) -> list[tuple[torch.Tensor, int]]:
+        """Each text's UMT5 embedding without its zero padding (re-padded on load), and its length in tokens."""
+        if not texts:
+            return []
+        embeds, lengths = encode_texts(self.tokenizer, self.text_encoder, texts, self.max_sequence_length,
+                                       device=self.vae.device, return_lengths=True)
+        return [(emb[:length].to(self.dtype).cpu(), length) for emb, length in zip(embeds, lengths.tolist())]
+
+
+class _CacheWriter:
+    """One cache folder being written: what is already in it, and one shard at a time appended to it."""
+
+    def __init__(self, out: Path, encoders: _Encoders):
+        self.out, self.encoders = out, encoders
+        self.meta_path, self.clips_path, self.texts_path = out / "meta.json", out / "clips.jsonl", out / "texts.jsonl"
+        self.meta = json.loads(self.meta_path.read_text()) if self.meta_path.exists() else None
+        settings = encoders.settings()
+        if self.meta is not None and any(self.meta.get(k, False) != v for k, v in settings.items()):
+            raise ValueError(f"{out} was built with {({k: self.meta.get(k) for k in settings})}, not {settings}")
+        finished = read_jsonl(self.clips_path, repair=True)
+        self.done = {row["clip_id"] for row in finished}
+        self.shard = 1 + max((row["shard"] for row in finished), default=-1)
+        self.text_ids = {row["text"]: row["id"] for row in _texts_of_finished_shards(self.texts_path, self.shard)}
+
+    @property
+    def num_frames(self) -> int | None:
+        """The frames per clip this cache holds (None until its first clip is written)."""
+        return self.meta["num_frames"] if self.meta else None
+
+    def write_shard(self, clips: list[CacheInput]) -> None:
+        """Encode `clips` and the captions not cached yet, and add them as the next shard."""
+        text_tensors, text_rows = self._new_texts(clips)
+        clip_tensors, clip_rows = {}, []
+        for clip in clips:
+            positions = self.encoders.anchor_positions(clip.clip_id, clip.frames.shape[0])
+            tensors = self.encoders.encode_clip(clip, positions)
+            clip_tensors |= tensors
+            clip_rows.append({"clip_id": clip.clip_id, "shard": self.shard,
+                              "captions": [self.text_ids[c] for c in clip.captions], "anchor_positions": positions,
+                              "prompt": self.text_ids[clip.clip_prompt]})
+            if self.meta is None:
+                self._write_meta(clip, tensors[f"{clip.clip_id}/latents"])
+        self._append(clip_tensors, clip_rows, text_tensors, text_rows)
+
+    def _new_texts(self, clips: list[CacheInput]) -> tuple[dict[str, torch.Tensor], list[dict]]:
+        """The shard's captions and prompts that no earlier shard holds, encoded once each and given ids."""
+        wanted = (c for clip in clips for c in (*clip.captions, clip.clip_prompt))
+        new_texts = [t for t in dict.fromkeys(wanted) if t not in self.text_ids]
+        tensors, rows = {}, []
+        for text, (embedding, length) in zip(new_texts, self.encoders.encode_texts(new_texts)):
+            self.text_ids[text] = len(self.text_ids)
+            tensors[str(self.text_ids[text])] = embedding
+            rows.append({"id": self.text_ids[text], "text": text, "length": length, "shard": self.shard})
+        return tensors, rows
+
+    def _write_meta(self, clip: CacheInput, latents: torch.Tensor) -> None:
+        self.meta = {"format": FORMAT, **self.encoders.settings(), "num_frames": clip.frames.shape[0],
+                     "latent_shape": list(latents.shape), "text_dim": self.encoders.text_encoder.config.d_model}
+        write_atomically(self.meta_path, json.dumps(self.meta, indent=2) + "\n")
+
+    def _append(self, clip_tensors, clip_rows, text_tensors, text_rows) -> None:
+        """Shard files first (atomically), then the index rows: a kill leaves at most files the next run redoes."""
+        _atomic_save(clip_tensors, self.out / f"clips-{self.shard:05d}.safetensors")
+        checkpoint()
+        _atomic_save(text_tensors or {"_empty": torch.zeros(0)}, self.out / f"texts-{self.shard:05d}.safetensors")
+        checkpoint()
+        append_rows(self.texts_path, text_rows)
+        checkpoint()  # a kill here leaves text rows of a shard without clips: the next run drops and redoes them
+        append_rows(self.clips_path, clip_rows)
+        checkpoint()
+        self.done.update(row["clip_id"] for row in clip_rows)
+        self.shard += 1
+
+
 @torch.no_grad()
 def write_cache(
     out_dir: str | Path,
@@ -115,85 +234,29 @@ def write_cache(
     """Encode `clips` into a training cache at `out_dir` (created or resumed). Returns `out_dir`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    meta_path, clips_path, texts_path = out / "meta.json", out / "clips.jsonl", out / "texts.jsonl"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
-    settings = {"anchors_per_clip": anchors_per_clip, "seed": seed, "context_len": max_sequence_length,
-                "dtype": str(dtype).removeprefix("torch."), "condition_videos": condition_videos}
-    if meta is not None and any(meta.get(k, False) != v for k, v in settings.items()):
-        raise ValueError(f"{out} was built with {({k: meta.get(k) for k in settings})}, not {settings}")
+    encoders = _Encoders(vae, text_encoder, tokenizer, image_encoder, image_processor, anchors_per_clip,
+                         condition_videos, seed, max_sequence_length, dtype)
+    writer = _CacheWriter(out, encoders)
+    with tqdm(desc="caching clips", unit="clip", disable=not progress) as bar:
+        for shard in _shards(clips, writer.done, writer.num_frames, clips_per_shard):
+            writer.write_shard(shard)
+            bar.update(len(shard))
+    return out
 
-    finished = read_jsonl(clips_path, repair=True)
-    done = {row["clip_id"] for row in finished}
-    shard = 1 + max((row["shard"] for row in finished), default=-1)
-    text_ids = {row["text"]: row["id"] for row in _texts_of_finished_shards(texts_path, shard)}
-    device = vae.device
 
+def _shards(
+    clips: Iterable[CacheInput], done: set[str], num_frames: int | None, size: int
+) -> Iterator[list[CacheInput]]:
+    """The clips not cached yet, checked and grouped `size` at a time (a repeated id is taken once)."""
     pending: list[CacheInput] = []
-    expected_frames = meta["num_frames"] if meta else None
-
-    def flush():
-        nonlocal shard, meta
-        if not pending:
-            return
-        clip_tensors, clip_rows = {}, []
-        wanted = (c for clip in pending for c in (*clip.captions, clip.clip_prompt))
-        new_texts = [t for t in dict.fromkeys(wanted) if t not in text_ids]
-        text_tensors, text_rows = {}, []
-        if new_texts:
-            embeds, lengths = encode_texts(tokenizer, text_encoder, new_texts, max_sequence_length, device=device,
-                                           return_lengths=True)
-            for text, emb, length in zip(new_texts, embeds, lengths.tolist()):
-                text_ids[text] = len(text_ids)
-                text_tensors[str(text_ids[text])] = emb[:length].to(dtype).cpu()  # the zeros past it: re-padded on load
-                text_rows.append({"id": text_ids[text], "text": text, "length": length, "shard": shard})
-        for clip in pending:
-            num_frames = clip.frames.shape[0]
-            video = _frames_to_video(clip.frames).to(device)
-            latents = encode_video(vae, video)[0]
-            rng = random.Random(f"{seed}:{clip.clip_id}")
-            positions = sorted(rng.sample(range(1, num_frames + 1), min(anchors_per_clip, num_frames)))
-            if condition_videos and 1 not in positions:
-                positions = [1, *positions[1:]]
-            frames = video[0, :, [p - 1 for p in positions]].transpose(0, 1)  # [K, 3, H, W]
-            anchor_videos = place_image(frames, positions, num_frames)
-            anchor_latents = encode_video(vae, anchor_videos)
-            index = torch.tensor([pixel_to_latent_index(p, num_frames) for p in positions], device=device)
-            anchors = anchor_latents[torch.arange(len(positions), device=device), :, index]  # [K, C, h, w]
-            image_embeds = encode_images(image_encoder, image_processor, [clip.frames[p - 1] for p in positions], device)
-            clip_tensors[f"{clip.clip_id}/image_embeds"] = image_embeds.to(dtype).cpu()
-            if condition_videos:
-                clip_tensors[f"{clip.clip_id}/condition_videos"] = anchor_latents.to(dtype).cpu()
-            clip_tensors[f"{clip.clip_id}/latents"] = latents.to(dtype).cpu()
-            clip_tensors[f"{clip.clip_id}/anchors"] = anchors.to(dtype).cpu()
-            clip_rows.append({"clip_id": clip.clip_id, "shard": shard,
-                              "captions": [text_ids[c] for c in clip.captions], "anchor_positions": positions,
-                              "prompt": text_ids[clip.clip_prompt]})
-            if meta is None:
-                meta = {"format": FORMAT, **settings, "num_frames": num_frames,
-                        "latent_shape": list(latents.shape), "text_dim": text_encoder.config.d_model}
-                write_atomically(meta_path, json.dumps(meta, indent=2) + "\n")
-        _atomic_save(clip_tensors, out / f"clips-{shard:05d}.safetensors")
-        checkpoint()
-        _atomic_save(text_tensors or {"_empty": torch.zeros(0)}, out / f"texts-{shard:05d}.safetensors")
-        checkpoint()
-        append_rows(texts_path, text_rows)
-        checkpoint()  # a kill here leaves text rows of a shard without clips: the next run drops and redoes them
-        append_rows(clips_path, clip_rows)
-        checkpoint()
-        done.update(row["clip_id"] for row in clip_rows)
-        bar.update(len(pending))
-        pending.clear()
-        shard += 1
-
-    bar = tqdm(desc="caching clips", unit="clip", disable=not progress)
     for clip in clips:
         if clip.clip_id in done or any(p.clip_id == clip.clip_id for p in pending):
             continue
-        _check_clip(clip, expected_frames)
-        expected_frames = clip.frames.shape[0]
+        _check_clip(clip, num_frames)
+        num_frames = clip.frames.shape[0]
         pending.append(clip)
-        if len(pending) == clips_per_shard:
-            flush()
-    flush()
-    bar.close()
-    return out
+        if len(pending) == size:
+            yield pending
+            pending = []
+    if pending:
+        yield pending

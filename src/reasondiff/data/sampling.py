@@ -23,6 +23,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,6 +194,88 @@ class SampleReport:
         return text
 
 
+def _check_settings(num_frames: int, interval: float, store: str, quality: int, clips_per_video: int,
+                    clips_per_shard: int) -> None:
+    """One line naming the flag for a setting no clip could be sampled with, before any video is opened."""
+    if num_frames < 1:
+        raise ValueError(f"--frames must be at least 1, got {num_frames}")
+    if to_fraction(interval) <= 0:
+        raise ValueError(f"--interval must be positive, got {interval}")
+    if store not in STORES:
+        raise ValueError(f"--store must be one of {', '.join(STORES)}, got {store!r}")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"--quality must be within 1..100, got {quality}")
+    if clips_per_video < 1 or clips_per_shard < 1:
+        raise ValueError("clips per video and clips per shard must be at least 1")
+
+
+def _open_output(out: Path, settings: dict) -> None:
+    """Create `out` with its meta.json, or check that the run being resumed there used the same settings."""
+    out.mkdir(parents=True, exist_ok=True)
+    meta_path = out / "meta.json"
+    if not meta_path.exists():
+        write_atomically(meta_path, json.dumps(settings, indent=2) + "\n")
+        return
+    meta = json.loads(meta_path.read_text())
+    changed = {k: (meta.get(k), v) for k, v in settings.items() if meta.get(k) != v}
+    if changed:
+        raise ValueError(f"{out} was sampled with other settings ({changed}: was, now); use a new output folder")
+
+
+@contextmanager
+def _sampled(jobs: Iterator[tuple], workers: int) -> Iterator[Iterator]:
+    """`_sample_one` over `jobs` in input order: in this process, or in `workers` processes ended on exit."""
+    if workers <= 0:
+        yield map(_sample_one, jobs)
+        return
+    import multiprocessing
+    import sys
+
+    # fork where it exists: workers only run PyAV and numpy, and spawn would re-import torch in each.
+    pool = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn").Pool(workers)
+    try:
+        yield pool.imap(_sample_one, jobs, chunksize=1)  # ordered: the manifest keeps input order
+    finally:
+        pool.terminate()
+
+
+class _ManifestWriter:
+    """The sampled dataset's manifest and skip list, and the shard being filled (one video's clips never split)."""
+
+    def __init__(self, out: Path, clips_per_shard: int):
+        self.out, self.clips_per_shard = out, clips_per_shard
+        self.manifest_path, self.skipped_path = out / "manifest.jsonl", out / "skipped.jsonl"
+        manifest = read_jsonl(self.manifest_path, repair=True)  # a torn last row: its video is redone
+        skipped = read_jsonl(self.skipped_path, repair=True)
+        self.done = {row["video_id"] for row in manifest} | {row["video_id"] for row in skipped}
+        self.shard = 1 + max((row["shard"] for row in manifest), default=-1)
+        self.rows: list[dict] = []
+        self.tensors: dict[str, np.ndarray] = {}
+
+    def skip(self, source: Source, reason: str) -> dict:
+        log.warning("skipped %s: %s", source.location, reason)
+        row = {"video_id": source.video_id, "source": source.location, "reason": reason}
+        append_rows(self.skipped_path, [row])
+        return row
+
+    def keep(self, rows: list[dict], tensors: dict[str, np.ndarray]) -> None:
+        self.rows.extend(rows)
+        self.tensors.update(tensors)
+        if len(self.rows) >= self.clips_per_shard:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the shard, then its manifest rows: a video is done only once its frames are on disk."""
+        if not self.rows:
+            return
+        save_shard(self.out / f"clips-{self.shard:05d}.safetensors", self.tensors)
+        checkpoint()  # a kill here leaves an orphan shard: the next run overwrites it
+        append_rows(self.manifest_path, [{**row, "shard": self.shard} for row in self.rows])
+        self.rows.clear()
+        self.tensors.clear()
+        self.shard += 1
+
+
 def sample_videos(
     input_path: str | Path,
     out_dir: str | Path,
@@ -214,89 +297,31 @@ def sample_videos(
     timestamps (the times of the frames taken, each the frame on screen at its grid time), fps, duration,
     rotation, source_size [w, h] as displayed, and source_caption when the CSV has one.
     """
-    if num_frames < 1:
-        raise ValueError(f"--frames must be at least 1, got {num_frames}")
-    if to_fraction(interval) <= 0:
-        raise ValueError(f"--interval must be positive, got {interval}")
-    if store not in STORES:
-        raise ValueError(f"--store must be one of {', '.join(STORES)}, got {store!r}")
-    if not 1 <= quality <= 100:
-        raise ValueError(f"--quality must be within 1..100, got {quality}")
-    if clips_per_video < 1 or clips_per_shard < 1:
-        raise ValueError("clips per video and clips per shard must be at least 1")
-    sources = list_sources(input_path)
-    if limit is not None:
-        sources = sources[:limit]
+    _check_settings(num_frames, interval, store, quality, clips_per_video, clips_per_shard)
+    sources = list_sources(input_path)[:limit]
     if not sources:
         raise ValueError(f"no videos found in {input_path} (extensions: {', '.join(sorted(VIDEO_EXTENSIONS))})")
-
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     settings = {"format": FORMAT, "num_frames": num_frames, "interval": str(to_fraction(interval)),
                 "width": size[0], "height": size[1], "clips_per_video": clips_per_video, "store": store}
     if store == "jpeg":
         settings["quality"] = quality
-    meta_path, manifest_path, skipped_path = out / "meta.json", out / "manifest.jsonl", out / "skipped.jsonl"
-    if meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        changed = {k: (meta.get(k), v) for k, v in settings.items() if meta.get(k) != v}
-        if changed:
-            raise ValueError(f"{out} was sampled with other settings ({changed}: was, now); use a new output folder")
-    else:
-        write_atomically(meta_path, json.dumps(settings, indent=2) + "\n")
-
-    manifest = read_jsonl(manifest_path, repair=True)  # a torn last row: its video is redone
-    skipped_rows = read_jsonl(skipped_path, repair=True)
-    done = {row["video_id"] for row in manifest} | {row["video_id"] for row in skipped_rows}
-    shard = 1 + max((row["shard"] for row in manifest), default=-1)
-    todo = [s for s in sources if s.video_id not in done]
+    _open_output(out, settings)
+    writer = _ManifestWriter(out, clips_per_shard)
+    todo = [s for s in sources if s.video_id not in writer.done]
     report = SampleReport(0, 0, [], len(sources) - len(todo))
-
-    pending_rows: list[dict] = []
-    pending_tensors: dict[str, np.ndarray] = {}
-
-    def flush():
-        nonlocal shard
-        if not pending_rows:
-            return
-        save_shard(out / f"clips-{shard:05d}.safetensors", pending_tensors)
-        checkpoint()  # a kill here leaves an orphan shard: the next run overwrites it
-        append_rows(manifest_path, [{**row, "shard": shard} for row in pending_rows])
-        pending_rows.clear()
-        pending_tensors.clear()
-        shard += 1
-
     jobs = ((s, num_frames, interval, size, clips_per_video, store, quality) for s in todo)
-    pool = None
-    if workers > 0:
-        import multiprocessing
-        import sys
-
-        # fork where it exists: workers only run PyAV and numpy, and spawn would re-import torch in each.
-        pool = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn").Pool(workers)
-        results: Iterator = pool.imap(_sample_one, jobs, chunksize=1)  # ordered: the manifest keeps input order
-    else:
-        results = map(_sample_one, jobs)
-    try:
+    with _sampled(jobs, workers) as results:
         for source, rows, tensors, error in tqdm(results, total=len(todo), desc="sampling videos", unit="video",
                                                  disable=not progress):
             if error is not None:
-                log.warning("skipped %s: %s", source.location, error)
-                row = {"video_id": source.video_id, "source": source.location, "reason": error}
-                append_rows(skipped_path, [row])
-                report.skipped.append(row)
+                report.skipped.append(writer.skip(source, error))
             else:
-                pending_rows.extend(rows)
-                pending_tensors.update(tensors)
+                writer.keep(rows, tensors)
                 report.kept_clips += len(rows)
                 report.kept_videos += 1
-                if len(pending_rows) >= clips_per_shard:
-                    flush()
             checkpoint()
-        flush()
-    finally:
-        if pool is not None:
-            pool.terminate()
+        writer.flush()
     return report
 
 

@@ -156,9 +156,43 @@ def _timestamp(item) -> int | None:
     return item.pts if item.pts is not None else item.dts  # some containers (AVI, raw streams) only set dts
 
 
-def _read_clips(source, num_frames: int, step: Fraction, size, clips_per_video: int) -> VideoClips:
-    # Pass 1: the timeline from the demuxer alone (cheap: no decoding), to place the clips. Packets an edit list
-    # discards (a cut made with `-c copy` keeps the frames before the cut for the decoder) are not shown.
+@dataclass
+class _Plan:
+    """Where the clips lie for a video whose first shown frame has timestamp `origin`."""
+
+    origin: int
+    last: Fraction  # the last frame's time, in seconds from the origin
+    grids: list[list[Fraction]]  # each clip's requested times
+    targets: list[Fraction]  # every requested time once, in order
+
+
+@dataclass
+class _Timeline:
+    """Pass 1: the timeline from the demuxer alone (cheap: no decoding), to place the clips."""
+
+    source: str | Path
+    time_base: Fraction
+    stamps: list[int]  # the shown packets' timestamps, sorted
+    average_rate: Fraction | None
+
+    def plan(self, origin: int, num_frames: int, step: Fraction, clips_per_video: int) -> _Plan:
+        """Clip grids from `origin` (raises VideoError if the video is too short for one clip)."""
+        last = (self.stamps[-1] - origin) * self.time_base
+        starts = clip_starts(last, num_frames, step, clips_per_video)
+        if not starts:
+            need = (num_frames - 1) * step
+            shown_frames = sum(1 for t in self.stamps if t >= origin)
+            raise VideoError(
+                f"{self.source} is too short: {shown_frames} frames, the last at {float(last):.2f} s; {num_frames} "
+                f"frames at {float(step):g} s intervals need a frame at {float(need):.2f} s or later"
+            )
+        grids = [[start + i * step for i in range(num_frames)] for start in starts]
+        return _Plan(origin, last, grids, sorted({t for grid in grids for t in grid}))
+
+
+def _demux(source) -> _Timeline:
+    """Read the packets' timestamps. Packets an edit list discards (a cut made with `-c copy` keeps the frames
+    before the cut for the decoder) are not shown; fewer packets than the container indexes means truncation."""
     with _open(source) as container:
         if not container.streams.video:
             raise VideoError(f"{source} has no video stream")
@@ -175,88 +209,105 @@ def _read_clips(source, num_frames: int, step: Fraction, size, clips_per_video: 
     if indexed and len(packets) < indexed:
         raise VideoError(f"{source} is truncated or corrupt: its index lists {indexed} frames, only {len(packets)} "
                          f"could be read (up to {float((stamps[-1] - stamps[0]) * time_base):.3f} s)")
+    return _Timeline(source, time_base, stamps, average_rate)
 
-    def plan(origin: int):
-        """Clip grids for a video whose first shown frame has timestamp `origin` (raises if it is too short)."""
-        last = (stamps[-1] - origin) * time_base
-        starts = clip_starts(last, num_frames, step, clips_per_video)
-        if not starts:
-            need = (num_frames - 1) * step
-            shown_frames = sum(1 for t in stamps if t >= origin)
-            raise VideoError(
-                f"{source} is too short: {shown_frames} frames, the last at {float(last):.2f} s; {num_frames} frames "
-                f"at {float(step):g} s intervals need a frame at {float(need):.2f} s or later"
-            )
-        grids = [[start + i * step for i in range(num_frames)] for start in starts]
-        return last, grids, sorted({t for grid in grids for t in grid})
 
-    origin = stamps[0]
-    last, grids, targets = plan(origin)
+class _FramePicker:
+    """Pass 2: frames seen in presentation order; the frame for grid time t is the last one with timestamp <= t.
+    Each picked frame is converted to pixels once, however many grid times it covers."""
 
-    # Pass 2: decode in presentation order; the frame for grid time t is the last one with timestamp <= t.
-    chosen: dict[Fraction, Fraction] = {}  # grid time -> timestamp of the frame on screen then
-    arrays: dict[Fraction, np.ndarray] = {}  # frame timestamp -> its pixels, converted once
-    decoded = 0
-    rotation = 0
-    shown = (0, 0)
-    previous = None  # (time, frame)
-    next_target = 0
+    def __init__(self, timeline: _Timeline, request: tuple[int, Fraction, int], size: tuple[int, int]):
+        self.timeline, self.request, self.size = timeline, request, size
+        self.plan = timeline.plan(timeline.stamps[0], *request)
+        self.chosen: dict[Fraction, Fraction] = {}  # grid time -> timestamp of the frame on screen then
+        self.arrays: dict[Fraction, np.ndarray] = {}  # frame timestamp -> its pixels
+        self.decoded = 0
+        self.rotation = 0
+        self.shown = (0, 0)
+        self.previous = None  # (time, frame)
+        self.next_target = 0
 
-    def take(candidate):
+    @property
+    def complete(self) -> bool:
+        return self.next_target == len(self.plan.targets)
+
+    def see(self, frame, stream) -> None:
+        """Take `frame` into account: every grid time before it is covered by the frame before it."""
+        pts = _timestamp(frame)
+        if pts is None:
+            return
+        time_base, targets = self.timeline.time_base, self.plan.targets
+        if getattr(frame, "is_corrupt", False):
+            when = float((pts - self.plan.origin) * time_base)
+            raise VideoError(f"{self.timeline.source}: corrupt frame at {when:.3f} s")
+        if self.decoded == 0:
+            self._first_frame(frame, stream, pts)
+            targets = self.plan.targets
+        self.decoded += 1
+        when = (pts - self.plan.origin) * time_base
+        if self.previous is not None and when <= self.previous[0]:
+            return  # a repeated or out-of-order timestamp: the earlier frame stays on screen
+        while self.next_target < len(targets) and targets[self.next_target] < when:
+            if self.previous is None:
+                at = float(targets[self.next_target])
+                raise VideoError(f"{self.timeline.source}: no frame on screen at {at:.3f} s")
+            self._take(self.previous)
+        self.previous = (when, frame)
+
+    def _first_frame(self, frame, stream, pts: int) -> None:
+        self.rotation = _rotation(frame, stream)
+        self.shown = (frame.height, frame.width) if self.rotation % 180 else (frame.width, frame.height)
+        if pts != self.plan.origin:  # the decoder dropped (or added) leading frames: time starts at the first shown
+            self.plan = self.timeline.plan(pts, *self.request)
+
+    def _take(self, candidate) -> None:
         when, frame = candidate
-        chosen[targets[next_target]] = when
-        if when not in arrays:
-            arrays[when] = frame_to_array(frame, rotation, size)
+        self.chosen[self.plan.targets[self.next_target]] = when
+        if when not in self.arrays:
+            self.arrays[when] = frame_to_array(frame, self.rotation, self.size)
+        self.next_target += 1
 
+    def finish(self) -> None:
+        """After the decoder's last frame: it stays on screen up to the container's last frame time; grid times
+        still uncovered mean decoding stopped short of what the container indexes."""
+        targets, last = self.plan.targets, self.plan.last
+        while self.next_target < len(targets) and self.previous is not None and targets[self.next_target] <= last:
+            if self.previous[0] < last:  # decoding stopped before the container's last frame
+                break
+            self._take(self.previous)
+        if not self.complete:
+            reached = float(self.previous[0]) if self.previous else 0.0
+            raise VideoError(
+                f"{self.timeline.source} is truncated or corrupt: decoding stopped at {reached:.3f} s but the "
+                f"container indexes frames up to {float(last):.3f} s"
+            )
+
+    def video_clips(self) -> VideoClips:
+        """The picked frames as clips, with the video's rate, duration and shown size."""
+        stamps, plan = self.timeline.stamps, self.plan
+        frame_step = plan.last / (len(stamps) - 1) if len(stamps) > 1 else Fraction(0)
+        rate = self.timeline.average_rate
+        fps = float(rate) if rate else (float(1 / frame_step) if frame_step else 0.0)
+        clips = [self._clip(index, grid) for index, grid in enumerate(plan.grids)]
+        return VideoClips(clips=clips, fps=round(fps, 4), duration=round(float(plan.last + frame_step), 4),
+                          num_source_frames=sum(1 for t in stamps if t >= plan.origin), rotation=self.rotation,
+                          source_size=self.shown)
+
+    def _clip(self, index: int, grid: list[Fraction]) -> Clip:
+        whens = [self.chosen[t] for t in grid]
+        return Clip(index=index, start=round(float(grid[0]), 6), grid=[round(float(t), 6) for t in grid],
+                    timestamps=[round(float(when), 6) for when in whens],
+                    frames=np.stack([self.arrays[when] for when in whens]))
+
+
+def _read_clips(source, num_frames: int, step: Fraction, size, clips_per_video: int) -> VideoClips:
+    picker = _FramePicker(_demux(source), (num_frames, step, clips_per_video), size)
     with _open(source) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
-            pts = _timestamp(frame)
-            if pts is None:
-                continue
-            if getattr(frame, "is_corrupt", False):
-                raise VideoError(f"{source}: corrupt frame at {float((pts - origin) * time_base):.3f} s")
-            if decoded == 0:
-                rotation = _rotation(frame, stream)
-                shown = (frame.height, frame.width) if rotation % 180 else (frame.width, frame.height)
-                if pts != origin:  # the decoder dropped (or added) leading frames: time starts at the first shown
-                    origin = pts
-                    last, grids, targets = plan(origin)
-            decoded += 1
-            when = (pts - origin) * time_base
-            if previous is not None and when <= previous[0]:
-                continue  # a repeated or out-of-order timestamp: the earlier frame stays on screen
-            while next_target < len(targets) and targets[next_target] < when:
-                if previous is None:
-                    raise VideoError(f"{source}: no frame on screen at {float(targets[next_target]):.3f} s")
-                take(previous)
-                next_target += 1
-            previous = (when, frame)
-            if next_target == len(targets):
+            picker.see(frame, stream)
+            if picker.complete:
                 break
-        while next_target < len(targets) and previous is not None and targets[next_target] <= last:
-            if previous[0] < last:  # decoding stopped before the container's last frame
-                break
-            take(previous)
-            next_target += 1
-    if next_target < len(targets):
-        reached = float(previous[0]) if previous else 0.0
-        raise VideoError(
-            f"{source} is truncated or corrupt: decoding stopped at {reached:.3f} s but the container indexes "
-            f"frames up to {float(last):.3f} s"
-        )
-
-    frame_step = last / (len(stamps) - 1) if len(stamps) > 1 else Fraction(0)
-    fps = float(average_rate) if average_rate else (float(1 / frame_step) if frame_step else 0.0)
-    clips = []
-    for index, grid in enumerate(grids):
-        frames, stamps_s = [], []
-        for t in grid:
-            when = chosen[t]
-            frames.append(arrays[when])
-            stamps_s.append(round(float(when), 6))
-        clips.append(Clip(index=index, start=round(float(grid[0]), 6), grid=[round(float(t), 6) for t in grid],
-                          timestamps=stamps_s, frames=np.stack(frames)))
-    return VideoClips(clips=clips, fps=round(fps, 4), duration=round(float(last + frame_step), 4),
-                      num_source_frames=sum(1 for t in stamps if t >= origin), rotation=rotation, source_size=shown)
+        picker.finish()
+    return picker.video_clips()

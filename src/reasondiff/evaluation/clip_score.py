@@ -17,7 +17,7 @@ import numpy as np
 import PIL.Image
 import torch
 
-from .video import resample_indices, to_uint8_frames
+from .frame_format import resample_indices, to_uint8_frames
 
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"
 

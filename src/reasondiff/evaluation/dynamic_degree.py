@@ -22,7 +22,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from .video import to_uint8_frames
+from .frame_format import to_uint8_frames
 
 FlowEstimator = Callable[[np.ndarray, np.ndarray], np.ndarray]  # uint8 [H,W,3] x2 -> float [H,W,2] (dx, dy)
 

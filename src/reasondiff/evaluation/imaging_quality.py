@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .video import to_uint8_frames
+from .frame_format import to_uint8_frames
 
 MUSIQ_SPAQ_URL = "https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/musiq_spaq_ckpt-358bb6af.pth"
 INSTALL_HINT = "Imaging Quality needs pyiqa (MUSIQ): pip install pyiqa  (it installs torchvision; use a GPU environment)"

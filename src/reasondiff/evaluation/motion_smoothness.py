@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .dynamic_degree import FarnebackFlow  # the same flow estimator Dynamic Degree uses
-from .video import to_uint8_frames
+from .frame_format import to_uint8_frames
 
 Interpolator = Callable[[np.ndarray, np.ndarray], np.ndarray]
 

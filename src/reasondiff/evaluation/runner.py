@@ -31,7 +31,7 @@ from ..pipelines.settings import NARRATED_MODES
 from .manifest import EvalCase
 from .metrics import METRICS, measured_with
 from .score import case_sample, finite_score, settings_changes
-from .video import read_video, to_uint8_frames
+from .frame_format import read_video, to_uint8_frames
 
 RESULTS = "results.jsonl"
 

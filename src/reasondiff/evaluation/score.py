@@ -26,7 +26,7 @@ from ..data.jsonl import append_rows, read_jsonl, write_atomically
 from .manifest import EvalCase
 from .metrics import Sample, measured_with
 from .stats import mean_ci
-from .video import read_video
+from .frame_format import read_video
 
 RESULTS = "results.jsonl"
 

@@ -55,7 +55,7 @@ class NearestTraining:
         return self._nearest(self.frames, self.frame_norms, frame)
 
     def clip(self, frames: np.ndarray) -> float:
-        from ..evaluation.video import resample_indices
+        from ..evaluation.frame_format import resample_indices
 
         return self._nearest(self.clips, self.clip_norms, frames[resample_indices(len(frames), self.num_frames)])
 

@@ -15,11 +15,13 @@ plain I2V model it was trained from (as Wan2.1 + ReasonDiff's LoRA does at full 
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from pathlib import Path
 
+import typer
 from diffusers import WanTransformer3DModel
+
+from ..console import script_app
 
 from ..data.cache import write_cache
 from ..models.alignformer import AlignFormer
@@ -51,24 +53,29 @@ def assemble(out: str | Path, vae, base: str | Path, reasondiff: str | Path | No
     return out
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
-    cache = commands.add_parser("cache", help="SynthWorld training clips -> training cache (with condition videos)")
-    cache.add_argument("out")
-    cache.add_argument("--vae", required=True, help="trained mini VAE folder")
-    cache.add_argument("--clips", type=int, default=4000)
-    build = commands.add_parser("assemble", help="trained parts -> a ReasonDiffPipeline folder")
-    build.add_argument("out")
-    build.add_argument("--vae", required=True)
-    build.add_argument("--base", required=True, help="stage-0 export folder (transformer/)")
-    build.add_argument("--reasondiff", help="stage-2 export folder (alignformer/ + LoRA)")
-    args = parser.parse_args()
-    if args.command == "cache":
-        print(build_cache(args.out, args.vae, args.clips))
-    else:
-        print(assemble(args.out, args.vae, args.base, args.reasondiff))
+app = script_app(__doc__)
+
+
+@app.command("cache")
+def cache_command(
+    out: Path = typer.Argument(..., help="Folder for the training cache (resumed if it exists)."),
+    vae: Path = typer.Option(..., "--vae", help="Trained mini VAE folder."),
+    clips: int = typer.Option(4000, "--clips", min=1, help="SynthWorld training clips to cache."),
+) -> None:
+    """SynthWorld training clips -> training cache (with condition videos)."""
+    print(build_cache(out, vae, clips))
+
+
+@app.command("assemble")
+def assemble_command(
+    out: Path = typer.Argument(..., help="Folder for the ReasonDiffPipeline."),
+    vae: Path = typer.Option(..., "--vae", help="Trained mini VAE folder."),
+    base: Path = typer.Option(..., "--base", help="Stage-0 export folder (transformer/)."),
+    reasondiff: Path | None = typer.Option(None, "--reasondiff", help="Stage-2 export folder (alignformer/ + LoRA)."),
+) -> None:
+    """Trained parts -> a ReasonDiffPipeline folder."""
+    print(assemble(out, vae, base, reasondiff))
 
 
 if __name__ == "__main__":
-    main()
+    app()

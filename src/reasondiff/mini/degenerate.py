@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import typer
 
+from ..console import script_app
 from .world import AGENTS, OBJECTS, EventScript
 
 KINDS = ("truth", "static", "hard_cut", "hard_cut_pasted_agent", "reversed", "shuffled", "wrong_object", "wrong_agent")
@@ -63,12 +65,24 @@ def write_videos(benchmark: str, kind: str, out_dir: str) -> int:
     return len(rows)
 
 
-if __name__ == "__main__":
-    import argparse
+def _known_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise typer.BadParameter(f"{kind!r} is not one of {', '.join(KINDS)}")
+    return kind
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("benchmark")
-    parser.add_argument("kind", choices=KINDS)
-    parser.add_argument("out")
-    args = parser.parse_args()
-    print(f"wrote {write_videos(args.benchmark, args.kind, args.out)} videos to {args.out}")
+
+app = script_app(__doc__)
+
+
+@app.command()
+def main(
+    benchmark: str = typer.Argument(..., metavar="BENCH", help="A benchmark.jsonl (`reasondiff eval` benchmark set)."),
+    kind: str = typer.Argument(..., metavar="KIND", callback=_known_kind, help=f"One of {', '.join(KINDS)}."),
+    out: str = typer.Argument(..., metavar="OUT", help="Folder for OUT/<case id>.mp4."),
+) -> None:
+    """Write the degenerate video of `kind` for every case of a benchmark."""
+    print(f"wrote {write_videos(benchmark, kind, out)} videos to {out}")
+
+
+if __name__ == "__main__":
+    app()

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import typer
 
+from ..console import script_app
 from .world import EventScript, sample_script
 
 WIDE_OBJECT_BANDS = ((0.28, 0.72),)  # training and held-out scene positions alike: the judge must read both
@@ -81,20 +83,26 @@ def read_bank(bank_dir: str | Path) -> tuple[list[EventScript], np.ndarray, np.n
     return scripts, np.concatenate(decoded), np.concatenate(noisy)
 
 
-if __name__ == "__main__":
-    import argparse
+app = script_app(__doc__)
 
+
+@app.command()
+def main(
+    out: Path = typer.Argument(..., help="Folder for the bank (resumed chunk by chunk)."),
+    vae: Path = typer.Option(..., "--vae", help="An AutoencoderKLWan folder (the shipped model's vae/)."),
+    clips: int = typer.Option(384, "--clips", min=1, help="SynthWorld clips to decode."),
+    seed: int = typer.Option(100, "--seed", help="Seed of the clips' scripts."),
+    held_out: bool = typer.Option(False, "--held-out", help="Objects only in the benchmark's held-out bands."),
+) -> None:
+    """True SynthWorld clips decoded by the mini VAE, with and without noise on the latents."""
     from diffusers import AutoencoderKLWan
 
     from .world import HELD_OUT_OBJECT_BANDS
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out")
-    parser.add_argument("--vae", required=True, help="an AutoencoderKLWan folder (the shipped model's vae/)")
-    parser.add_argument("--clips", type=int, default=384)
-    parser.add_argument("--seed", type=int, default=100)
-    parser.add_argument("--held-out", action="store_true", help="objects only in the benchmark's held-out bands")
-    args = parser.parse_args()
-    model = AutoencoderKLWan.from_pretrained(args.vae).eval()
-    build_bank(args.out, model, args.clips, args.seed, HELD_OUT_OBJECT_BANDS if args.held_out else WIDE_OBJECT_BANDS,
+    model = AutoencoderKLWan.from_pretrained(vae).eval()
+    build_bank(out, model, clips, seed, HELD_OUT_OBJECT_BANDS if held_out else WIDE_OBJECT_BANDS,
                log=lambda m: print(m, flush=True))
+
+
+if __name__ == "__main__":
+    app()

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import typer
 
+from ..console import script_app
 from .judge import CLASS_FIELDS, IGNORE, POSITION_FIELDS, SceneJudge, degrade, frame_labels, judge_loss, stack_labels, to_input
 from .judge_data import WIDE_OBJECT_BANDS, read_bank
 from .world import sample_script
@@ -134,17 +136,23 @@ def report(judge: SceneJudge, held_out_bank: str | Path, seed: int = 12345) -> d
             "frames": len(source)}
 
 
-if __name__ == "__main__":
-    import argparse
+app = script_app(__doc__)
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", help="training folder; the judge is exported to OUT/judge with accuracy.json")
-    parser.add_argument("--bank", required=True)
-    parser.add_argument("--held-out", required=True, help="a bank built with --held-out and another seed")
-    parser.add_argument("--steps", type=int, default=3000)
-    args = parser.parse_args()
-    model = train_judge(args.out, args.bank, args.steps, log=lambda m: print(m, flush=True))
-    model.save_pretrained(Path(args.out) / "judge")
-    figures = {"steps": args.steps, **report(model, args.held_out)}
-    (Path(args.out) / "judge" / "accuracy.json").write_text(json.dumps(figures, indent=2) + "\n")
+
+@app.command()
+def main(
+    out: Path = typer.Argument(..., help="Training folder; the judge is exported to OUT/judge with accuracy.json."),
+    bank: Path = typer.Option(..., "--bank", help="A bank from `python -m reasondiff.mini.judge_data`."),
+    held_out: Path = typer.Option(..., "--held-out", help="A bank built with --held-out and another seed."),
+    steps: int = typer.Option(3000, "--steps", min=1, help="Optimizer steps."),
+) -> None:
+    """Train the judge on a bank, export it, and report its accuracy on the held-out bank."""
+    model = train_judge(out, bank, steps, log=lambda m: print(m, flush=True))
+    model.save_pretrained(Path(out) / "judge")
+    figures = {"steps": steps, **report(model, held_out)}
+    (Path(out) / "judge" / "accuracy.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures), flush=True)
+
+
+if __name__ == "__main__":
+    app()

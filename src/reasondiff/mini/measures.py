@@ -161,7 +161,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 @lru_cache(maxsize=1024)  # every method's video of a case reads the same truth
 def truth_agent_frames(script: EventScript, num_frames: int, size: int = 64) -> np.ndarray:
     """Per frame of a `num_frames` video, the agent class the true clip shows (IGNORE where only a sliver shows)."""
-    from ..evaluation.video import resample_indices
+    from ..evaluation.frame_format import resample_indices
 
     labels = np.array([frame_labels(script, t, script.render(t, size))["agent"] for t in range(script.num_frames)])
     return labels[resample_indices(script.num_frames, num_frames)]

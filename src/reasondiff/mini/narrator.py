@@ -1,9 +1,10 @@
 """The SynthWorld narrator: GPT-4o's role on this world, played by the world's own rules.
 
-It is a chat backend (`VisionNarrator("synthworld")`), so it is reached through exactly the path a
-real MLLM is: the narrator's instruction and request go in, text comes out, and the narrator's
-parsing, retries and cache apply. It reads the image with the palette parser, the prompt with the
-world's lexicon, and reasons with the causal rule (contact by an agent changes the object for good):
+It is a narrator backend (`VisionNarrator("synthworld:")`) that plays the narrator's roles itself
+(`narrator.backends.base.NarratingBackend`): the narrator's request checks, cache and provenance apply, and
+the script comes back as a `Narration`, with no text in between to parse. It reads the image with the palette
+parser, the prompt with the world's lexicon, and reasons with the causal rule (contact by an agent changes
+the object for good):
 
 - object changed, no agent in view      -> the image is the end of the story (last frame);
 - object changed, agent beside it       -> just after the contact;
@@ -16,7 +17,6 @@ and room, timed so that its frame at the answered position shows what the image 
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -32,9 +32,6 @@ UNDERSTANDS = (f"it reads SynthWorld pictures (rooms: {', '.join(ROOMS)}; object
                f"prompts that name one of its agents ({', '.join(AGENTS)})")
 GO_ON = ("for your own picture, write the script yourself (generate -n script.json, or the studio's script table), "
          "or use real weights and an MLLM narrator (--model WAN_FOLDER_OR_HUB_ID --narrator openai:gpt-4o)")
-
-REQUEST = re.compile(r"Text prompt:\s*(?P<prompt>.*?)\s*(?:\nNumber of frames:\s*(?P<frames>\d+))?\s*\nThe image", re.S)
-
 
 def _prompt_words(prompt: str) -> tuple[str | None, str | None]:
     text = prompt.lower()
@@ -107,8 +104,7 @@ def narrate_world(image, prompt: str, num_frames: int) -> Narration:
     agent, room = _prompt_words(prompt)
     size = np.asarray(image).shape[1]
     script, position = place(seen, agent or seen.agent or "cat", room or seen.room, num_frames, size)
-    return Narration(position=position, descriptions=script.captions(),
-                     metadata={"narrator": "synthworld", "agent": script.agent, "object": seen.object})
+    return Narration(position=position, descriptions=script.captions())
 
 
 def rewrite_world(image, prompt: str) -> str:
@@ -136,8 +132,8 @@ def caption_world(image) -> str:
     return f"a {seen.agent} by the {seen.object_state} {seen.object} in the {seen.room}"
 
 
-class SynthWorldBackend:
-    """A chat backend answering the VisionNarrator's three requests (narrate, rewrite, caption) by the world's rules."""
+class SynthWorldNarrator:
+    """The narrator's three roles (narrate, rewrite, caption) played by the world's rules."""
 
     cache_id = "synthworld-rules-v1"
 
@@ -145,26 +141,18 @@ class SynthWorldBackend:
         """Refuse, before any model is loaded, what `narrate_world` would refuse."""
         check_request(image, prompt, num_frames)
 
-    def chat(self, conversation: list[dict[str, Any]], *, json_schema: dict | None = None) -> str:
-        request = conversation[-1]["content"]
-        images = [part["image"] for part in request if part["type"] == "image"]
-        text = "\n".join(part["text"] for part in request if part["type"] == "text")
-        if not images:
-            return "no image was given"
-        match = REQUEST.search(text)
-        if match is None:  # the caption request carries only the image
-            return caption_world(images[0])
-        if match.group("frames"):
-            narration = narrate_world(images[0], match.group("prompt"), int(match.group("frames")))
-            return json.dumps({"position": narration.position, "descriptions": narration.descriptions})
-        return rewrite_world(images[0], match.group("prompt"))
+    def narrate(self, image, prompt: str, num_frames: int) -> Narration:
+        return narrate_world(image, prompt, num_frames)
 
-    def chat_batch(self, conversations, *, json_schema=None):
-        return [self.chat(c, json_schema=json_schema) for c in conversations]
+    def rewrite(self, image, prompt: str) -> str:
+        return rewrite_world(image, prompt)
+
+    def caption(self, frames) -> list[str]:
+        return [caption_world(frame) for frame in frames]
 
 
-def backend_factory(target: str = "", timeout: float | None = None, **options: Any) -> SynthWorldBackend:
+def backend_factory(target: str = "", timeout: float | None = None, **options: Any) -> SynthWorldNarrator:
     """`synthworld:`; a `timeout` is accepted and moot (the rules answer at once, without a request)."""
     if options:
         raise TypeError(f"the synthworld narrator takes no options, got {sorted(options)}")
-    return SynthWorldBackend()
+    return SynthWorldNarrator()

@@ -140,22 +140,35 @@ def export_vae(out_dir: str | Path, stats_clips: int = 64) -> Path:
 
 
 if __name__ == "__main__":
-    import argparse
+    import typer
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("out")
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--frames-per-step", type=int, default=20)
-    parser.add_argument("--checkpoint-every", type=int, default=100)
-    parser.add_argument("--learning-rate", type=float, default=3e-4)
-    parser.add_argument("--foreground-weight", type=float, default=FOREGROUND_WEIGHT)
-    parser.add_argument("--crop", type=int, default=None, help="train on random squares of this side")
-    parser.add_argument("--windows", default="1,5,9,17", help="clip lengths a step may draw (4k+1 frames)")
-    parser.add_argument("--no-mark-trails", dest="mark_trails", action="store_false",
-                        help="weight agents and objects only where they are, not along their whole trail")
-    args = parser.parse_args()
-    train_vae(args.out, args.steps, frames_per_step=args.frames_per_step, checkpoint_every=args.checkpoint_every,
-              learning_rate=args.learning_rate, foreground_weight=args.foreground_weight, crop=args.crop, mark_trails=args.mark_trails,
-              windows=tuple(int(w) for w in args.windows.split(",")),
-              log=lambda m: print(m, flush=True))
-    print(export_vae(args.out), flush=True)
+    from ..console import script_app
+
+    def _windows(text: str) -> tuple[int, ...]:
+        try:
+            return tuple(int(w) for w in text.split(","))
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not a comma-separated list of frame counts, e.g. 1,5,9,17") from None
+
+    app = script_app(__doc__)
+
+    @app.command()
+    def main(
+        out: str = typer.Argument(..., help="Training folder (resumed if it exists); the VAE is exported to OUT/vae."),
+        steps: int = typer.Option(3000, "--steps", help="Train up to this many steps in all."),
+        frames_per_step: int = typer.Option(20, "--frames-per-step"),
+        checkpoint_every: int = typer.Option(100, "--checkpoint-every"),
+        learning_rate: float = typer.Option(3e-4, "--learning-rate"),
+        foreground_weight: float = typer.Option(FOREGROUND_WEIGHT, "--foreground-weight"),
+        crop: int | None = typer.Option(None, "--crop", help="Train on random squares of this side."),
+        windows: str = typer.Option("1,5,9,17", "--windows", help="Clip lengths a step may draw (4k+1 frames)."),
+        mark_trails: bool = typer.Option(True, "--mark-trails/--no-mark-trails",
+                                         help="Weight agents and objects along their whole trail, not only where they are."),
+    ) -> None:
+        """Train the mini VAE on SynthWorld, then export it."""
+        train_vae(out, steps, frames_per_step=frames_per_step, checkpoint_every=checkpoint_every,
+                  learning_rate=learning_rate, foreground_weight=foreground_weight, crop=crop, mark_trails=mark_trails,
+                  windows=_windows(windows), log=lambda m: print(m, flush=True))
+        print(export_vae(out), flush=True)
+
+    app()

@@ -3,6 +3,7 @@
 Three roles, one backend: `narrate` (the method), `rewrite` (the naive "rewrite the prompt" baseline for plain
 Wan) and `caption` (per-frame captions for training data, §3.4). An answer that cannot be repaired is sent back
 to the model with the validation error, a bounded number of times; every usable answer is cached on disk.
+A backend that plays the roles itself (`NarratingBackend`, e.g. the SynthWorld rules) is called directly.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import PIL.Image
 
 from . import prompts
-from .backends.base import ChatBackend, Conversation
+from .backends.base import ChatBackend, Conversation, NarratingBackend
 from .cache import AnswerCache, cache_key
 from .errors import NarrationError
 from .images import fingerprint, to_pil
@@ -109,6 +110,31 @@ class VisionNarrator:
         if cached is not None:
             return Narration.model_validate(cached)
 
+        narration, attempts, errors = self._script(image, prompt, num_frames)
+        metadata = {
+            **narration.metadata,
+            "narrator": self.backend.cache_id,
+            "instruction_version": prompts.INSTRUCTION_VERSION,
+            "prompt": prompt,
+            "attempts": attempts,
+        }
+        if errors:
+            metadata["retried_after"] = errors
+        narration = narration.model_copy(update={"metadata": metadata})
+        self._store(key, narration.model_dump(mode="json"), kind="narrate", prompt=prompt, num_frames=num_frames)
+        return narration
+
+    def _script(self, image: PIL.Image.Image, prompt: str, num_frames: int) -> tuple[Narration, int, list[str]]:
+        """The script, the attempts it took and the problems of the failed ones."""
+        if not isinstance(self.backend, NarratingBackend):
+            return self._ask_script(image, prompt, num_frames)
+        narration = self.backend.narrate(image, prompt, num_frames)
+        if narration.num_frames != num_frames:
+            raise NarrationError(f"{self.backend.cache_id} scripted {narration.num_frames} frames, not {num_frames}")
+        return narration, 1, []
+
+    def _ask_script(self, image: PIL.Image.Image, prompt: str, num_frames: int) -> tuple[Narration, int, list[str]]:
+        """Ask the model, parse leniently, and send an unusable answer back with the reason, a bounded number of times."""
         conversation = self.narration_conversation(image, prompt, num_frames)
         answers: list[str] = []
         errors: list[str] = []
@@ -119,26 +145,13 @@ class VisionNarrator:
                 if len(raw) > MAX_ANSWER_CHARS:  # a runaway answer: not parsed, asked again like any unusable one
                     raise NarrationError(f"the answer has {len(raw)} characters; a script is at most "
                                          f"{MAX_ANSWER_CHARS}", raw[:2000])
-                narration = parse_narration(raw, num_frames)
+                return parse_narration(raw, num_frames), attempt, errors
             except NarrationError as err:
                 errors.append(err.reason)
                 conversation = conversation + [
                     {"role": "assistant", "content": [_text(answers[-1])]},
                     {"role": "user", "content": [_text(prompts.retry_feedback(err.reason, num_frames))]},
                 ]
-                continue
-            metadata = {
-                **narration.metadata,
-                "narrator": self.backend.cache_id,
-                "instruction_version": prompts.INSTRUCTION_VERSION,
-                "prompt": prompt,
-                "attempts": attempt,
-            }
-            if errors:
-                metadata["retried_after"] = errors
-            narration = narration.model_copy(update={"metadata": metadata})
-            self._store(key, narration.model_dump(mode="json"), kind="narrate", prompt=prompt, num_frames=num_frames)
-            return narration
         raise NarrationError(
             f"{self.backend.cache_id} gave no usable script in {self.max_attempts} attempt(s); last problem: {errors[-1]}",
             answers[-1],
@@ -164,11 +177,15 @@ class VisionNarrator:
         cached = self._cached(key)
         if cached is not None:
             return cached
-        conversation = [
-            {"role": "system", "content": [_text(prompts.REWRITE_INSTRUCTION)]},
-            {"role": "user", "content": [{"type": "image", "image": image}, _text(prompts.REWRITE_REQUEST.format(prompt=prompt))]},
-        ]
-        text = self._ask_text(conversation, "rewritten prompt")
+        if isinstance(self.backend, NarratingBackend):
+            text = self.backend.rewrite(image, prompt)
+        else:
+            conversation = [
+                {"role": "system", "content": [_text(prompts.REWRITE_INSTRUCTION)]},
+                {"role": "user", "content": [{"type": "image", "image": image},
+                                             _text(prompts.REWRITE_REQUEST.format(prompt=prompt))]},
+            ]
+            text = self._ask_text(conversation, "rewritten prompt")
         self._store(key, text, kind="rewrite", prompt=prompt)
         return text
 
@@ -181,6 +198,11 @@ class VisionNarrator:
         keys = [self._key("caption", image) for image in images]
         captions: list[str | None] = [self._cached(k) for k in keys]
         todo = [i for i, c in enumerate(captions) if c is None]
+        if isinstance(self.backend, NarratingBackend):
+            for i, text in zip(todo, self.backend.caption([images[i] for i in todo]) if todo else []):
+                captions[i] = text
+                self._store(keys[i], text, kind="caption")
+            return captions  # type: ignore[return-value]
         conversations = [
             [{"role": "user", "content": [{"type": "image", "image": images[i]}, _text(prompts.CAPTION_INSTRUCTION)]}]
             for i in todo

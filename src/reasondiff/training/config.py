@@ -8,6 +8,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..settings_names import renamed_settings
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -95,6 +97,12 @@ class TrainConfig(_Strict):
     log_every: int = 10
     report_to: Literal["none", "tensorboard"] = "none"
     num_workers: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        """The ThinkDiff trainer's old spellings (lr, grad_clip, keep_checkpoints) read as this config's names."""
+        return renamed_settings(data, "training config") if isinstance(data, dict) else data
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainConfig":

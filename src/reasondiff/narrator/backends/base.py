@@ -33,6 +33,26 @@ class ChatBackend(Protocol):
         ...
 
 
+@runtime_checkable
+class NarratingBackend(Protocol):
+    """A backend that plays the narrator's three roles itself, with no model to talk to (the SynthWorld world's
+    rules): VisionNarrator calls these instead of building conversations and parsing text, and still applies
+    its request checks, its cache and its provenance metadata."""
+
+    cache_id: str
+
+    def narrate(self, image: Any, prompt: str, num_frames: int) -> Any:
+        """The script (a `Narration`) for a PIL image and a stripped prompt."""
+        ...
+
+    def rewrite(self, image: Any, prompt: str) -> str:
+        ...
+
+    def caption(self, frames: list[Any]) -> list[str]:
+        """One caption per PIL image."""
+        ...
+
+
 class SequentialBatchMixin:
     """`chat_batch` as a loop, for backends whose server does the batching."""
 
