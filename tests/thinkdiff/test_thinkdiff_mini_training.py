@@ -120,3 +120,40 @@ def test_caption_data_are_training_scenes_with_their_captions(tmp_path):
         read = parse_frame(np.asarray(PIL.Image.open(tmp_path / row["image"]).convert("RGB")))
         said = mentioned(row["caption"])
         assert (read.agent, read.object, read.room) == (said["agent"], said["object"], said["room"])
+
+
+def test_the_aligner_chain_runs_on_a_mini_vlm_folder(tmp_path):
+    """Step 3 of scripts/train_thinkdiff_mini.sh at micro scale: captioning data -> `thinkdiff extract` from a mini
+    VLM folder -> `thinkdiff train` against a UMT5 decoder folder -> read-back."""
+    from typer.testing import CliRunner
+
+    from reasondiff.mini.thinkdiff import t5 as mini_t5
+    from reasondiff.thinkdiff import FeatureDataset
+    from reasondiff.thinkdiff.cli import app
+
+    proc = vlm.processor()
+    vlm.save(vlm.build(proc, width=32, layers=1), proc, tmp_path / "vlm")
+    t5 = mini_t5.build()
+    t5.save_pretrained(tmp_path / "t5")
+    from transformers import AutoTokenizer
+
+    from reasondiff.mini.pretrained import shipped_path
+
+    AutoTokenizer.from_pretrained(shipped_path() / "tokenizer").save_pretrained(tmp_path / "t5")
+    data = alignment.caption_data(tmp_path / "captions", 4)
+    runner = CliRunner()
+    for args in (["extract", "--data", data, "--out", tmp_path / "f", "--vlm", tmp_path / "vlm", "--greedy",
+                  "--max-new-tokens", 4, "--dtype", "float32"],
+                 ["train", "--features", tmp_path / "f", "--out", tmp_path / "a", "--t5", tmp_path / "t5", "--steps", 2,
+                  "--batch-size", 2, "--warmup-steps", 0]):
+        result = runner.invoke(app, [str(a) for a in args])
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    features = FeatureDataset(tmp_path / "f")
+    assert len(features) == 4 and features[0].features.shape == (4, 32) and features[0].token_aligned
+    model, proc = vlm.load(tmp_path / "vlm")
+    from reasondiff.thinkdiff.aligner import Aligner
+
+    result = alignment.read_back(model, proc, Aligner.from_pretrained(tmp_path / "a" / "aligner"), t5,
+                                 AutoTokenizer.from_pretrained(tmp_path / "t5"), cases=1, shots=(1,))
+    assert set(result) == {"captions", "episodes_1shot"} and 0 <= result["episodes_1shot"]["right"] <= 1
+    assert len(result["captions"]["examples"]) == 3

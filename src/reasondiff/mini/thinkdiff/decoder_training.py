@@ -133,7 +133,7 @@ def train(out: str | Path, vae: str | Path | None = None, steps: int = 6000, bat
     """Train (or resume) the decoder; writes OUT/decoder (transformer + VAE) and OUT/result.json."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    config = config or transformer_config()
+    config = {**transformer_config(), **(config or {})}
     transformer, optimizer, step, losses, vae_model, tokenizer, text_encoder = _components(out, vae, config, seed, lr)
     pool = latent_pool(vae_model, pool_size, seed, out / "pool.safetensors")
     transformer.train()
@@ -155,12 +155,19 @@ def train(out: str | Path, vae: str | Path | None = None, steps: int = 6000, bat
     return result
 
 
-def main(out: Path, vae: Path = typer.Option(None, help="AutoencoderKLWan folder (default: the shipped mini VAE)."),
-         steps: int = 6000, batch_size: int = 32, learning_rate: float = 3e-4, width: int = 128, layers: int = 4,
-         seed: int = 0) -> None:
+def main(out: Path, config: Path = typer.Option(None, help="YAML of train()'s settings "
+                                                       "(configs/thinkdiff_mini_decoder.yaml)."),
+         vae: Path = typer.Option(None, help="AutoencoderKLWan folder (default: the shipped mini VAE)."),
+         steps: int = None, batch_size: int = None, lr: float = typer.Option(None, "--learning-rate"),
+         seed: int = None) -> None:
     """Train (or resume) the text-to-image mini decoder into OUT/decoder."""
-    typer.echo(json.dumps(train(out, vae, steps, batch_size, learning_rate, seed,
-                                config=transformer_config(width, layers))))
+    from .config import settings
+
+    try:
+        kwargs = settings(train, config, vae=vae, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    typer.echo(json.dumps(train(out, **kwargs)))
 
 
 if __name__ == "__main__":

@@ -104,11 +104,13 @@ def build(proc, width: int = 128, layers: int = 4, seed: int = 0):
 
     tok = proc.tokenizer
     ids = {s: tok.convert_tokens_to_ids(s) for s in QWEN_SPECIAL}
-    head = width // 4
+    half = width // 4 // 2  # rotary pairs per head, split over (time, height, width) as Qwen's 16/24/24 of 64
+    section = [max(1, half // 4), (half - max(1, half // 4)) // 2]
+    section.append(half - sum(section))
     cfg = Qwen2VLConfig(
         text_config=dict(vocab_size=len(tok), hidden_size=width, intermediate_size=3 * width, num_hidden_layers=layers,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                         rope_scaling={"type": "mrope", "mrope_section": [head // 8, 3 * head // 16, 3 * head // 16]},
+                         rope_scaling={"type": "mrope", "mrope_section": section},
                          eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
                          bos_token_id=ids["<|endoftext|>"], tie_word_embeddings=True),
         vision_config=dict(depth=2, embed_dim=64, hidden_size=width, num_heads=4, mlp_ratio=2, patch_size=PATCH,
@@ -291,10 +293,19 @@ def evaluate(model, proc, cases: int = 25, seed: int = 1) -> dict:
     return result
 
 
-def main(out: Path, steps: int = 4000, batch_size: int = 16, learning_rate: float = 1e-3, seed: int = 0,
-         eval_cases: int = typer.Option(25, help="Bench episodes per task and shot to score (0: none).")) -> None:
+def main(out: Path, config: Path = typer.Option(None, help="YAML of train()'s settings "
+                                                       "(configs/thinkdiff_mini_vlm.yaml)."),
+         steps: int = None, batch_size: int = None, lr: float = typer.Option(None, "--learning-rate"),
+         seed: int = None, eval_cases: int = typer.Option(None, help="Bench episodes per task and shot to score "
+                                                                     "(0: none).")) -> None:
     """Train (or resume) the mini VLM into OUT/vlm and score it on held-out scenes (OUT/result.json)."""
-    typer.echo(json.dumps(train(out, steps, batch_size, learning_rate, seed, eval_cases=eval_cases)))
+    from .config import settings
+
+    try:
+        kwargs = settings(train, config, steps=steps, batch_size=batch_size, lr=lr, seed=seed, eval_cases=eval_cases)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    typer.echo(json.dumps(train(out, **kwargs)))
 
 
 if __name__ == "__main__":
