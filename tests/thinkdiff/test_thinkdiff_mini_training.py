@@ -157,3 +157,17 @@ def test_the_aligner_chain_runs_on_a_mini_vlm_folder(tmp_path):
                                  AutoTokenizer.from_pretrained(tmp_path / "t5"), cases=1, shots=(1,))
     assert set(result) == {"captions", "episodes_1shot"} and 0 <= result["episodes_1shot"]["right"] <= 1
     assert len(result["captions"]["examples"]) == 3
+
+
+def test_an_episode_answer_names_the_query_the_shared_attributes_and_always_the_target():
+    from reasondiff.mini.thinkdiff.tasks import episodes, target
+
+    prompt = episodes(TABLE.order[0], 2, 1, 0)[0]  # Room-I: texts name rooms, the agent is latent
+    theta = prompt.theta
+    demos = [{"agent": theta, "object": "vase", "room": "garden", "state": "changed"},
+             {"agent": theta, "object": "glass", "room": "kitchen", "state": "changed"}]
+    answer = vlm.answer_attributes(prompt, demos)
+    assert answer == {"agent": theta, "state": "changed", "room": prompt.x_values[-1]}  # objects differ: left out
+    assert target(prompt).items() <= answer.items()
+    one = vlm.answer_attributes(episodes(TABLE.order[0], 1, 1, 0)[0], demos[:1])  # one demo: all of it is shared
+    assert set(one) == set(ATTRIBUTES)

@@ -12,7 +12,8 @@ are held-out scenes), on three kinds of samples drawn per step:
     captioning   a still + one of the paper's 16 describe prompts -> its full caption
     questions    a still + "which room is it?" (agent, object, room, state) -> one word
     episodes     SynthWorld-CoBSAT episodes (1, 2 or 4 shots, every task) + "what comes next?" -> the
-                 description of the next image: its two task attributes ("a cat in the garden")
+                 description of the next image as far as the episode tells: the query's item, and whatever all
+                 the demos share ("a cat in the garden"; `answer_attributes`)
 
 So its in-context reasoning is *trained*: what the ThinkDiff demonstration tests is the aligner, which only
 ever sees captioning features and must still carry these answers into the decoder. The processor has no
@@ -150,10 +151,6 @@ def is_folder(path: str | Path) -> bool:
 
 
 # ---------------------------------------------------------------- training samples (training scenes only)
-def _image(rng: np.random.Generator, fixed: dict[str, str] | None = None) -> PIL.Image.Image:
-    return PIL.Image.fromarray(random_still(rng, fixed, held_out=False).render(IMAGE_SIZE))
-
-
 def captioning(rng: np.random.Generator) -> tuple[list, str]:
     still = random_still(rng, held_out=False)
     prompt = DESCRIBE_PROMPTS[rng.integers(len(DESCRIBE_PROMPTS))]
@@ -167,19 +164,30 @@ def question(rng: np.random.Generator) -> tuple[list, str]:
 
 
 def episode(rng: np.random.Generator) -> tuple[list, str]:
-    """A SynthWorld-CoBSAT episode on training scenes, in the bench's format, answered by the next image's
-    description (its two task attributes)."""
+    """A SynthWorld-CoBSAT episode on training scenes, in the bench's format, answered by the description of the
+    next image (`answer_attributes`)."""
     task_id = TABLE.order[rng.integers(len(TABLE.order))]
     shot = SHOTS[rng.integers(len(SHOTS))]
     perm = {"x_list": rng.permutation(PERMUTATION_SIZE).tolist(), "theta_list": rng.permutation(PERMUTATION_SIZE)
             .tolist()}
-    seed = int(rng.integers(2**31))
+    seed, demos = int(rng.integers(2**31)), []
 
     def images(task, x, theta, prompt, demo):
-        return _image(np.random.default_rng([seed, demo]), task_attributes(task, x, theta))
+        demos.append(random_still(np.random.default_rng([seed, demo]), task_attributes(task, x, theta),
+                                  held_out=False))
+        return PIL.Image.fromarray(demos[-1].render(IMAGE_SIZE))
 
     prompt = build_prompts(None, task_id, shot, [perm], table=TABLE, images=images)[0]
-    return prompt.items(INSTRUCTION), caption(target(prompt))
+    return prompt.items(INSTRUCTION), caption(answer_attributes(prompt, [d.attributes() for d in demos]))
+
+
+def answer_attributes(prompt, demos: list[dict[str, str]]) -> dict[str, str]:
+    """What the next image shows as far as the episode tells: the query's item in the texts' attribute, and every
+    other attribute all demos share. The latent one is shared by construction; with one demo everything is, which
+    is the only answer one demo allows (the texts alone do not say which attribute is latent); the attributes
+    the demos disagree on are left out. Always holds `target(prompt)`."""
+    shared = {k: v for k, v in demos[0].items() if all(d[k] == v for d in demos)}
+    return {**shared, prompt.task.x_space: prompt.x_values[-1]}
 
 
 def sample(rng: np.random.Generator) -> tuple[list, str]:
