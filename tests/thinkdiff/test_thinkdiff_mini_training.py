@@ -67,7 +67,7 @@ def test_episodes_are_answered_by_the_target_description_on_training_scenes(monk
 
 
 def test_vlm_training_lowers_the_loss_and_resumes_exactly(tmp_path):
-    quiet = dict(batch_size=4, save_every=2, eval_cases=0, log=lambda _: None)
+    quiet = dict(batch_size=4, save_every=2, eval_cases=0, vision_steps=2, log=lambda _: None)
     vlm.train(tmp_path / "a", steps=4, **quiet)
     vlm.train(tmp_path / "b", steps=2, **quiet)  # "killed" after 2 steps
     vlm.train(tmp_path / "b", steps=4, **quiet)
@@ -75,7 +75,8 @@ def test_vlm_training_lowers_the_loss_and_resumes_exactly(tmp_path):
     b = json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["losses"]
     assert len(a) == 4 and a == b
     model, proc = vlm.load(tmp_path / "b" / "vlm")
-    longer = vlm.train(tmp_path / "c", steps=30, batch_size=8, save_every=30, eval_cases=0, log=lambda _: None)
+    longer = vlm.train(tmp_path / "c", steps=30, batch_size=8, save_every=30, eval_cases=0, vision_steps=0,
+                       log=lambda _: None)
     losses = json.loads((tmp_path / "c" / "checkpoint" / "state.json").read_text())["losses"]
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 1.0 and longer["steps"] == 30
     assert isinstance(vlm.answer(model, proc, [PIL.Image.new("RGB", (64, 64)), "which room is it?"], 3), str)
@@ -171,3 +172,11 @@ def test_an_episode_answer_names_the_query_the_shared_attributes_and_always_the_
     assert target(prompt).items() <= answer.items()
     one = vlm.answer_attributes(episodes(TABLE.order[0], 1, 1, 0)[0], demos[:1])  # one demo: all of it is shared
     assert set(one) == set(ATTRIBUTES)
+
+
+def test_the_vision_tower_learns_the_four_attributes_from_its_probes(proc):
+    model = vlm.build(proc)
+    before = [p.detach().clone() for p in model.model.language_model.parameters()]
+    accuracy = vlm.pretrain_vision(model, proc, steps=120, batch_size=16)
+    assert accuracy > 0.5  # all four attributes of held-out stills right; chance is 1/96
+    assert all(torch.equal(a, b) for a, b in zip(before, model.model.language_model.parameters(), strict=True))
