@@ -171,3 +171,19 @@ def test_bench_without_weights_says_what_is_missing(tmp_path):
     result = runner.invoke(app, ["thinkdiff", "bench", "--out", str(tmp_path), "--vlm", "tiny", "--decoder", "tiny",
                                  "--judge", "eyes"])
     assert result.exit_code == 2 and "--judge" in result.output
+
+
+def test_the_contact_sheet_shows_each_episode_and_every_method_framed_by_the_judge(tmp_path):
+    from reasondiff.mini.thinkdiff import figure
+
+    reasoner = TargetReasoner()
+    reasoner.prompts = [p for t in tasks.TABLE.order for p in tasks.episodes(t, 2, 1, seed=1)]
+    bench.run(2, 1, 1, tmp_path, reasoner, CaptionRenderer(), bench.palette_judge, progress=False)
+    sheet = np.asarray(figure.contact_sheet(tmp_path, shot=2, seed=1))
+    cell, row = figure.CELL + 2 * figure.PAD, figure.CELL + 2 * figure.PAD + figure.TEXT
+    assert sheet.shape == (8 * row, 9 * cell + 2 * figure.PAD, 3)  # 2 demos | query | 6 methods, per task
+    x0 = 3 * cell + 2 * figure.PAD  # the first method: thinkdiff (grey tokens: wrong, red); oracle (right, green)
+    oracle = x0 + bench.METHODS.index("oracle") * cell
+    assert tuple(sheet[1, x0 + 1]) == (200, 40, 40) and tuple(sheet[1, oracle + 1]) == (40, 170, 60)
+    demo = tasks.episodes(tasks.TABLE.order[0], 2, 1, seed=1)[0].images[0]
+    assert np.array_equal(sheet[figure.PAD:figure.PAD + 64, figure.PAD:figure.PAD + 64], np.asarray(demo))

@@ -67,6 +67,11 @@ def _load_vlm(variant: str, vlm: str, device: str, tower: str = "clip"):
             return tiny.qwen2vl(0, processor), processor
         return (tiny.eva_vision(0) if tower == "eva" else tiny.clip_vision(0)), tiny.clip_image_processor()
     if variant == "lvlm":
+        from ..mini.thinkdiff import vlm as mini_vlm
+
+        if mini_vlm.is_folder(vlm):  # the mini VLM: its processor is rebuilt from its saved parts
+            model, processor = mini_vlm.load(vlm)
+            return model.to(device), processor
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         return AutoModelForImageTextToText.from_pretrained(vlm).to(device).eval(), AutoProcessor.from_pretrained(vlm)
@@ -82,7 +87,8 @@ def extract(
                                         'lvlm may give "prompt", else one of the paper\'s 16 is drawn).'),
     out: Path = typer.Option(..., help="Feature folder (sharded safetensors + index.json); re-running resumes."),
     variant: str = typer.Option("lvlm", help="lvlm (generated-token features) or clip (pooled vision tokens)."),
-    vlm: str = typer.Option("tiny", help="'tiny', or a Qwen2-VL id/folder (lvlm) / CLIP vision id/folder (clip)."),
+    vlm: str = typer.Option("tiny", help="'tiny', a Qwen2-VL id/folder or the mini VLM's folder (lvlm) / CLIP vision "
+                                         "id/folder (clip)."),
     max_new_tokens: int = typer.Option(64, help="Tokens the LVLM generates per image (64 in the paper)."),
     source: str = typer.Option("generated", help="generated (the paper) or input (Table 3 ablation)."),
     shard_size: int = typer.Option(1000),

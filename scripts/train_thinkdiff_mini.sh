@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Reproduces ThinkDiff-mini (issue #19) from nothing on a CPU machine; every step resumes: rerun the script.
+# What each step gave and took on the 2-core development machine: docs/thinkdiff.md, "ThinkDiff-mini".
+#   VAE=...  the mini VAE the text-to-image decoder is trained on (default: the v2 VAE of scripts/train_mini.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-outputs/thinkdiff-mini}
+VAE=${VAE:-outputs/mini2/vae/vae}
+PY="python -m reasondiff.mini.thinkdiff"
+# 1. the T5 decoder around the mini's frozen UMT5 encoder (world captions; ~6 min)
+[ -f "$OUT/t5/result.json" ] || $PY.t5 "$OUT/t5" --steps 3000
+# 2. the mini VLM: captioning, attribute questions and in-context episodes on training scenes (~25 min)
+[ -f "$OUT/vlm/result.json" ] || $PY.vlm "$OUT/vlm" --config configs/thinkdiff_mini_vlm.yaml
+# 3. the aligner, trained ONLY on captioning: the VLM describes training-scene stills (one of the paper's 16
+#    prompts each), its generated-token features are aligned to the T5 decoder, masked split as in the paper
+$PY.alignment data "$OUT/captions" --count 2000
+reasondiff thinkdiff extract --data "$OUT/captions/data.jsonl" --out "$OUT/features" --vlm "$OUT/vlm/vlm" --greedy
+reasondiff thinkdiff extract --data "$OUT/captions/data.jsonl" --out "$OUT/features_input" --vlm "$OUT/vlm/vlm" \
+  --greedy --source input
+ALIGN="--t5 $OUT/t5/t5 --steps 2000 --batch-size 32 --lr 1e-3 --warmup-steps 100 --min-lr 1e-4 --weight-decay 0.05"
+reasondiff thinkdiff train --features "$OUT/features" --out "$OUT/aligner" $ALIGN
+#    the two Table 3 ablations: no masked training; input-token features
+reasondiff thinkdiff train --features "$OUT/features" --out "$OUT/aligner_no_mask" $ALIGN --no-mask
+reasondiff thinkdiff train --features "$OUT/features_input" --out "$OUT/aligner_input" $ALIGN
+#    what the T5 decoder reads back from the aligned tokens (held-out stills and bench episodes)
+for A in aligner aligner_no_mask; do
+  [ -f "$OUT/readback_$A.json" ] || $PY.alignment readback --vlm "$OUT/vlm/vlm" --aligner "$OUT/$A/aligner" \
+    --t5 "$OUT/t5/t5" --out "$OUT/readback_$A.json"
+done
+[ -f "$OUT/readback_aligner_input.json" ] || $PY.alignment readback --vlm "$OUT/vlm/vlm" --source input \
+  --aligner "$OUT/aligner_input/aligner" --t5 "$OUT/t5/t5" --out "$OUT/readback_aligner_input.json"
+# 4. the text-to-image decoder on the mini VAE (one-frame Wan T2V)
+[ -f "$OUT/decoder/result.json" ] || $PY.decoder_training "$OUT/decoder" --vae "$VAE" \
+  --config configs/thinkdiff_mini_decoder.yaml
+# 5. SynthWorld-CoBSAT: every method's image per episode, judged (resumes from cases.jsonl)
+for K in ${SHOTS:-2}; do
+  reasondiff thinkdiff bench --shots "$K" --cases "${CASES:-100}" --seed 1 --out "$OUT/bench_${K}shot" \
+    --vlm "$OUT/vlm/vlm" --aligner "$OUT/aligner/aligner" --decoder "$OUT/decoder/decoder"
+done

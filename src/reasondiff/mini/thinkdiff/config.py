@@ -1,0 +1,21 @@
+"""Settings of ThinkDiff-mini's trainers from `configs/thinkdiff_mini_*.yaml`, overridden by command-line options."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+
+
+def settings(function: Callable, config: Path | None, **given) -> dict:
+    """The keyword arguments for `function`: the YAML file's, then every option given (not None) on top.
+
+    Unknown keys fail with the file's name, so a typo in a config cannot silently train with a default."""
+    import yaml
+
+    values = yaml.safe_load(Path(config).read_text()) or {} if config is not None else {}
+    known = set(inspect.signature(function).parameters)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{config}: unknown settings {unknown}; known: {sorted(known)}")
+    return {**values, **{k: v for k, v in given.items() if v is not None}}
