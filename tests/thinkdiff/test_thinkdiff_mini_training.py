@@ -112,7 +112,7 @@ def test_decoder_training_lowers_the_loss_and_resumes_exactly(tmp_path):
 
 
 def test_caption_data_are_training_scenes_with_their_captions(tmp_path):
-    from reasondiff.mini.parse import parse_frame
+    from reasondiff.mini.palette import parse_frame
 
     path = alignment.caption_data(tmp_path, 6)
     rows = [json.loads(line) for line in path.read_text().splitlines()]

@@ -36,6 +36,20 @@ def _register() -> None:
 
     register_metrics(columns, build)
 
+    from ..thinkdiff.cli import VLM_FOLDER_LOADERS
+
+    def is_mini_vlm(path):
+        from .thinkdiff import vlm
+
+        return vlm.is_folder(path)
+
+    def load_mini_vlm(path):
+        from .thinkdiff import vlm
+
+        return vlm.load(path)
+
+    VLM_FOLDER_LOADERS.append((is_mini_vlm, load_mini_vlm))
+
 
 _register()
 

@@ -22,6 +22,9 @@ DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float32"}
 
 DEVICE_HELP = "'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ..."
 VISION_TOWERS = ("clip", "eva")
+# (is_folder, load) pairs for VLM folders transformers' Auto classes cannot open; `reasondiff.mini` adds its own,
+# so this package never imports the world above it
+VLM_FOLDER_LOADERS: list = []
 
 
 def _device(device: str) -> str:
@@ -67,11 +70,10 @@ def _load_vlm(variant: str, vlm: str, device: str, tower: str = "clip"):
             return tiny.qwen2vl(0, processor), processor
         return (tiny.eva_vision(0) if tower == "eva" else tiny.clip_vision(0)), tiny.clip_image_processor()
     if variant == "lvlm":
-        from ..mini.thinkdiff import vlm as mini_vlm
-
-        if mini_vlm.is_folder(vlm):  # the mini VLM: its processor is rebuilt from its saved parts
-            model, processor = mini_vlm.load(vlm)
-            return model.to(device), processor
+        for is_folder, load in VLM_FOLDER_LOADERS:  # e.g. the mini VLM, whose processor is rebuilt from its parts
+            if is_folder(vlm):
+                model, processor = load(vlm)
+                return model.to(device), processor
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         return AutoModelForImageTextToText.from_pretrained(vlm).to(device).eval(), AutoProcessor.from_pretrained(vlm)
