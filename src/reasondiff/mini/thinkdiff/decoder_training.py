@@ -18,8 +18,6 @@ and renamed. The result, `OUT/decoder/` (transformer + its VAE), is what `MiniDe
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +25,7 @@ import torch
 import typer
 
 from ...training.flow_matching import NUM_TRAIN_TIMESTEPS, noisy_latents, sample_sigma, velocity_target
+from .checkpoint import save_checkpoint
 from .decoder import encode_text, transformer_config
 from .stills import caption, random_still
 
@@ -94,16 +93,6 @@ def flow_loss(transformer, tokenizer, text_encoder, batch) -> torch.Tensor:
     return torch.nn.functional.mse_loss(prediction, velocity_target(latents, noise))
 
 
-def _save(transformer, optimizer, step: int, losses: list[float], out: Path) -> None:
-    tmp, final = out / "checkpoint.tmp", out / "checkpoint"
-    shutil.rmtree(tmp, ignore_errors=True)
-    transformer.save_pretrained(tmp / "transformer")  # safetensors
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": step, "losses": losses}))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-
-
 def _components(out: Path, vae: str | Path | None, config: dict, seed: int, lr: float):
     """(transformer, optimizer, step, losses, vae, tokenizer, text encoder), resumed from OUT/checkpoint if there."""
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
@@ -146,7 +135,7 @@ def train(out: str | Path, vae: str | Path | None = None, steps: int = 6000, bat
         losses.append(loss.item())
         step += 1
         if step % save_every == 0 or step == steps:
-            _save(transformer, optimizer, step, losses, out)
+            save_checkpoint(transformer, optimizer, step, losses, out, "transformer")
             log(f"step {step} loss {np.mean(losses[-save_every:]):.4f}")
     transformer.eval().save_pretrained(out / "decoder" / "transformer")
     vae_model.save_pretrained(out / "decoder" / "vae")

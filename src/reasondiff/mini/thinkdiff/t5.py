@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ...thinkdiff.masking import split_caption
+from .checkpoint import save_checkpoint
 from .stills import caption, random_still
 
 DECODER_LAYERS = 2
@@ -85,16 +84,6 @@ def read_back(model, tokenizer, captions: list[str]) -> float:
     return float(np.mean([a.strip() == b for a, b in zip(said, captions, strict=True)]))
 
 
-def _save(model, optimizer, step: int, losses: list[float], out: Path) -> None:
-    tmp, final = out / "checkpoint.tmp", out / "checkpoint"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp / "model")  # safetensors
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": step, "losses": losses}))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-
-
 def train(out: str | Path, steps: int = 3000, batch_size: int = 32, lr: float = 1e-3, seed: int = 0,
           save_every: int = 250, log=print) -> dict:
     """Train (or resume) the decoder; writes OUT/t5 (the model, safetensors) and OUT/result.json."""
@@ -124,7 +113,7 @@ def train(out: str | Path, steps: int = 3000, batch_size: int = 32, lr: float = 
         losses.append(loss.item())
         step += 1
         if step % save_every == 0 or step == steps:
-            _save(model, optimizer, step, losses, out)
+            save_checkpoint(model, optimizer, step, losses, out)
             log(f"step {step} loss {np.mean(losses[-save_every:]):.4f}")
     held_out = world_captions(np.random.default_rng([seed, 10**9]), 200)
     result = {"steps": step, "final_loss": float(np.mean(losses[-50:])), "read_back": read_back(model, tokenizer,

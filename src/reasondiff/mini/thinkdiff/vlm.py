@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,6 +38,7 @@ import typer
 
 from ...thinkdiff.cobsat import build_prompts
 from ...thinkdiff.features import DESCRIBE_PROMPTS, chat_messages
+from .checkpoint import save_checkpoint
 from .stills import ATTRIBUTES, caption, random_still
 from .tasks import PERMUTATION_SIZE, SHOTS, TABLE, task_attributes, target
 
@@ -260,16 +259,6 @@ def learning_rate(step: int, steps: int, lr: float, warmup: int = 100) -> float:
     return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _save(model, optimizer, step: int, losses: list[float], out: Path) -> None:
-    tmp, final = out / "checkpoint.tmp", out / "checkpoint"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp / "model")  # safetensors
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": step, "losses": losses}))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-
-
 def _resume(out: Path, proc, seed: int, lr: float, vision_steps: int):
     from transformers import Qwen2VLForConditionalGeneration
 
@@ -306,7 +295,7 @@ def train(out: str | Path, steps: int = 4000, batch_size: int = 16, lr: float = 
         losses.append(loss.item())
         step += 1
         if step % save_every == 0 or step == steps:
-            _save(model, optimizer, step, losses, out)
+            save_checkpoint(model, optimizer, step, losses, out)
             log(f"step {step} loss {np.mean(losses[-save_every:]):.4f}")
     model.eval()
     save(model, proc, out / "vlm")
