@@ -23,3 +23,32 @@ def save_checkpoint(model, optimizer, step: int, losses: list[float], out: Path,
         os.replace(final, old)
     os.replace(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def resume_state(out: Path, optimizer) -> tuple[int, list[float]]:
+    """(step, losses so far) of `OUT/checkpoint`, with the optimizer's state loaded; (0, []) for a fresh run."""
+    ckpt = out / "checkpoint"
+    if not ckpt.is_dir():
+        return 0, []
+    optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
+    state = json.loads((ckpt / "state.json").read_text())
+    return state["step"], state["losses"]
+
+
+def run_steps(model, optimizer, loss_at, step: int, steps: int, losses: list[float], out: Path, save_every: int,
+              log, name: str = "model", max_grad_norm: float | None = None) -> int:
+    """The three trainers' loop: `loss_at(step)` (a step's data depends on the step only, so a resume is exact),
+    an optimizer step, a checkpoint and a log line every `save_every` steps and at the end. Returns the step."""
+    while step < steps:
+        loss = loss_at(step)
+        loss.backward()
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        step += 1
+        if step % save_every == 0 or step == steps:
+            save_checkpoint(model, optimizer, step, losses, out, name)
+            log(f"step {step} loss {sum(losses[-save_every:]) / len(losses[-save_every:]):.4f}")
+    return step

@@ -19,3 +19,14 @@ def settings(function: Callable, config: Path | None, **given) -> dict:
     if unknown:
         raise ValueError(f"{config}: unknown settings {unknown}; known: {sorted(known)}")
     return {**values, **{k: v for k, v in given.items() if v is not None}}
+
+
+def train_from_command_line(function: Callable, out: Path, config: Path | None, **given) -> None:
+    """What each trainer's command does: its settings (a bad config ends in one line), the run, its result as JSON."""
+    import json
+
+    try:
+        kwargs = settings(function, config, **given)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    print(json.dumps(function(out, **kwargs)))

@@ -25,7 +25,7 @@ import torch
 import typer
 
 from ...training.flow_matching import NUM_TRAIN_TIMESTEPS, noisy_latents, sample_sigma, velocity_target
-from .checkpoint import save_checkpoint
+from .checkpoint import resume_state, run_steps
 from .decoder import encode_text, transformer_config
 from .stills import caption, random_still
 
@@ -106,11 +106,7 @@ def _components(out: Path, vae: str | Path | None, config: dict, seed: int, lr: 
     transformer = WanTransformer3DModel.from_pretrained(ckpt / "transformer") if ckpt.is_dir() else \
         WanTransformer3DModel(**config)
     optimizer = torch.optim.AdamW(transformer.parameters(), lr=lr, weight_decay=0.0)
-    step, losses = 0, []
-    if ckpt.is_dir():
-        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
-        state = json.loads((ckpt / "state.json").read_text())
-        step, losses = state["step"], state["losses"]
+    step, losses = resume_state(out, optimizer)
     vae = AutoencoderKLWan.from_pretrained(vae or root / "vae").eval()
     text_encoder = UMT5EncoderModel.from_pretrained(root / "text_encoder").eval()
     return transformer, optimizer, step, losses, vae, AutoTokenizer.from_pretrained(root / "tokenizer"), text_encoder
@@ -126,17 +122,10 @@ def train(out: str | Path, vae: str | Path | None = None, steps: int = 6000, bat
     transformer, optimizer, step, losses, vae_model, tokenizer, text_encoder = _components(out, vae, config, seed, lr)
     pool = latent_pool(vae_model, pool_size, seed, out / "pool.safetensors")
     transformer.train()
-    while step < steps:
-        loss = flow_loss(transformer, tokenizer, text_encoder, step_batch(pool, step, seed, batch_size, keep, empty))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(transformer.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        step += 1
-        if step % save_every == 0 or step == steps:
-            save_checkpoint(transformer, optimizer, step, losses, out, "transformer")
-            log(f"step {step} loss {np.mean(losses[-save_every:]):.4f}")
+    step = run_steps(transformer, optimizer,
+                     lambda step: flow_loss(transformer, tokenizer, text_encoder,
+                                            step_batch(pool, step, seed, batch_size, keep, empty)),
+                     step, steps, losses, out, save_every, log, name="transformer", max_grad_norm=1.0)
     transformer.eval().save_pretrained(out / "decoder" / "transformer")
     vae_model.save_pretrained(out / "decoder" / "vae")
     result = {"steps": step, "first_loss": float(np.mean(losses[:50])), "final_loss": float(np.mean(losses[-50:]))}
@@ -150,13 +139,9 @@ def main(out: Path, config: Path = typer.Option(None, help="YAML of train()'s se
          steps: int = None, batch_size: int = None, lr: float = typer.Option(None, "--learning-rate"),
          seed: int = None) -> None:
     """Train (or resume) the text-to-image mini decoder into OUT/decoder."""
-    from .config import settings
+    from .config import train_from_command_line
 
-    try:
-        kwargs = settings(train, config, vae=vae, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
-    typer.echo(json.dumps(train(out, **kwargs)))
+    train_from_command_line(train, out, config, vae=vae, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
 
 
 if __name__ == "__main__":

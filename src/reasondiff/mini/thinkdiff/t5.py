@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ...thinkdiff.masking import split_caption
-from .checkpoint import save_checkpoint
+from .checkpoint import resume_state, run_steps
 from .stills import caption, random_still
 
 DECODER_LAYERS = 2
@@ -98,23 +98,14 @@ def train(out: str | Path, steps: int = 3000, batch_size: int = 32, lr: float = 
     model = UMT5ForConditionalGeneration.from_pretrained(ckpt / "model") if ckpt.is_dir() else build(seed=seed)
     freeze_encoder(model)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
-    step, losses = 0, []
-    if ckpt.is_dir():
-        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
-        state = json.loads((ckpt / "state.json").read_text())
-        step, losses = state["step"], state["losses"]
+    step, losses = resume_state(out, optimizer)
     model.train()
-    while step < steps:
-        rng = np.random.default_rng([seed, step])  # a step's data depends on the step only: resume is exact
-        loss = model(**batch(tokenizer, world_captions(rng, batch_size), torch.Generator().manual_seed(step))).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        step += 1
-        if step % save_every == 0 or step == steps:
-            save_checkpoint(model, optimizer, step, losses, out)
-            log(f"step {step} loss {np.mean(losses[-save_every:]):.4f}")
+
+    def loss_at(step: int) -> torch.Tensor:
+        rng = np.random.default_rng([seed, step])
+        return model(**batch(tokenizer, world_captions(rng, batch_size), torch.Generator().manual_seed(step))).loss
+
+    step = run_steps(model, optimizer, loss_at, step, steps, losses, out, save_every, log)
     held_out = world_captions(np.random.default_rng([seed, 10**9]), 200)
     result = {"steps": step, "final_loss": float(np.mean(losses[-50:])), "read_back": read_back(model, tokenizer,
                                                                                                  held_out)}

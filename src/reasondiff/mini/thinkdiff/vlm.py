@@ -38,7 +38,7 @@ import typer
 
 from ...thinkdiff.cobsat import build_prompts
 from ...thinkdiff.features import DESCRIBE_PROMPTS, chat_messages
-from .checkpoint import save_checkpoint
+from .checkpoint import resume_state, run_steps
 from .stills import ATTRIBUTES, caption, random_still
 from .tasks import PERMUTATION_SIZE, SHOTS, TABLE, task_attributes, target
 
@@ -270,9 +270,7 @@ def _resume(out: Path, proc, seed: int, lr: float, vision_steps: int):
         probe = pretrain_vision(model, proc, vision_steps, seed=seed) if vision_steps else None
         (out / "vision.json").write_text(json.dumps({"steps": vision_steps, "probe_accuracy": probe}) + "\n")
         return model, optimizer, 0, []
-    optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
-    state = json.loads((ckpt / "state.json").read_text())
-    return model, optimizer, state["step"], state["losses"]
+    return (model, optimizer, *resume_state(out, optimizer))
 
 
 def train(out: str | Path, steps: int = 4000, batch_size: int = 16, lr: float = 1e-3, seed: int = 0,
@@ -283,20 +281,14 @@ def train(out: str | Path, steps: int = 4000, batch_size: int = 16, lr: float = 
     proc = processor()
     model, optimizer, step, losses = _resume(out, proc, seed, lr, vision_steps)
     model.train()
-    while step < steps:
-        rng = np.random.default_rng([seed, step])  # a step's data depends on the step only: resume is exact
+
+    def loss_at(step: int) -> torch.Tensor:
+        rng = np.random.default_rng([seed, step])
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, steps, lr)
-        loss = model(**encode(proc, [sample(rng) for _ in range(batch_size)])).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        step += 1
-        if step % save_every == 0 or step == steps:
-            save_checkpoint(model, optimizer, step, losses, out)
-            log(f"step {step} loss {np.mean(losses[-save_every:]):.4f}")
+        return model(**encode(proc, [sample(rng) for _ in range(batch_size)])).loss
+
+    step = run_steps(model, optimizer, loss_at, step, steps, losses, out, save_every, log, max_grad_norm=1.0)
     model.eval()
     save(model, proc, out / "vlm")
     result = {"steps": step, "final_loss": float(np.mean(losses[-50:])),
@@ -338,13 +330,10 @@ def main(out: Path, config: Path = typer.Option(None, help="YAML of train()'s se
          seed: int = None, eval_cases: int = typer.Option(None, help="Bench episodes per task and shot to score "
                                                                      "(0: none).")) -> None:
     """Train (or resume) the mini VLM into OUT/vlm and score it on held-out scenes (OUT/result.json)."""
-    from .config import settings
+    from .config import train_from_command_line
 
-    try:
-        kwargs = settings(train, config, steps=steps, batch_size=batch_size, lr=lr, seed=seed, eval_cases=eval_cases)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
-    typer.echo(json.dumps(train(out, **kwargs)))
+    train_from_command_line(train, out, config, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                            eval_cases=eval_cases)
 
 
 if __name__ == "__main__":
