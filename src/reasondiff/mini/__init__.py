@@ -36,7 +36,7 @@ def _register() -> None:
 
     register_metrics(columns, build)
 
-    from ..thinkdiff.cli import VLM_FOLDER_LOADERS
+    from ..thinkdiff.vlm_folders import VLM_FOLDER_LOADERS
 
     def is_mini_vlm(path):
         from .thinkdiff import vlm

@@ -22,9 +22,6 @@ DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float32"}
 
 DEVICE_HELP = "'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ..."
 VISION_TOWERS = ("clip", "eva")
-# (is_folder, load) pairs for VLM folders transformers' Auto classes cannot open; `reasondiff.mini` adds its own,
-# so this package never imports the world above it
-VLM_FOLDER_LOADERS: list = []
 
 
 def _device(device: str) -> str:
@@ -70,6 +67,8 @@ def _load_vlm(variant: str, vlm: str, device: str, tower: str = "clip"):
             return tiny.qwen2vl(0, processor), processor
         return (tiny.eva_vision(0) if tower == "eva" else tiny.clip_vision(0)), tiny.clip_image_processor()
     if variant == "lvlm":
+        from .vlm_folders import VLM_FOLDER_LOADERS
+
         for is_folder, load in VLM_FOLDER_LOADERS:  # e.g. the mini VLM, whose processor is rebuilt from its parts
             if is_folder(vlm):
                 model, processor = load(vlm)
