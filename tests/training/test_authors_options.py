@@ -37,7 +37,22 @@ def test_the_weighting_scales_each_samples_error(tmp_path, toy_cache):
     target = torch.stack([torch.ones(16, 3, 4, 4), 2 * torch.ones(16, 3, 4, 4)])  # squared errors 1 and 4
     sigma = torch.tensor([0.5, 0.9])
     expected = (timestep_weight(sigma, 5.0) * torch.tensor([1.0, 4.0])).mean()
-    torch.testing.assert_close(trainer._flow_loss(prediction, target, sigma), expected)
+    torch.testing.assert_close(trainer._flow_loss(prediction, target, sigma, torch.tensor([0, 0])), expected)
+
+
+def test_the_anchor_term_adds_the_error_of_each_samples_anchor_frame_only(tmp_path, toy_cache):
+    trainer = trainer_for(tmp_path, toy_cache, stage=1, anchor_weight=2.0)
+    prediction = torch.zeros(2, 16, 3, 4, 4)
+    target = torch.zeros(2, 16, 3, 4, 4)
+    target[0, :, 2] = 3.0  # sample 0: error 9 on latent frame 2 only
+    target[1, :, 0] = 1.0  # sample 1: error 1 on latent frame 0 only
+    # sample 0's anchor is frame 2 (its error counts again, doubled), sample 1's is frame 1 (no extra error)
+    loss = trainer._flow_loss(prediction, target, torch.tensor([0.5, 0.5]), torch.tensor([2, 1]))
+    expected = ((9 / 3 + 2 * 9) + (1 / 3 + 0)) / 2
+    assert loss.item() == pytest.approx(expected)
+    plain = trainer_for(tmp_path / "plain", toy_cache, stage=1)
+    assert plain._flow_loss(prediction, target, torch.tensor([0.5, 0.5]), torch.tensor([2, 1])).item() == pytest.approx(
+        (9 / 3 + 1 / 3) / 2)
 
 
 def test_narrator_error_points_three_latent_frames_at_the_generic_sentence():

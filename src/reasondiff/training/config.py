@@ -79,6 +79,10 @@ class TrainConfig(_Strict):
     max_steps: int | None = None
 
     beta: float = Field(0.2, description="weight of the reconstruction term ||c* - c||^2 in stage 2 (Eq. 6)")
+    anchor_weight: float = Field(
+        0.0, ge=0.0, description="weight of an extra flow-matching term on the anchor's latent frame alone (0: Eq. 1 "
+        "as written); for when the generated anchor frame drifts from the condition image"
+    )
     timestep_sampling: Literal["uniform", "shifted", "logit_normal"] = "shifted"
     shift: float = 3.0
     weighting: Literal["none", "gaussian"] = Field(

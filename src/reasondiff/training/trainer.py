@@ -45,6 +45,7 @@ from ..data.dataset import CachedClipDataset, collate_clips
 from ..models import tiny_wan
 from ..models.alignformer import AlignFormer
 from ..models.attention import FrameLayout, install_framewise_attention
+from ..frames import pixel_to_latent_index
 from ..conditioning import condition_mask, enhanced_condition, frame_contexts, narratives_per_frame
 from ..pipelines.loading import LORA_FILE
 from ..pipelines.pipeline_reasondiff import ReasonDiffPipeline
@@ -261,11 +262,19 @@ class Trainer:
             return condition, c_star
         return self._denoise(modules.transformer, inputs, condition), c_star
 
-    def _flow_loss(self, prediction: torch.Tensor, target: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        if self.config.weighting == "none":
-            return F.mse_loss(prediction.float(), target.float())
-        per_sample = (prediction.float() - target.float()).pow(2).flatten(1).mean(1)
-        return (timestep_weight(sigma, self.config.shift) * per_sample).mean()
+    def _flow_loss(self, prediction: torch.Tensor, target: torch.Tensor, sigma: torch.Tensor,
+                   anchor_index: torch.Tensor) -> torch.Tensor:
+        """Eq. 1, plus `anchor_weight` times the same error on each sample's anchor latent frame: uniform over 5
+        latent frames the anchor gets a fifth of the loss, and the image the video must land on is then copied
+        loosely (docs/mini.md, "The anchor term")."""
+        error = (prediction.float() - target.float()).pow(2)  # [B, C, F, h, w]
+        per_sample = error.flatten(1).mean(1)
+        if self.config.anchor_weight:
+            at_anchor = error[torch.arange(len(error), device=error.device), :, anchor_index]  # [B, C, h, w]
+            per_sample = per_sample + self.config.anchor_weight * at_anchor.flatten(1).mean(1)
+        if self.config.weighting == "gaussian":
+            per_sample = timestep_weight(sigma, self.config.shift) * per_sample
+        return per_sample.mean()
 
     def compute_loss(self, batch: dict, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
         """Eq. 1 (stages 0 and 1), Eq. 6 (stage 2) for one batch, as this process sees it."""
@@ -274,7 +283,8 @@ class Trainer:
         output, c_star = self.model(self._step, inputs)
         prediction = output if self.config.stage != 2 else self._denoise(self.transformer, inputs, output)
         latents = inputs["latents"]
-        flow = self._flow_loss(prediction, velocity_target(latents, inputs["noise"]), inputs["sigma"])  # Eq. 1
+        target = velocity_target(latents, inputs["noise"])
+        flow = self._flow_loss(prediction, target, inputs["sigma"], _anchor_index(inputs["batch"], latents.device))  # Eq. 1
         logs = {"flow": flow.item()}
         loss = flow
         if c_star is not None:
@@ -486,3 +496,9 @@ class Trainer:
             os.replace(tmp, out)
         accelerator.wait_for_everyone()
         return out
+
+
+def _anchor_index(batch: dict, device) -> torch.Tensor:
+    """Each sample's anchor as a latent-frame index `[B]`."""
+    num_frames = batch["caption_index"].shape[1]
+    return torch.tensor([pixel_to_latent_index(p, num_frames) for p in batch["anchor_position"].tolist()], device=device)
