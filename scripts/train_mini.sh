@@ -4,12 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=outputs/mini
-# VAE v2 (docs/mini.md, "The VAE"): base width 32, 32x32 crops of 48 frames a step, in the phases it was trained in
+# VAE v2 (docs/mini.md, "The VAE"): base width 32, 32x32 crops of 48 frames a step, in the phases it was trained in;
+# from step 1 100 the agents' and objects' whole trails weigh 5x (against ghosts and erased walkers)
 VAE="python -m reasondiff.mini.vae $OUT/vae --crop 32 --frames-per-step 48"
 $VAE --steps 1100 --learning-rate 5e-4 --windows 1,5,9 --no-mark-trails
-$VAE --steps 2400 --learning-rate 5e-4 --no-mark-trails
-$VAE --steps 2800 --learning-rate 3e-4 --no-mark-trails
-$VAE --steps "${VAE_STEPS:-4000}" --learning-rate 3e-4 --foreground-weight 5   # agents' and objects' trails weighted 5x
+$VAE --steps 2800 --learning-rate 5e-4 --foreground-weight 5
+$VAE --steps "${VAE_STEPS:-6000}" --learning-rate 3e-4 --foreground-weight 5
 # the judge v2 (what src/reasondiff/mini/weights/judge holds): true clips decoded by this VAE, a held-out bank,
 # 3 000 steps (docs/mini.md); it reads videos for the benchmark, so it is trained once per VAE
 python -m reasondiff.mini.judge_data "$OUT/judge/bank" --vae "$OUT/vae/vae" --clips 384 --seed 100
