@@ -145,13 +145,28 @@ def _load_t5(t5: str):
     return AutoModelForSeq2SeqLM.from_pretrained(t5), AutoTokenizer.from_pretrained(t5)
 
 
-def _schedule(t5: str, warmup_steps: int | None, min_lr: float | None, weight_decay: float | None) -> dict:
+def _schedule(t5: str, lr_warmup_steps: int | None, min_lr: float | None, weight_decay: float | None) -> dict:
     """The options given, the authors' values for the rest with a real T5, none of them for tiny."""
     from .training import AUTHORS_SCHEDULE
 
-    base = AUTHORS_SCHEDULE if t5 != "tiny" else {"warmup_steps": 0, "min_lr": None, "weight_decay": 0.0}
-    given = {"warmup_steps": warmup_steps, "min_lr": min_lr, "weight_decay": weight_decay}
+    base = AUTHORS_SCHEDULE if t5 != "tiny" else {"lr_warmup_steps": 0, "min_lr": None, "weight_decay": 0.0}
+    given = {"lr_warmup_steps": lr_warmup_steps, "min_lr": min_lr, "weight_decay": weight_decay}
     return {k: base[k] if v is None else v for k, v in given.items()}
+
+
+TRAIN_DEFAULTS = {"learning_rate": 1e-4, "checkpoint_every": 500}
+
+
+def _renamed_train_options(**options) -> dict:
+    """`train`'s options under their names (settings_names), the old flags (--lr, --warmup-steps, --save-every;
+    hidden) read with a warning; None: not given."""
+    from ..settings_names import renamed_options
+
+    try:
+        given = renamed_options(options, "thinkdiff train")
+    except ValueError as err:
+        _fail(str(err))
+    return {**TRAIN_DEFAULTS, "lr_warmup_steps": None, **given}
 
 
 @app.command()
@@ -163,18 +178,23 @@ def train(
                                         "(FLUX, CogVideoX) or google/umt5-xxl (Wan)."),
     steps: int = typer.Option(1000),
     batch_size: int = typer.Option(8),
-    lr: float = typer.Option(1e-4),
-    warmup_steps: int = typer.Option(None, help="Linear warm-up steps (default: the authors' 2000 for a real "
-                                                "--t5, 0 for tiny)."),
+    learning_rate: float = typer.Option(None, show_default=str(TRAIN_DEFAULTS["learning_rate"]),
+                                        help="AdamW's (peak) learning rate."),
+    lr_warmup_steps: int = typer.Option(None, help="Linear warm-up steps (default: the authors' 2000 for a real "
+                                                   "--t5, 0 for tiny)."),
     min_lr: float = typer.Option(None, help="Cosine decay to this rate after the warm-up (default: the authors' "
                                             "8e-5 for a real --t5; none, a constant rate, for tiny)."),
     weight_decay: float = typer.Option(None, help="AdamW weight decay (default: the authors' 0.05 for a real "
                                                   "--t5, 0 for tiny)."),
     init: str = typer.Option("t5", help="RMSNorm init: t5 (the paper), default (ones) or none (no RMSNorm)."),
     mask: bool = typer.Option(True, "--mask/--no-mask", help="Random masked training (lvlm; §3.3)."),
-    save_every: int = typer.Option(500),
+    checkpoint_every: int = typer.Option(None, show_default=str(TRAIN_DEFAULTS["checkpoint_every"]),
+                                         help="Steps between checkpoints (a rerun resumes from the last)."),
     seed: int = typer.Option(0),
     resume: bool = typer.Option(True, "--resume/--no-resume"),
+    lr: float = typer.Option(None, "--lr", hidden=True),  # the old names of three options above
+    warmup_steps: int = typer.Option(None, "--warmup-steps", hidden=True),
+    save_every: int = typer.Option(None, "--save-every", hidden=True),
 ) -> None:
     """Train the aligner against a frozen T5 decoder (run under `accelerate launch` for many GPUs)."""
     from .aligner import Aligner
@@ -182,6 +202,8 @@ def train(
     from .training import TrainConfig
     from .training import train as run
 
+    named = _renamed_train_options(learning_rate=learning_rate, lr=lr, lr_warmup_steps=lr_warmup_steps,
+                                   warmup_steps=warmup_steps, checkpoint_every=checkpoint_every, save_every=save_every)
     try:
         dataset = FeatureDataset(features)
     except ValueError as err:
@@ -194,11 +216,11 @@ def train(
     aligner = Aligner(in_dim=in_dim, out_dim=model.config.d_model, norm_type="none" if init == "none" else "rms")
     if init == "t5":
         aligner.init_norm_from(model)
-    schedule = _schedule(t5, warmup_steps, min_lr, weight_decay)
-    if schedule["min_lr"] is not None and schedule["min_lr"] > lr:
-        _fail(f"--min-lr {schedule['min_lr']} is above --lr {lr}")
-    config = TrainConfig(variant=variant, steps=steps, batch_size=batch_size, lr=lr, masked=mask,
-                         save_every=save_every, seed=seed, **schedule)
+    schedule = _schedule(t5, named["lr_warmup_steps"], min_lr, weight_decay)
+    if schedule["min_lr"] is not None and schedule["min_lr"] > named["learning_rate"]:
+        _fail(f"--min-lr {schedule['min_lr']} is above --learning-rate {named['learning_rate']}")
+    config = TrainConfig(variant=variant, steps=steps, batch_size=batch_size, learning_rate=named["learning_rate"],
+                         masked=mask, checkpoint_every=named["checkpoint_every"], seed=seed, **schedule)
     result = run(config, aligner, model, tokenizer, dataset, out, resume=resume)
     first, last = result.losses[: max(1, steps // 10)], result.losses[-max(1, steps // 10):]
     typer.echo(f"loss {sum(first) / len(first):.4f} -> {sum(last) / len(last):.4f}; aligner in {result.aligner_dir}")

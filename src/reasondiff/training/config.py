@@ -101,7 +101,7 @@ class TrainConfig(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _renamed(cls, data: Any) -> Any:
-        """The ThinkDiff trainer's old spellings (lr, grad_clip, keep_checkpoints) read as this config's names."""
+        """Old spellings (settings_names.RENAMED: lr, grad_clip, keep_checkpoints, ...) read as this config's names."""
         return renamed_settings(data, "training config") if isinstance(data, dict) else data
 
     @model_validator(mode="after")
