@@ -6,7 +6,6 @@ Register with:  app.add_typer(thinkdiff_app, name="thinkdiff")  (from reasondiff
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -46,9 +45,14 @@ def _dtype(name: str):
 
 
 def _read_jsonl(path: Path) -> list[dict]:
+    from ..data.jsonl import read_jsonl
+
     if not path.is_file():
         _fail(f"data file not found: {path}")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    try:
+        rows = read_jsonl(path)
+    except ValueError as err:
+        _fail(str(err))
     if not rows:
         _fail(f"{path} holds no records")
     return rows
