@@ -180,6 +180,21 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
     return ckpts[-1] if ckpts else None
 
 
+def step_batch(config: TrainConfig, dataset: Sequence[TokenFeatures], tokenizer, step: int, process_index: int,
+               per_process: int) -> Batch:
+    """This process's share of `step`'s batch, split as the variant trains: a pure function of (seed, step,
+    process), so a resumed run repeats the batches an uninterrupted one would have seen."""
+    idx = batch_indices(len(dataset), config.batch_size, step, config.seed)
+    idx = idx[process_index * per_process: (process_index + 1) * per_process]
+    gen = step_generator(config.seed, step)
+    for _ in range(process_index):  # each process draws its own splits from the step's stream
+        gen = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
+    samples = [dataset[i] for i in idx]
+    if config.variant == "lvlm":
+        return collate_lvlm(samples, tokenizer, gen, config.masked, config.max_target_tokens)
+    return collate_clip(samples, tokenizer, gen, config.max_target_tokens)
+
+
 @dataclass
 class TrainResult:
     losses: list[float]  # one mean loss per step, from step 0 (resumed runs include the earlier steps)
@@ -220,16 +235,7 @@ def train(config: TrainConfig, aligner, t5, tokenizer, dataset: Sequence[TokenFe
     last = config.steps if stop_after is None else min(config.steps, step + stop_after)
     bar = tqdm(total=config.steps, initial=step, disable=not (progress and acc.is_main_process), desc="thinkdiff")
     while step < last:
-        idx = batch_indices(len(dataset), config.batch_size, step, config.seed)
-        idx = idx[acc.process_index * per_process: (acc.process_index + 1) * per_process]
-        gen = step_generator(config.seed, step)
-        for _ in range(acc.process_index):  # each process draws its own splits from the step's stream
-            gen = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
-        samples = [dataset[i] for i in idx]
-        if config.variant == "lvlm":
-            batch = collate_lvlm(samples, tokenizer, gen, config.masked, config.max_target_tokens)
-        else:
-            batch = collate_clip(samples, tokenizer, gen, config.max_target_tokens)
+        batch = step_batch(config, dataset, tokenizer, step, acc.process_index, per_process)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
         with acc.autocast():
