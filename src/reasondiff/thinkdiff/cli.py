@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from ..console import fail as _fail
+from ..device import DEVICE_HELP, resolve_device
 
 app = typer.Typer(name="thinkdiff", help="ThinkDiff: VLM -> aligner -> T5-space prompts for FLUX / CogVideoX / Wan.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -19,13 +20,10 @@ TINY_NOTICE = "NOTICE: 'tiny' components have RANDOM weights: this checks the pl
 DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float32"}
 
 
-DEVICE_HELP = "'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ..."
 VISION_TOWERS = ("clip", "eva")
 
 
 def _device(device: str) -> str:
-    from ..pipelines.loading import resolve_device
-
     return resolve_device(device)[0]
 
 
