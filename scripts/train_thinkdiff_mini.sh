@@ -17,7 +17,8 @@ $PY.alignment data "$OUT/captions" --count 2000
 reasondiff thinkdiff extract --data "$OUT/captions/data.jsonl" --out "$OUT/features" --vlm "$OUT/vlm/vlm" --greedy
 reasondiff thinkdiff extract --data "$OUT/captions/data.jsonl" --out "$OUT/features_input" --vlm "$OUT/vlm/vlm" \
   --greedy --source input
-ALIGN="--t5 $OUT/t5/t5 --steps 2000 --batch-size 32 --lr 1e-3 --warmup-steps 100 --min-lr 1e-4 --weight-decay 0.05"
+ALIGN="--t5 $OUT/t5/t5 --steps 2000 --batch-size 32 --learning-rate 1e-3 --lr-warmup-steps 100 --min-lr 1e-4"
+ALIGN="$ALIGN --weight-decay 0.05"
 reasondiff thinkdiff train --features "$OUT/features" --out "$OUT/aligner" $ALIGN
 #    the two Table 3 ablations: no masked training; input-token features
 reasondiff thinkdiff train --features "$OUT/features" --out "$OUT/aligner_no_mask" $ALIGN --no-mask

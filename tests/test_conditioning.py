@@ -87,15 +87,15 @@ def test_encode_images_is_wans_own_encode_image(wan_components, condition_image)
 
 
 def test_the_token_mask_from_carried_lengths_is_the_one_read_off_the_padding():
-    from reasondiff.conditioning import frame_contexts, narratives_per_frame
+    from reasondiff.conditioning import frame_contexts, narratives_per_frame, padded_lengths, token_mask
 
     lengths = torch.tensor([[3, 5, 2]])
     embeds = torch.randn(1, 3, 6, 4) * (torch.arange(6)[None, None, :, None] < lengths[..., None, None])
     caption_index = torch.tensor([[0] * 5 + [1] * 6 + [2] * 6])  # latent frame 3 mixes captions 1 (5 tokens) and 2
     contexts, frame_to_context, context_lengths = frame_contexts(embeds, lengths, caption_index)
     narratives, from_lengths = narratives_per_frame(contexts, frame_to_context, context_lengths)
-    _, from_zeros = narratives_per_frame(contexts, frame_to_context)
-    assert torch.equal(from_lengths, from_zeros)
+    assert torch.equal(from_lengths, narratives.ne(0).any(-1))
+    assert torch.equal(from_lengths, token_mask(padded_lengths(narratives), narratives.shape[2]))
     assert from_lengths.sum(-1).tolist() == [[3, 3, 5, 5, 2]]  # the mixed frame reaches as far as its longer text
 
 

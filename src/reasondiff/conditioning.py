@@ -61,7 +61,8 @@ def condition_mask(
 
 __all__ = [
     "NarrativeContexts", "condition_mask", "decode_latents", "encode_images", "encode_texts", "encode_video",
-    "enhanced_condition", "frame_contexts", "narratives_per_frame", "pad_to", "place_image", "token_mask",
+    "enhanced_condition", "frame_contexts", "narratives_per_frame", "pad_to", "padded_lengths", "place_image",
+    "token_mask",
 ]
 
 
@@ -89,6 +90,14 @@ def encode_texts(tokenizer, text_encoder, texts: Sequence[str], max_sequence_len
 def token_mask(lengths: torch.Tensor, max_sequence_length: int) -> torch.Tensor:
     """`[..., max_sequence_length]` bool mask, True for the first `lengths[...]` tokens of each text."""
     return torch.arange(max_sequence_length, device=lengths.device) < lengths[..., None]
+
+
+def padded_lengths(embeds: torch.Tensor) -> torch.Tensor:
+    """`[..., L, D]` text embeddings that arrive without their lengths -> the lengths `[...]`, read off Wan's zero
+    padding (a token inside a text never embeds to an all-zero vector; `encode_texts` gives the same numbers from
+    the tokenizer). Only for embeddings from outside, a caller's `prompt_embeds` or an old cache file: texts
+    encoded here carry their lengths from `encode_texts(..., return_lengths=True)` on."""
+    return embeds.ne(0).any(-1).sum(-1)
 
 
 def pad_to(tensor: torch.Tensor, size: int, dim: int = 0) -> torch.Tensor:
@@ -189,16 +198,12 @@ def frame_contexts(text_embeds: torch.Tensor, text_lengths: torch.Tensor,
 
 
 def narratives_per_frame(contexts: torch.Tensor, frame_to_context: torch.Tensor,
-                         context_lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """`[B, U, L, D]` contexts -> each latent frame's narrative `[B, F, L, D]` and its token mask `[B, F, L]`.
-
-    The mask comes from `context_lengths` `[B, U]` when the caller carries them (the trainer, from the cache);
-    without them it is read off Wan's zero padding past each text's length (the same mask: a token inside a
-    text never embeds to an all-zero vector)."""
+                         context_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`[B, U, L, D]` contexts -> each latent frame's narrative `[B, F, L, D]` and its token mask `[B, F, L]`,
+    from the contexts' lengths `[B, U]` (`frame_contexts`' third output), carried from where the texts were
+    encoded: the cache's texts.jsonl for the trainer, the tokenizer for the pipeline."""
     batch = torch.arange(contexts.shape[0], device=contexts.device)[:, None]
     narratives = contexts[batch, frame_to_context]
-    if context_lengths is None:
-        return narratives, narratives.ne(0).any(-1)
     return narratives, token_mask(context_lengths.to(contexts.device)[batch, frame_to_context], contexts.shape[2])
 
 

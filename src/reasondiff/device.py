@@ -3,6 +3,8 @@ ReasonDiff), so data caching, evaluation and the pipeline loader agree on where 
 
 from __future__ import annotations
 
+DEVICE_HELP = "'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ..."
+
 
 def resolve_device(device: str = "auto", dtype: str = "auto"):
     """`(device, torch dtype)`: auto is CUDA when available, and bfloat16 on CUDA, float32 on CPU."""

@@ -120,6 +120,27 @@ def test_the_dit_attends_frame_wise_to_the_narration(condition_image):
     assert torch.equal(outputs[1], outputs[3])  # the unconditional pass reads the negative prompt only
 
 
+def test_the_alignformer_masks_the_tokens_the_tokenizer_counted(condition_image, monkeypatch):
+    """Text lengths are carried from the tokenizer (`conditioning.encode_texts`) to the AlignFormer's token mask,
+    not read back off the embeddings' zero padding (`padded_lengths` is only for a caller's `prompt_embeds`)."""
+    from reasondiff.frames import group_by_latent_frame
+    from reasondiff.pipelines import pipeline_reasondiff
+
+    def refuse(embeds):
+        raise AssertionError("text lengths re-derived from the embeddings")
+
+    monkeypatch.setattr(pipeline_reasondiff, "padded_lengths", refuse)
+    pipe = reasondiff_pipeline()
+    masks = []
+    pipe.alignformer.register_forward_pre_hook(lambda module, args: masks.append(args[3]))
+    pipe(condition_image, PROMPT, narration=VASE_STORY, generator=generator(0), **{**CALL, "num_inference_steps": 1})
+    tokens = {t: int(pipe.tokenizer(t).attention_mask.count(1)) for t in set(VASE_STORY.descriptions)}
+    longest = [max(tokens[t] for t in texts) for texts in group_by_latent_frame(VASE_STORY.descriptions)]
+    (mask,) = masks
+    assert mask.sum(-1).tolist() == [longest] and len(set(longest)) > 1  # a mixed frame: its longest text
+    assert torch.equal(mask, torch.arange(mask.shape[-1]) < mask.sum(-1, keepdim=True))  # the first tokens
+
+
 def test_predicted_mask_value_is_a_config(condition_image):
     pipe = reasondiff_pipeline(predicted_mask_value=0.5)
     recorder = TransformerInputs(pipe)

@@ -34,22 +34,22 @@ def test_eva_path_is_the_last_layer_after_the_post_layernorm_pooled_2x():
 
 
 def test_schedule_warms_up_then_follows_the_cosine_down_to_min_lr():
-    config = TrainConfig(steps=1000, lr=1e-4, warmup_steps=200, min_lr=8e-5)
+    config = TrainConfig(steps=1000, learning_rate=1e-4, lr_warmup_steps=200, min_lr=8e-5)
     rates = [learning_rate(config, s) for s in range(1000)]
     assert rates[0] == pytest.approx(1e-4 / 200) and rates[99] == pytest.approx(0.5e-4)  # linear from 0
     assert rates[199] == pytest.approx(1e-4) and rates[200] == pytest.approx(1e-4)  # the peak, then the cosine
     assert rates[599] == pytest.approx(9e-5, rel=1e-3)  # halfway down the cosine: the midpoint of lr and min_lr
     assert rates[-1] == pytest.approx(8e-5)
     assert all(a >= b for a, b in zip(rates[200:], rates[201:], strict=False))
-    assert learning_rate(TrainConfig(lr=3e-3), 12345) == 3e-3  # the default: constant, as before
-    assert AUTHORS_SCHEDULE == {"warmup_steps": 2000, "min_lr": 8e-5, "weight_decay": 0.05}
+    assert learning_rate(TrainConfig(learning_rate=3e-3), 12345) == 3e-3  # the default: constant, as before
+    assert AUTHORS_SCHEDULE == {"lr_warmup_steps": 2000, "min_lr": 8e-5, "weight_decay": 0.05}
 
 
 def test_real_models_default_to_the_authors_schedule_and_sampling_tiny_to_neither():
     assert thinkdiff_cli._schedule("google/t5-v1_1-xxl", None, None, None) == AUTHORS_SCHEDULE
-    assert thinkdiff_cli._schedule("tiny", None, None, None) == {"warmup_steps": 0, "min_lr": None,
+    assert thinkdiff_cli._schedule("tiny", None, None, None) == {"lr_warmup_steps": 0, "min_lr": None,
                                                                  "weight_decay": 0.0}
-    assert thinkdiff_cli._schedule("google/umt5-xxl", 10, None, 0.0)["warmup_steps"] == 10  # given options win
+    assert thinkdiff_cli._schedule("google/umt5-xxl", 10, None, 0.0)["lr_warmup_steps"] == 10  # given options win
     assert thinkdiff_cli._sampling(None, "Qwen/Qwen2-VL-7B-Instruct") == AUTHORS_SAMPLING
     assert thinkdiff_cli._sampling(None, "tiny") is None and thinkdiff_cli._sampling(False, "Qwen/x") is None
     assert AUTHORS_SAMPLING == {"do_sample": True, "temperature": 0.6, "top_p": 0.9}
@@ -79,8 +79,8 @@ def test_the_trainer_applies_the_schedule_to_the_optimizer(monkeypatch, tmp_path
     t5 = tiny.t5(0)
     samples = [training.TokenFeatures(features=torch.randn(4, tiny.VLM_DIM), text="a red square on a blue wall",
                                       token_ids=torch.arange(4), offsets=torch.tensor([0, 2, 6, 13, 27]))] * 4
-    config = TrainConfig(steps=5, batch_size=2, lr=1e-3, warmup_steps=2, min_lr=1e-4, weight_decay=0.05,
-                         save_every=100)
+    config = TrainConfig(steps=5, batch_size=2, learning_rate=1e-3, lr_warmup_steps=2, min_lr=1e-4,
+                         weight_decay=0.05, checkpoint_every=100)
     training.train(config, Aligner.from_text_encoder(t5, tiny.VLM_DIM), t5, tiny.t5_tokenizer(), samples, tmp_path,
                    progress=False)
     assert seen == pytest.approx([learning_rate(config, s) for s in range(5)])

@@ -40,7 +40,7 @@ def test_extract_then_train_then_generate(toy_data, variant):
         assert ds[0].features.shape == (5, tiny.CLIP_DIM) and ds[0].text == toy.toy_captions(6, seed=9)[0]
     else:
         assert all(ds[i].token_aligned and 1 <= len(ds[i].features) <= 5 for i in range(6))
-    out = invoke("train", "--features", feats, "--out", run, "--steps", 4, "--batch-size", 2, "--save-every", 2)
+    out = invoke("train", "--features", feats, "--out", run, "--steps", 4, "--batch-size", 2, "--checkpoint-every", 2)
     assert "loss" in out.output and (run / "aligner" / "diffusion_pytorch_model.safetensors").is_file()
     assert len(json.loads((run / "losses.json").read_text())) == 4
     image = toy_data / "0.png"

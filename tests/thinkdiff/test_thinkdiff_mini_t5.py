@@ -31,9 +31,9 @@ def test_captions_drop_attributes_but_never_all():
 
 
 def test_training_resumes_exactly_and_keeps_the_encoder(tmp_path):
-    straight = mini_t5.train(tmp_path / "a", steps=4, batch_size=4, save_every=2, log=lambda _: None)
-    mini_t5.train(tmp_path / "b", steps=2, batch_size=4, save_every=2, log=lambda _: None)  # "killed" after 2
-    resumed = mini_t5.train(tmp_path / "b", steps=4, batch_size=4, save_every=2, log=lambda _: None)
+    straight = mini_t5.train(tmp_path / "a", steps=4, batch_size=4, checkpoint_every=2, log=lambda _: None)
+    mini_t5.train(tmp_path / "b", steps=2, batch_size=4, checkpoint_every=2, log=lambda _: None)  # "killed" after 2
+    resumed = mini_t5.train(tmp_path / "b", steps=4, batch_size=4, checkpoint_every=2, log=lambda _: None)
     a = json.loads((tmp_path / "a" / "checkpoint" / "state.json").read_text())["losses"]
     b = json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["losses"]
     assert len(a) == 4 and a == b and straight["final_loss"] == resumed["final_loss"]

@@ -67,7 +67,7 @@ def test_episodes_are_answered_by_the_target_description_on_training_scenes(monk
 
 
 def test_vlm_training_lowers_the_loss_and_resumes_exactly(tmp_path):
-    quiet = dict(batch_size=4, save_every=2, eval_cases=0, vision_steps=2, log=lambda _: None)
+    quiet = dict(batch_size=4, checkpoint_every=2, eval_cases=0, vision_steps=2, log=lambda _: None)
     vlm.train(tmp_path / "a", steps=4, **quiet)
     vlm.train(tmp_path / "b", steps=2, **quiet)  # "killed" after 2 steps
     vlm.train(tmp_path / "b", steps=4, **quiet)
@@ -75,7 +75,7 @@ def test_vlm_training_lowers_the_loss_and_resumes_exactly(tmp_path):
     b = json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["losses"]
     assert len(a) == 4 and a == b
     model, proc = vlm.load(tmp_path / "b" / "vlm")
-    longer = vlm.train(tmp_path / "c", steps=30, batch_size=8, save_every=30, eval_cases=0, vision_steps=0,
+    longer = vlm.train(tmp_path / "c", steps=30, batch_size=8, checkpoint_every=30, eval_cases=0, vision_steps=0,
                        log=lambda _: None)
     losses = json.loads((tmp_path / "c" / "checkpoint" / "state.json").read_text())["losses"]
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 1.0 and longer["steps"] == 30
@@ -92,7 +92,7 @@ def test_decoder_captions_drop_attributes_and_a_tenth_are_empty():
 
 
 def test_decoder_training_lowers_the_loss_and_resumes_exactly(tmp_path):
-    quiet = dict(batch_size=4, pool_size=16, save_every=2, config=TINY, log=lambda _: None)
+    quiet = dict(batch_size=4, pool_size=16, checkpoint_every=2, config=TINY, log=lambda _: None)
     decoder_training.train(tmp_path / "a", steps=4, **quiet)
     decoder_training.train(tmp_path / "b", steps=2, **quiet)
     decoder_training.train(tmp_path / "b", steps=4, **quiet)
@@ -101,7 +101,7 @@ def test_decoder_training_lowers_the_loss_and_resumes_exactly(tmp_path):
     assert len(a) == 4 and a == b
     pool = decoder_training.latent_pool(None, 16, 0, tmp_path / "b" / "pool.safetensors")  # cached: no VAE needed
     assert pool[0].shape == (16, 16, 1, 16, 16) and len(pool[1]) == 16
-    decoder_training.train(tmp_path / "c", steps=80, lr=2e-3, **{**quiet, "save_every": 80})
+    decoder_training.train(tmp_path / "c", steps=80, learning_rate=2e-3, **{**quiet, "checkpoint_every": 80})
     losses = json.loads((tmp_path / "c" / "checkpoint" / "state.json").read_text())["losses"]
     assert np.mean(losses[-15:]) < 0.8 * np.mean(losses[:15])
 
@@ -146,7 +146,7 @@ def test_the_aligner_chain_runs_on_a_mini_vlm_folder(tmp_path):
     for args in (["extract", "--data", data, "--out", tmp_path / "f", "--vlm", tmp_path / "vlm", "--greedy",
                   "--max-new-tokens", 4, "--dtype", "float32"],
                  ["train", "--features", tmp_path / "f", "--out", tmp_path / "a", "--t5", tmp_path / "t5", "--steps", 2,
-                  "--batch-size", 2, "--warmup-steps", 0]):
+                  "--batch-size", 2, "--lr-warmup-steps", 0]):
         result = runner.invoke(app, [str(a) for a in args])
         assert result.exit_code == 0, result.output + repr(result.exception)
     features = FeatureDataset(tmp_path / "f")

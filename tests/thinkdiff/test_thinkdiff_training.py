@@ -35,7 +35,8 @@ def aligner_for(t5, init, in_dim=32, seed=0):
 
 
 def run(variant, init, t5, corpus, tmp_path, **overrides):
-    config = TrainConfig(variant=variant, steps=STEPS, batch_size=16, lr=3e-3, save_every=1000, **overrides)
+    config = TrainConfig(variant=variant, steps=STEPS, batch_size=16, learning_rate=3e-3, checkpoint_every=1000,
+                         **overrides)
     return train(config, aligner_for(t5, init), t5, tiny.t5_tokenizer(), corpus, tmp_path / f"{variant}-{init}",
                  progress=False).losses
 
@@ -89,7 +90,7 @@ def test_aligned_tokens_enter_the_decoder_exactly_as_encoder_outputs(pretrained_
 
 def test_exact_resume_and_atomic_checkpoints(pretrained_t5, lvlm_corpus, tmp_path):
     tok = tiny.t5_tokenizer()
-    config = TrainConfig(variant="lvlm", steps=6, batch_size=4, lr=3e-3, save_every=2, keep_checkpoints=2)
+    config = TrainConfig(variant="lvlm", steps=6, batch_size=4, learning_rate=3e-3, checkpoint_every=2, keep_last=2)
     straight = train(config, aligner_for(pretrained_t5, "t5"), pretrained_t5, tok, lvlm_corpus[:40],
                      tmp_path / "a", progress=False)
     # the same run, killed after 3 steps (after the step-2 checkpoint), then restarted with a fresh,

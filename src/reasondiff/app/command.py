@@ -13,6 +13,7 @@ import typer
 
 from ..console import TINY_NOTICE
 from ..console import fail as _fail
+from ..device import DEVICE_HELP
 from ..narrator.cli import TIMEOUT_HELP, open_narrator
 from ..pipelines.settings import MODEL_HELP, SIZE_HELP
 
@@ -38,7 +39,7 @@ def demo(
     width: int = typer.Option(None, help="The page's starting value. " + SIZE_HELP["width"]),
     max_upload_mb: float = typer.Option(10.0, help="Largest image upload accepted, in MB."),
     output_dir: Path = typer.Option(None, help="Where generated videos and scripts go (the page serves files from it). Default: a new temporary folder."),
-    device: str = typer.Option("auto", help="'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ..."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
     dtype: str = typer.Option("auto", help="'auto' (bfloat16 on CUDA, float32 on CPU), 'float32', 'bfloat16'."),
 ) -> None:
     """Open the ReasonDiff studio in your browser: narrate, edit the frame-by-frame script, generate, download.

@@ -24,7 +24,7 @@ from pathlib import Path
 from PIL import Image
 
 from .captioning import read_captions
-from .jsonl import write_atomically
+from .jsonl import read_jsonl, write_atomically
 from .sampling import SampledClips
 
 PROMPT_SOURCES = ("source", "first", "middle", "last")
@@ -148,7 +148,9 @@ def read_benchmark(path: str | Path) -> list[dict]:
     path = Path(path)
     if path.is_dir():
         path = path / "benchmark.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not path.is_file():
+        raise FileNotFoundError(f"benchmark not found: {path}")
+    rows = read_jsonl(path)
     for row in rows:
         row["image"] = str(path.parent / row["image"])
     return rows

@@ -71,7 +71,7 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
         path = path / RESULTS
     if not path.is_file():
         raise ValueError(f"no results found at {path}: run `reasondiff eval run` first")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(path)
 
 
 def _check_settings(out_dir: Path, settings: GenerationSettings, metrics: Sequence[Any]) -> None:

@@ -53,12 +53,12 @@ def degenerate(kind: str, script: EventScript, position: int, size: int = 64, se
 
 def write_videos(benchmark: str, kind: str, out_dir: str) -> int:
     """One video per case of a SynthWorld-Bench v2 benchmark.jsonl; returns how many were written."""
-    import json
     from pathlib import Path
 
+    from ..data.jsonl import read_jsonl
     from ..media import save_video
 
-    rows = [json.loads(line) for line in Path(benchmark).read_text().splitlines() if line.strip()]
+    rows = read_jsonl(Path(benchmark))
     for number, row in enumerate(rows):
         video = degenerate(kind, EventScript(**row["world"]), row["position"], seed=number)
         save_video(video.astype(np.float32) / 255.0, Path(out_dir) / f"{row['id']}.mp4", fps=8)

@@ -36,10 +36,12 @@ from ..narrator.schema import Narration
 from ..conditioning import (
     condition_mask,
     decode_latents,
+    encode_texts,
     encode_video,
     enhanced_condition,
     frame_contexts,
     narratives_per_frame,
+    padded_lengths,
     place_image,
 )
 from .limits import limits_of
@@ -73,9 +75,11 @@ class ReasonDiffPipelineOutput(BaseOutput):
 @dataclass
 class NarrativeEmbeds:
     """What the DiT's text cross-attention reads: each video's narrative contexts `[B, U, L, D]` (zero-padded
-    across the batch), the context of every latent frame `[B, F]`, and the negative prompt `[B, L, D]`."""
+    across the batch), their lengths in tokens `[B, U]` (the AlignFormer's token mask), the context of every
+    latent frame `[B, F]`, and the negative prompt `[B, L, D]`."""
 
     contexts: torch.Tensor
+    context_lengths: torch.Tensor
     frame_to_context: torch.Tensor
     negative: torch.Tensor | None
 
@@ -375,9 +379,10 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
     def encode_narratives(self, narrations, prompt, prompt_embeds, negative_prompt, negative_prompt_embeds, mode,
                           max_sequence_length, device) -> NarrativeEmbeds:
         """Each video's narrative contexts, built as the trainer builds them (`conditioning.frame_contexts`):
-        the batch's distinct texts are encoded once (Wan's UMT5 code), a latent frame that straddles a change of
-        description reads the frame-weighted mean. In "no_multi_prompt" every frame reads the video's prompt
-        (or its `prompt_embeds`). The negative prompt goes through diffusers' `encode_prompt`."""
+        the batch's distinct texts are encoded once (`conditioning.encode_texts`: Wan's UMT5 code, bit for bit,
+        with each text's length from the tokenizer, carried to the AlignFormer's token mask), a latent frame that
+        straddles a change of description reads the frame-weighted mean. In "no_multi_prompt" every frame reads
+        the video's prompt (or its `prompt_embeds`). The negative prompt goes through diffusers' `encode_prompt`."""
         dtype = self.transformer.dtype
         num_frames = narrations[0].num_frames
         if mode == "no_multi_prompt":
@@ -387,20 +392,23 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
             frame_texts = [n.descriptions for n in narrations]
         if frame_texts is None:  # video b reads prompt_embeds[b] at every frame
             text_embeds = prompt_embeds.to(device)
+            lengths = padded_lengths(text_embeds)  # a caller's embeddings come without their lengths
             caption_index = torch.arange(len(narrations), device=device)[:, None].expand(-1, num_frames)
         else:
             texts = list(dict.fromkeys(t for frames in frame_texts for t in frames))
-            text_embeds = self._get_t5_prompt_embeds(texts, max_sequence_length=max_sequence_length, device=device)
+            text_embeds, lengths = encode_texts(self.tokenizer, self.text_encoder, texts, max_sequence_length,
+                                                device=device, return_lengths=True)
             index = {t: i for i, t in enumerate(texts)}
             caption_index = torch.tensor([[index[t] for t in frames] for frames in frame_texts], device=device)
-        lengths = text_embeds.ne(0).any(-1).sum(-1)  # Wan zero-pads each text past its tokens
-        contexts, frame_to_context, _ = frame_contexts(text_embeds[None].expand(len(narrations), -1, -1, -1),
-                                                       lengths[None].expand(len(narrations), -1), caption_index)
+        contexts, frame_to_context, context_lengths = frame_contexts(
+            text_embeds[None].expand(len(narrations), -1, -1, -1), lengths[None].expand(len(narrations), -1),
+            caption_index)
         # the positive side is ours (frame-wise); given as prompt_embeds, encode_prompt encodes the negative only
         _, negative = self.encode_prompt(None, negative_prompt, self.do_classifier_free_guidance,
                                          prompt_embeds=contexts[:, 0], negative_prompt_embeds=negative_prompt_embeds,
                                          max_sequence_length=max_sequence_length, device=device)
-        return NarrativeEmbeds(contexts, frame_to_context, None if negative is None else negative.to(dtype))
+        return NarrativeEmbeds(contexts, context_lengths, frame_to_context,
+                               None if negative is None else negative.to(dtype))
 
     def encode_condition_image(self, image, batch_size: int, device) -> torch.Tensor | None:
         """CLIP image tokens for every video (Wan's `encode_image`); None for DiTs without image cross-attention
@@ -423,7 +431,8 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
             condition = torch.cat([mask, condition_latents], dim=1)
         else:
             anchors = torch.stack([condition_latents[b, :, n.latent_position] for b, n in enumerate(narrations)])
-            narratives, narrative_mask = narratives_per_frame(text.contexts, text.frame_to_context)
+            narratives, narrative_mask = narratives_per_frame(text.contexts, text.frame_to_context,
+                                                              text.context_lengths)
             condition, _ = enhanced_condition(self.alignformer, anchors, positions, num_frames, narratives,
                                               narrative_mask, self.config.predicted_mask_value)
         shape = (len(positions), self.vae.config.z_dim, num_latent_frames(num_frames), latent_height, latent_width)

@@ -6,12 +6,12 @@ state dict (often wrapped as `{"model": state_dict}` in a `.pth`). The layers ar
 not by index: the 2-D weights are the two linear layers in order, a trailing 1-D weight without a bias
 is the RMSNorm. The dimensions are read off the weights; the result is saved as safetensors.
 
-    python -m reasondiff.thinkdiff.convert authors_checkpoint.pth out/aligner
+    reasondiff thinkdiff convert authors_checkpoint.pth out/aligner
+    python -m reasondiff.thinkdiff.convert authors_checkpoint.pth out/aligner     # the same command
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -76,15 +76,10 @@ def convert_checkpoint(path: str | Path, out_dir: str | Path, eps: float = 1e-6)
     return aligner
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint")
-    parser.add_argument("out")
-    parser.add_argument("--eps", type=float, default=1e-6, help="RMSNorm epsilon (T5's is 1e-6).")
-    args = parser.parse_args(argv)
-    aligner = convert_checkpoint(args.checkpoint, args.out, args.eps)
-    print(f"aligner {aligner.config.in_dim} -> {aligner.config.out_dim} written to {args.out}")
+if __name__ == "__main__":  # `reasondiff thinkdiff convert`, one typer command for both spellings
+    from ..console import script_app
+    from .cli import convert
 
-
-if __name__ == "__main__":
-    main()
+    app = script_app(__doc__)
+    app.command()(convert)
+    app()

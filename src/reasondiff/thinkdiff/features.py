@@ -26,6 +26,7 @@ import PIL.Image
 import torch
 import torch.nn.functional as F
 
+from ..data.jsonl import write_atomically
 from ..faults import checkpoint
 
 # Appendix B: the prompts ThinkDiff-LVLM's training data was generated with (one drawn per image).
@@ -203,15 +204,9 @@ class ShardedFeatureWriter:
         os.replace(tmp, self.dir / name)
         checkpoint()  # a kill here leaves a shard the index does not list: the next run writes it again
         self.index["shards"].append({"file": name, "start": self.done, "count": len(self.buffer)})
-        _write_json_atomic(self.dir / "index.json", self.index)
+        write_atomically(self.dir / "index.json", json.dumps(self.index, indent=1))
         checkpoint()
         self.buffer = []
-
-
-def _write_json_atomic(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 def extract_to_shards(inputs: Sequence[Any], compute: Callable[[int, Any], TokenFeatures], out_dir: str | Path,

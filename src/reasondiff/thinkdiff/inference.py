@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import PIL.Image
 import torch
 
+from ..conditioning import pad_to
 from .aligner import Aligner
 from .features import clip_image_tokens, lvlm_features
 
@@ -116,9 +117,8 @@ def wan_embeddings(pipe, tokens: torch.Tensor, prompt: str = "", max_sequence_le
     parts = [tokens.to(device)]
     if prompt:
         parts.append(t5_encode(pipe.tokenizer, pipe.text_encoder, prompt).to(tokens))
-    embeds = torch.cat(parts, dim=1)[:, :max_sequence_length]
-    pad = embeds.new_zeros(1, max_sequence_length - embeds.shape[1], embeds.shape[-1])
-    return {"prompt_embeds": torch.cat([embeds, pad], dim=1).to(pipe.transformer.dtype)}
+    embeds = pad_to(torch.cat(parts, dim=1)[:, :max_sequence_length], max_sequence_length, dim=1)
+    return {"prompt_embeds": embeds.to(pipe.transformer.dtype)}
 
 
 def decoder_kind(pipe) -> str:

@@ -20,14 +20,17 @@ import math
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, model_validator
 from transformers.modeling_outputs import BaseModelOutput
 
 from ..faults import checkpoint
+from ..settings_names import renamed_settings
 from .features import TokenFeatures
 from .masking import split_caption, split_tokens
 
@@ -109,26 +112,35 @@ def thinkdiff_loss(t5, aligner, batch: Batch) -> torch.Tensor:
     return out.loss
 
 
-@dataclass
-class TrainConfig:
+class TrainConfig(BaseModel):
+    """The aligner trainer's settings, named as the ReasonDiff trainer's (`settings_names`): `lr`, `grad_clip`,
+    `save_every`, `keep_checkpoints` and `warmup_steps` still read, with a DeprecationWarning."""
+
+    model_config = ConfigDict(extra="forbid")
+
     variant: str = "lvlm"  # "lvlm" (Eq. 2) or "clip" (Eq. 4)
     steps: int = 25_000  # the paper: 25k steps (LVLM), 100k (CLIP)
     batch_size: int = 96  # total over processes; the paper: 96 (LVLM), 168 (CLIP)
-    lr: float = 1e-4
+    learning_rate: float = 1e-4
     weight_decay: float = 0.0  # the authors: 0.05 (AUTHORS_SCHEDULE)
-    warmup_steps: int = 0  # linear warm-up from 0 to lr; the authors: 2000
-    min_lr: float | None = None  # cosine from lr down to min_lr after the warm-up; None = constant; the authors: 8e-5
-    grad_clip: float | None = 1.0
+    lr_warmup_steps: int = 0  # linear warm-up from 0 to learning_rate; the authors: 2000
+    min_lr: float | None = None  # cosine down to it after the warm-up; None = constant; the authors: 8e-5
+    max_grad_norm: float | None = 1.0
     masked: bool = True  # random masked training (§3.3); False = Table 3 "w/o masked training"
     max_target_tokens: int = 64
     seed: int = 0
-    save_every: int = 1000
-    keep_checkpoints: int = 2
+    checkpoint_every: int = 1000
+    keep_last: int = 2
     mixed_precision: str = "no"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        return renamed_settings(data, "ThinkDiff training config") if isinstance(data, dict) else data
 
 
 # The authors' optimiser settings (their LAVIS config): for real-model runs, `TrainConfig(**AUTHORS_SCHEDULE)`.
-AUTHORS_SCHEDULE = {"warmup_steps": 2000, "min_lr": 8e-5, "weight_decay": 0.05}
+AUTHORS_SCHEDULE = {"lr_warmup_steps": 2000, "min_lr": 8e-5, "weight_decay": 0.05}
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -136,13 +148,13 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
     A pure function of the step (not a stateful scheduler), so a resumed run, under any number of
     processes, sets exactly the rate an uninterrupted one would."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
+    if step < config.lr_warmup_steps:
+        return config.learning_rate * (step + 1) / config.lr_warmup_steps
     if config.min_lr is None:
-        return config.lr
-    span = max(config.steps - config.warmup_steps - 1, 1)
-    progress = min((step - config.warmup_steps) / span, 1.0)
-    return config.min_lr + (config.lr - config.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+        return config.learning_rate
+    span = max(config.steps - config.lr_warmup_steps - 1, 1)
+    progress = min((step - config.lr_warmup_steps) / span, 1.0)
+    return config.min_lr + (config.learning_rate - config.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 @lru_cache(maxsize=8)
@@ -166,6 +178,21 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 def latest_checkpoint(output_dir: str | Path) -> Path | None:
     ckpts = sorted((Path(output_dir) / "checkpoints").glob("step-*"))
     return ckpts[-1] if ckpts else None
+
+
+def step_batch(config: TrainConfig, dataset: Sequence[TokenFeatures], tokenizer, step: int, process_index: int,
+               per_process: int) -> Batch:
+    """This process's share of `step`'s batch, split as the variant trains: a pure function of (seed, step,
+    process), so a resumed run repeats the batches an uninterrupted one would have seen."""
+    idx = batch_indices(len(dataset), config.batch_size, step, config.seed)
+    idx = idx[process_index * per_process: (process_index + 1) * per_process]
+    gen = step_generator(config.seed, step)
+    for _ in range(process_index):  # each process draws its own splits from the step's stream
+        gen = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
+    samples = [dataset[i] for i in idx]
+    if config.variant == "lvlm":
+        return collate_lvlm(samples, tokenizer, gen, config.masked, config.max_target_tokens)
+    return collate_clip(samples, tokenizer, gen, config.max_target_tokens)
 
 
 @dataclass
@@ -192,7 +219,7 @@ def train(config: TrainConfig, aligner, t5, tokenizer, dataset: Sequence[TokenFe
     acc = accelerator or Accelerator(mixed_precision=config.mixed_precision)
     t5.requires_grad_(False).eval().to(acc.device)
     aligner.train()
-    optimizer = torch.optim.AdamW(aligner.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(aligner.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     model, optimizer = acc.prepare(aligner, optimizer)
 
     step, losses = 0, []
@@ -208,30 +235,21 @@ def train(config: TrainConfig, aligner, t5, tokenizer, dataset: Sequence[TokenFe
     last = config.steps if stop_after is None else min(config.steps, step + stop_after)
     bar = tqdm(total=config.steps, initial=step, disable=not (progress and acc.is_main_process), desc="thinkdiff")
     while step < last:
-        idx = batch_indices(len(dataset), config.batch_size, step, config.seed)
-        idx = idx[acc.process_index * per_process: (acc.process_index + 1) * per_process]
-        gen = step_generator(config.seed, step)
-        for _ in range(acc.process_index):  # each process draws its own splits from the step's stream
-            gen = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
-        samples = [dataset[i] for i in idx]
-        if config.variant == "lvlm":
-            batch = collate_lvlm(samples, tokenizer, gen, config.masked, config.max_target_tokens)
-        else:
-            batch = collate_clip(samples, tokenizer, gen, config.max_target_tokens)
+        batch = step_batch(config, dataset, tokenizer, step, acc.process_index, per_process)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
         with acc.autocast():
             loss = thinkdiff_loss(t5, model, batch)
         acc.backward(loss)
-        if config.grad_clip:
-            acc.clip_grad_norm_(model.parameters(), config.grad_clip)
+        if config.max_grad_norm:
+            acc.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(acc.gather(loss.detach()[None]).mean().item())
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
-        if step % config.save_every == 0 or step == config.steps:
+        if step % config.checkpoint_every == 0 or step == config.steps:
             save_checkpoint(acc, output_dir, step, losses, config)
             checkpoint()
     bar.close()
@@ -255,10 +273,11 @@ def save_checkpoint(acc, output_dir: Path, step: int, losses: list[float], confi
     acc.wait_for_everyone()
     acc.save_state(str(tmp))
     if acc.is_main_process:
-        (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "losses": losses, "config": asdict(config)}))
+        state = {"step": step, "losses": losses, "config": config.model_dump()}
+        (tmp / "trainer_state.json").write_text(json.dumps(state))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
-        for old in sorted(root.glob("step-*"))[: -config.keep_checkpoints]:
+        for old in sorted(root.glob("step-*"))[: -config.keep_last]:
             shutil.rmtree(old, ignore_errors=True)
     acc.wait_for_everyone()
     return final

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..conditioning import encode_texts
+from ..conditioning import encode_texts, padded_lengths
 
 
 def _text_encoder(model: str):
@@ -47,7 +47,7 @@ def generic_embedding(cache_dir: Path, model: str, sentence: str, context_len: i
     accelerator.wait_for_everyone()
     saved = load_file(str(path))
     if "length" not in saved:  # written before lengths were stored: Wan's zero padding tells it
-        return saved["embeds"], int(saved["embeds"].ne(0).any(-1).sum())
+        return saved["embeds"], int(padded_lengths(saved["embeds"]))
     return saved["embeds"], int(saved["length"])
 
 

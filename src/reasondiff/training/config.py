@@ -8,6 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..pipelines.settings import NARRATED_MODES
 from ..settings_names import renamed_settings
 
 
@@ -52,7 +53,7 @@ class TrainConfig(_Strict):
     transformer_config: dict | None = Field(
         None, description="stage 0: build a fresh WanTransformer3DModel with these arguments instead of loading `model`"
     )
-    conditioning: Literal["reasondiff", "no_enhanced_latents", "no_multi_prompt"] = Field(
+    conditioning: Literal[NARRATED_MODES] = Field(  # the pipeline's modes that render a frame-wise script
         "reasondiff", description="the paper's ablations (§4.3) as training variants of stages 1 and 2"
     )
     cache_dir: Path
@@ -105,7 +106,7 @@ class TrainConfig(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _renamed(cls, data: Any) -> Any:
-        """The ThinkDiff trainer's old spellings (lr, grad_clip, keep_checkpoints) read as this config's names."""
+        """Old spellings (settings_names.RENAMED: lr, grad_clip, keep_checkpoints, ...) read as this config's names."""
         return renamed_settings(data, "training config") if isinstance(data, dict) else data
 
     @model_validator(mode="after")

@@ -35,10 +35,10 @@ def resume_state(out: Path, optimizer) -> tuple[int, list[float]]:
     return state["step"], state["losses"]
 
 
-def run_steps(model, optimizer, loss_at, step: int, steps: int, losses: list[float], out: Path, save_every: int,
+def run_steps(model, optimizer, loss_at, step: int, steps: int, losses: list[float], out: Path, checkpoint_every: int,
               log, name: str = "model", max_grad_norm: float | None = None) -> int:
     """The three trainers' loop: `loss_at(step)` (a step's data depends on the step only, so a resume is exact),
-    an optimizer step, a checkpoint and a log line every `save_every` steps and at the end. Returns the step."""
+    an optimizer step, a checkpoint and a log line every `checkpoint_every` steps and at the end. Returns the step."""
     while step < steps:
         loss = loss_at(step)
         loss.backward()
@@ -48,7 +48,7 @@ def run_steps(model, optimizer, loss_at, step: int, steps: int, losses: list[flo
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item())
         step += 1
-        if step % save_every == 0 or step == steps:
+        if step % checkpoint_every == 0 or step == steps:
             save_checkpoint(model, optimizer, step, losses, out, name)
-            log(f"step {step} loss {sum(losses[-save_every:]) / len(losses[-save_every:]):.4f}")
+            log(f"step {step} loss {sum(losses[-checkpoint_every:]) / len(losses[-checkpoint_every:]):.4f}")
     return step

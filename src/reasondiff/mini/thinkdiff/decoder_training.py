@@ -93,7 +93,7 @@ def flow_loss(transformer, tokenizer, text_encoder, batch) -> torch.Tensor:
     return torch.nn.functional.mse_loss(prediction, velocity_target(latents, noise))
 
 
-def _components(out: Path, vae: str | Path | None, config: dict, seed: int, lr: float):
+def _components(out: Path, vae: str | Path | None, config: dict, seed: int, learning_rate: float):
     """(transformer, optimizer, step, losses, vae, tokenizer, text encoder), resumed from OUT/checkpoint if there."""
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
     from transformers import AutoTokenizer, UMT5EncoderModel
@@ -105,27 +105,28 @@ def _components(out: Path, vae: str | Path | None, config: dict, seed: int, lr: 
     torch.manual_seed(seed)
     transformer = WanTransformer3DModel.from_pretrained(ckpt / "transformer") if ckpt.is_dir() else \
         WanTransformer3DModel(**config)
-    optimizer = torch.optim.AdamW(transformer.parameters(), lr=lr, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(transformer.parameters(), lr=learning_rate, weight_decay=0.0)
     step, losses = resume_state(out, optimizer)
     vae = AutoencoderKLWan.from_pretrained(vae or root / "vae").eval()
     text_encoder = UMT5EncoderModel.from_pretrained(root / "text_encoder").eval()
     return transformer, optimizer, step, losses, vae, AutoTokenizer.from_pretrained(root / "tokenizer"), text_encoder
 
 
-def train(out: str | Path, vae: str | Path | None = None, steps: int = 6000, batch_size: int = 32, lr: float = 3e-4,
-          seed: int = 0, pool_size: int = 4096, keep: float = 0.7, empty: float = 0.1, config: dict | None = None,
-          save_every: int = 250, log=print) -> dict:
+def train(out: str | Path, vae: str | Path | None = None, steps: int = 6000, batch_size: int = 32,
+          learning_rate: float = 3e-4, seed: int = 0, pool_size: int = 4096, keep: float = 0.7, empty: float = 0.1,
+          config: dict | None = None, checkpoint_every: int = 250, log=print) -> dict:
     """Train (or resume) the decoder; writes OUT/decoder (transformer + VAE) and OUT/result.json."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     config = {**transformer_config(), **(config or {})}
-    transformer, optimizer, step, losses, vae_model, tokenizer, text_encoder = _components(out, vae, config, seed, lr)
+    transformer, optimizer, step, losses, vae_model, tokenizer, text_encoder = _components(
+        out, vae, config, seed, learning_rate)
     pool = latent_pool(vae_model, pool_size, seed, out / "pool.safetensors")
     transformer.train()
     step = run_steps(transformer, optimizer,
                      lambda step: flow_loss(transformer, tokenizer, text_encoder,
                                             step_batch(pool, step, seed, batch_size, keep, empty)),
-                     step, steps, losses, out, save_every, log, name="transformer", max_grad_norm=1.0)
+                     step, steps, losses, out, checkpoint_every, log, name="transformer", max_grad_norm=1.0)
     transformer.eval().save_pretrained(out / "decoder" / "transformer")
     vae_model.save_pretrained(out / "decoder" / "vae")
     result = {"steps": step, "first_loss": float(np.mean(losses[:50])), "final_loss": float(np.mean(losses[-50:]))}
@@ -136,12 +137,13 @@ def train(out: str | Path, vae: str | Path | None = None, steps: int = 6000, bat
 def main(out: Path, config: Path = typer.Option(None, help="YAML of train()'s settings "
                                                        "(configs/thinkdiff_mini_decoder.yaml)."),
          vae: Path = typer.Option(None, help="AutoencoderKLWan folder (default: the shipped mini VAE)."),
-         steps: int = None, batch_size: int = None, lr: float = typer.Option(None, "--learning-rate"),
-         seed: int = None) -> None:
+         steps: int = None, batch_size: int = None, learning_rate: float = None, seed: int = None,
+         lr: float = typer.Option(None, "--lr", hidden=True)) -> None:  # lr: --learning-rate's old name
     """Train (or resume) the text-to-image mini decoder into OUT/decoder."""
     from .config import train_from_command_line
 
-    train_from_command_line(train, out, config, vae=vae, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+    train_from_command_line(train, out, config, vae=vae, steps=steps, batch_size=batch_size,
+                            learning_rate=learning_rate, lr=lr, seed=seed)
 
 
 if __name__ == "__main__":

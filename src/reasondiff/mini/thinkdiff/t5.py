@@ -14,12 +14,12 @@ back exactly from the encoder's states.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
+import typer
 
 from ...thinkdiff.masking import split_caption
 from .checkpoint import resume_state, run_steps
@@ -84,8 +84,8 @@ def read_back(model, tokenizer, captions: list[str]) -> float:
     return float(np.mean([a.strip() == b for a, b in zip(said, captions, strict=True)]))
 
 
-def train(out: str | Path, steps: int = 3000, batch_size: int = 32, lr: float = 1e-3, seed: int = 0,
-          save_every: int = 250, log=print) -> dict:
+def train(out: str | Path, steps: int = 3000, batch_size: int = 32, learning_rate: float = 1e-3, seed: int = 0,
+          checkpoint_every: int = 250, log=print) -> dict:
     """Train (or resume) the decoder; writes OUT/t5 (the model, safetensors) and OUT/result.json."""
     from transformers import AutoTokenizer, UMT5ForConditionalGeneration
 
@@ -97,7 +97,7 @@ def train(out: str | Path, steps: int = 3000, batch_size: int = 32, lr: float = 
     ckpt = out / "checkpoint"
     model = UMT5ForConditionalGeneration.from_pretrained(ckpt / "model") if ckpt.is_dir() else build(seed=seed)
     freeze_encoder(model)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=learning_rate)
     step, losses = resume_state(out, optimizer)
     model.train()
 
@@ -105,7 +105,7 @@ def train(out: str | Path, steps: int = 3000, batch_size: int = 32, lr: float = 
         rng = np.random.default_rng([seed, step])
         return model(**batch(tokenizer, world_captions(rng, batch_size), torch.Generator().manual_seed(step))).loss
 
-    step = run_steps(model, optimizer, loss_at, step, steps, losses, out, save_every, log)
+    step = run_steps(model, optimizer, loss_at, step, steps, losses, out, checkpoint_every, log)
     held_out = world_captions(np.random.default_rng([seed, 10**9]), 200)
     result = {"steps": step, "final_loss": float(np.mean(losses[-50:])), "read_back": read_back(model, tokenizer,
                                                                                                  held_out)}
@@ -115,16 +115,22 @@ def train(out: str | Path, steps: int = 3000, batch_size: int = 32, lr: float = 
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out")
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    print(json.dumps(train(args.out, args.steps, args.batch_size, args.lr, args.seed)))
+def main(out: Path = typer.Argument(..., help="Run folder: checkpoint/, t5/ (the model) and result.json."),
+         steps: int = typer.Option(3000, help="Training steps in all (a rerun resumes from OUT/checkpoint)."),
+         batch_size: int = typer.Option(32, help="World captions per step."),
+         learning_rate: float = typer.Option(None, show_default="0.001", help="AdamW's learning rate."),
+         seed: int = typer.Option(0, help="Seeds the decoder's initialisation and every step's captions."),
+         lr: float = typer.Option(None, "--lr", hidden=True)) -> None:  # lr: --learning-rate's old name
+    """Train (or resume) the T5 decoder around the mini's frozen UMT5 encoder; prints result.json's figures."""
+    from .config import train_from_command_line
+
+    train_from_command_line(train, out, None, steps=steps, batch_size=batch_size, learning_rate=learning_rate,
+                            lr=lr, seed=seed)
 
 
 if __name__ == "__main__":
-    main()
+    from ...console import script_app
+
+    app = script_app(__doc__)
+    app.command()(main)
+    app()

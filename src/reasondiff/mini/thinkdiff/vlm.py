@@ -218,7 +218,8 @@ def _image_features(model, pixels) -> torch.Tensor:
     return torch.cat([tokens.mean(1), tokens.amax(1)], dim=-1)
 
 
-def pretrain_vision(model, proc, steps: int = 300, batch_size: int = 32, lr: float = 1e-3, seed: int = 0) -> float:
+def pretrain_vision(model, proc, steps: int = 300, batch_size: int = 32, learning_rate: float = 1e-3,
+                    seed: int = 0) -> float:
     """Teach the vision tower the four attributes of training stills with linear probes (dropped afterwards), as
     a VLM starts from a pretrained vision encoder. Through the language model alone, small agents and objects
     were still unread after 1 250 steps (only the room was); probes teach them in ~150 steps. Returns the probes'
@@ -228,7 +229,7 @@ def pretrain_vision(model, proc, steps: int = 300, batch_size: int = 32, lr: flo
     torch.manual_seed(seed)
     probes = torch.nn.ModuleDict({k: torch.nn.Linear(4 * model.config.text_config.hidden_size // 2, len(SPACES[k]))
                                   for k in ATTRIBUTES})
-    optimizer = torch.optim.AdamW([*model.model.visual.parameters(), *probes.parameters()], lr=lr)
+    optimizer = torch.optim.AdamW([*model.model.visual.parameters(), *probes.parameters()], lr=learning_rate)
 
     def batch(rng, n, held_out=False):
         stills = [random_still(rng, held_out=held_out) for _ in range(n)]
@@ -251,21 +252,22 @@ def pretrain_vision(model, proc, steps: int = 300, batch_size: int = 32, lr: flo
 
 
 # ---------------------------------------------------------------- training (exact resume) and evaluation
-def learning_rate(step: int, steps: int, lr: float, warmup: int = 100) -> float:
-    """Linear warm-up, then cosine to lr/10: a pure function of the step, so a resumed run sets the same rate."""
+def rate_at(step: int, steps: int, learning_rate: float, warmup: int = 100) -> float:
+    """Linear warm-up to `learning_rate`, then cosine to a tenth of it: a pure function of the step, so a resumed
+    run sets the same rate."""
     if step < warmup:
-        return lr * (step + 1) / warmup
+        return learning_rate * (step + 1) / warmup
     progress = min((step - warmup) / max(steps - warmup, 1), 1.0)
-    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _resume(out: Path, proc, seed: int, lr: float, vision_steps: int):
+def _resume(out: Path, proc, seed: int, learning_rate: float, vision_steps: int):
     from transformers import Qwen2VLForConditionalGeneration
 
     ckpt = out / "checkpoint"
     model = Qwen2VLForConditionalGeneration.from_pretrained(ckpt / "model") if ckpt.is_dir() else build(proc,
                                                                                                       seed=seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
     if not ckpt.is_dir():
         probe = pretrain_vision(model, proc, vision_steps, seed=seed) if vision_steps else None
         (out / "vision.json").write_text(json.dumps({"steps": vision_steps, "probe_accuracy": probe}) + "\n")
@@ -273,22 +275,22 @@ def _resume(out: Path, proc, seed: int, lr: float, vision_steps: int):
     return (model, optimizer, *resume_state(out, optimizer))
 
 
-def train(out: str | Path, steps: int = 4000, batch_size: int = 16, lr: float = 1e-3, seed: int = 0,
-          save_every: int = 250, eval_cases: int = 25, vision_steps: int = 300, log=print) -> dict:
+def train(out: str | Path, steps: int = 4000, batch_size: int = 16, learning_rate: float = 1e-3, seed: int = 0,
+          checkpoint_every: int = 250, eval_cases: int = 25, vision_steps: int = 300, log=print) -> dict:
     """Train (or resume) the mini VLM; writes OUT/vlm (`save`'s layout) and OUT/result.json (its accuracies)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     proc = processor()
-    model, optimizer, step, losses = _resume(out, proc, seed, lr, vision_steps)
+    model, optimizer, step, losses = _resume(out, proc, seed, learning_rate, vision_steps)
     model.train()
 
     def loss_at(step: int) -> torch.Tensor:
         rng = np.random.default_rng([seed, step])
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, steps, lr)
+            group["lr"] = rate_at(step, steps, learning_rate)
         return model(**encode(proc, [sample(rng) for _ in range(batch_size)])).loss
 
-    step = run_steps(model, optimizer, loss_at, step, steps, losses, out, save_every, log, max_grad_norm=1.0)
+    step = run_steps(model, optimizer, loss_at, step, steps, losses, out, checkpoint_every, log, max_grad_norm=1.0)
     model.eval()
     save(model, proc, out / "vlm")
     result = {"steps": step, "final_loss": float(np.mean(losses[-50:])),
@@ -326,14 +328,14 @@ def evaluate(model, proc, cases: int = 25, seed: int = 1) -> dict:
 
 def main(out: Path, config: Path = typer.Option(None, help="YAML of train()'s settings "
                                                        "(configs/thinkdiff_mini_vlm.yaml)."),
-         steps: int = None, batch_size: int = None, lr: float = typer.Option(None, "--learning-rate"),
-         seed: int = None, eval_cases: int = typer.Option(None, help="Bench episodes per task and shot to score "
-                                                                     "(0: none).")) -> None:
+         steps: int = None, batch_size: int = None, learning_rate: float = None, seed: int = None,
+         eval_cases: int = typer.Option(None, help="Bench episodes per task and shot to score (0: none)."),
+         lr: float = typer.Option(None, "--lr", hidden=True)) -> None:  # lr: --learning-rate's old name
     """Train (or resume) the mini VLM into OUT/vlm and score it on held-out scenes (OUT/result.json)."""
     from .config import train_from_command_line
 
-    train_from_command_line(train, out, config, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                            eval_cases=eval_cases)
+    train_from_command_line(train, out, config, steps=steps, batch_size=batch_size,
+                            learning_rate=learning_rate, lr=lr, seed=seed, eval_cases=eval_cases)
 
 
 if __name__ == "__main__":
