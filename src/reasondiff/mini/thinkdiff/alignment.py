@@ -10,6 +10,19 @@ frozen T5 decoder writes what it reads from the aligned tokens as if they were i
     right         what it writes names the target (captions: the still's caption exactly; episodes: both task
                   attributes, as the bench judges the VLM's text)
 
+Those read *all* the answer's tokens, as the diffusion decoder does. That is what an aligner trained without
+masking (or on input-token features) learned: every feature in, the whole text out. An aligner trained with the
+paper's random masked training (§3.3, `thinkdiff.masking`) learned something else: the features of the first k
+tokens in, the *rest* of the text out (k drawn in [1, n-1], never n). Given all n features, its decoder reads them
+as it read n-1 and writes the answer's last word ("a cat by the intact vase in the kitchen" -> "kitchen" on the
+2,000-caption run), so its `right` is 0 by construction, not a fault. The read-back it was trained for is the
+continuation, so every token-aligned answer is also read that way, at every split k in [1, n-1]:
+
+    continued_same_as_vlm   the VLM's first k tokens' text followed by what the decoder writes from their aligned
+                            features is the VLM's answer exactly (mean over k, then over answers)
+    continued_right         ... names the target, as `right` (mean over k, then over answers)
+    first_token_right       the same at k = 1 only: all but the first token written from the decoder's reading
+
     python -m reasondiff.mini.thinkdiff.alignment data OUT --count 2000
     python -m reasondiff.mini.thinkdiff.alignment readback --vlm V --aligner A --t5 T --out R.json [--source input]
 """
@@ -17,6 +30,7 @@ frozen T5 decoder writes what it reads from the aligned tokens as if they were i
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,10 +72,57 @@ def decode_tokens(t5, tokenizer, tokens: torch.Tensor, max_new_tokens: int = 32)
     return tokenizer.decode(out[0], skip_special_tokens=True).strip()
 
 
-def read_one(vlm, proc, aligner, t5, tokenizer, items: list, source: str = "generated") -> tuple[str, str]:
-    """(the VLM's answer, what the T5 decoder reads from its aligned features)."""
+@torch.no_grad()
+def decode_prefixes(t5, tokenizer, tokens: torch.Tensor, max_new_tokens: int = 32) -> list[str]:
+    """What the T5 decoder writes from each prefix `tokens[:k]`, k = 1 .. n-1, of aligned tokens `[n, D]` (greedy,
+    one padded batch: padding is masked out of the cross-attention)."""
+    from transformers.modeling_outputs import BaseModelOutput
+
+    n = tokens.shape[0]
+    if n < 2:
+        return []
+    batch = tokens[None].expand(n - 1, -1, -1)
+    mask = (torch.arange(n)[None] < torch.arange(1, n)[:, None]).long()
+    out = t5.generate(encoder_outputs=BaseModelOutput(last_hidden_state=batch * mask[..., None]),
+                      attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False)
+    return [t.strip() for t in tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+
+def completed(text: str, cut: int, written: str) -> str:
+    """The answer's first `cut` characters followed by what the decoder wrote for the rest. Masked training's target
+    is `text[cut:].strip()`, so the space it stripped (if any) is put back between the two."""
+    return text[:cut] + (" " if text[cut:cut + 1].isspace() and written else "") + written
+
+
+@dataclass
+class Reading:
+    vlm: str  # the VLM's answer
+    full: str  # what the T5 decoder writes from all the answer's aligned tokens
+    continued: list[str]  # for k = 1 .. n-1: the answer's first k tokens' text + what it writes from their tokens
+
+
+def read_one(vlm, proc, aligner, t5, tokenizer, items: list, source: str = "generated") -> Reading:
+    """The VLM's answer and what the T5 decoder reads from its aligned features: all of them, and every prefix
+    (token-aligned features only; input-token features have no split)."""
     feats = lvlm_features(vlm, proc, items, 24, source=source)
-    return feats.text, decode_tokens(t5, tokenizer, aligner(feats.features[None]))
+    tokens = aligner(feats.features[None])
+    continued = []
+    if feats.token_aligned:
+        continued = [completed(feats.text, int(feats.offsets[k]), w)
+                     for k, w in enumerate(decode_prefixes(t5, tokenizer, tokens[0]), start=1)]
+    return Reading(feats.text, decode_tokens(t5, tokenizer, tokens), continued)
+
+
+def _scores(readings: list[Reading], is_right) -> dict:
+    """`same_as_vlm`/`right` of the full read-back; `continued_*` and `first_token_right` where prefixes exist."""
+    out = {"same_as_vlm": float(np.mean([r.full == r.vlm for r in readings])),
+           "right": float(np.mean([is_right(i, r.full) for i, r in enumerate(readings)]))}
+    split = [(i, r) for i, r in enumerate(readings) if r.continued]
+    if split:
+        out["continued_same_as_vlm"] = float(np.mean([np.mean([c == r.vlm for c in r.continued]) for _, r in split]))
+        out["continued_right"] = float(np.mean([np.mean([is_right(i, c) for c in r.continued]) for i, r in split]))
+        out["first_token_right"] = float(np.mean([is_right(i, r.continued[0]) for i, r in split]))
+    return out
 
 
 def read_back(vlm, proc, aligner, t5, tokenizer, cases: int = 25, seed: int = 1, source: str = "generated",
@@ -73,19 +134,20 @@ def read_back(vlm, proc, aligner, t5, tokenizer, cases: int = 25, seed: int = 1,
 
     rng = np.random.default_rng([seed, 7])
     stills = [random_still(rng) for _ in range(4 * cases)]
-    rows = [(*read_one(vlm, proc, aligner, t5, tokenizer, [PIL.Image.fromarray(s.render(64)), DESCRIBE_PROMPTS[0]],
-                       source), caption(s.attributes())) for s in stills]
-    result = {"captions": {"same_as_vlm": float(np.mean([a == b for a, b, _ in rows])),
-                           "right": float(np.mean([b == c for _, b, c in rows])), "examples": rows[:3]}}
+    captions = [caption(s.attributes()) for s in stills]
+    said = [read_one(vlm, proc, aligner, t5, tokenizer, [PIL.Image.fromarray(s.render(64)), DESCRIBE_PROMPTS[0]],
+                     source) for s in stills]
+    result = {"captions": {**_scores(said, lambda i, text: text == captions[i]),
+                           "examples": [[r.vlm, r.full, r.continued, c] for r, c in zip(said[:3], captions,
+                                                                                        strict=False)]}}
     for shot in shots:
         prompts = [p for t in TABLE.order for p in episodes(t, shot, cases, seed)]
         said = [read_one(vlm, proc, aligner, t5, tokenizer, p.items(INSTRUCTION), source) for p in prompts]
         result[f"episodes_{shot}shot"] = {
-            "same_as_vlm": float(np.mean([a == b for a, b in said])),
-            "right": float(np.mean([right(mentioned(b), target(p)) for (_, b), p in zip(said, prompts, strict=True)])),
-            "vlm_right": float(np.mean([right(mentioned(a), target(p)) for (a, _), p in zip(said, prompts,
+            **_scores(said, lambda i, text, prompts=prompts: right(mentioned(text), target(prompts[i]))),
+            "vlm_right": float(np.mean([right(mentioned(r.vlm), target(p)) for r, p in zip(said, prompts,
                                                                                            strict=True)])),
-            "examples": [[p.texts, a, b] for (a, b), p in list(zip(said, prompts, strict=True))[:3]]}
+            "examples": [[p.texts, r.vlm, r.full, r.continued] for r, p in list(zip(said, prompts, strict=True))[:3]]}
     return result
 
 
