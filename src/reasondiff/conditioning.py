@@ -60,7 +60,7 @@ def condition_mask(
 
 
 __all__ = [
-    "NarrativeContexts", "condition_mask", "decode_latents", "encode_images", "encode_texts", "encode_video",
+    "NarrativeContexts", "anchor_latent_index", "condition_mask", "decode_latents", "encode_images", "encode_texts", "encode_video",
     "enhanced_condition", "frame_contexts", "narratives_per_frame", "pad_to", "padded_lengths", "place_image",
     "token_mask",
 ]
@@ -90,6 +90,11 @@ def encode_texts(tokenizer, text_encoder, texts: Sequence[str], max_sequence_len
 def token_mask(lengths: torch.Tensor, max_sequence_length: int) -> torch.Tensor:
     """`[..., max_sequence_length]` bool mask, True for the first `lengths[...]` tokens of each text."""
     return torch.arange(max_sequence_length, device=lengths.device) < lengths[..., None]
+
+
+def anchor_latent_index(positions: Sequence[int], num_frames: int, device=None) -> torch.Tensor:
+    """Each 1-based pixel anchor position as its latent-frame index `[B]`."""
+    return torch.tensor([pixel_to_latent_index(p, num_frames) for p in positions], device=device)
 
 
 def padded_lengths(embeds: torch.Tensor) -> torch.Tensor:
@@ -163,7 +168,7 @@ def enhanced_condition(
     `narratives` `[B, F, L, D]` each latent frame's text. c* at each anchor frame is the anchor latent,
     bit for bit, whatever precision the AlignFormer runs in. The pipeline and the trainer both call this.
     """
-    latent_index = torch.tensor([pixel_to_latent_index(p, num_frames) for p in positions], device=anchor_latents.device)
+    latent_index = anchor_latent_index(positions, num_frames, anchor_latents.device)
     dtype = next(alignformer.parameters()).dtype  # also works through a DDP wrapper
     c_star = alignformer(anchor_latents.to(dtype), latent_index, narratives.to(dtype), narrative_mask).float()
     c_star = torch.where(

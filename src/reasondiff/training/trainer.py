@@ -45,8 +45,7 @@ from ..data.dataset import CachedClipDataset, collate_clips
 from ..models import tiny_wan
 from ..models.alignformer import AlignFormer
 from ..models.attention import FrameLayout, install_framewise_attention
-from ..frames import pixel_to_latent_index
-from ..conditioning import condition_mask, enhanced_condition, frame_contexts, narratives_per_frame
+from ..conditioning import anchor_latent_index, condition_mask, enhanced_condition, frame_contexts, narratives_per_frame
 from ..pipelines.loading import LORA_FILE
 from ..pipelines.pipeline_reasondiff import ReasonDiffPipeline
 from .augment import generic_embedding, replace_frame_prompts
@@ -266,7 +265,7 @@ class Trainer:
                    anchor_index: torch.Tensor) -> torch.Tensor:
         """Eq. 1, plus `anchor_weight` times the same error on each sample's anchor latent frame: uniform over 5
         latent frames the anchor gets a fifth of the loss, and the image the video must land on is then copied
-        loosely (docs/mini.md, "The anchor term")."""
+        loosely (docs/training.md, `anchor_weight`)."""
         error = (prediction.float() - target.float()).pow(2)  # [B, C, F, h, w]
         per_sample = error.flatten(1).mean(1)
         if self.config.anchor_weight:
@@ -284,7 +283,9 @@ class Trainer:
         prediction = output if self.config.stage != 2 else self._denoise(self.transformer, inputs, output)
         latents = inputs["latents"]
         target = velocity_target(latents, inputs["noise"])
-        flow = self._flow_loss(prediction, target, inputs["sigma"], _anchor_index(inputs["batch"], latents.device))  # Eq. 1
+        anchor_index = anchor_latent_index(inputs["batch"]["anchor_position"].tolist(),
+                                           inputs["batch"]["caption_index"].shape[1], latents.device)
+        flow = self._flow_loss(prediction, target, inputs["sigma"], anchor_index)  # Eq. 1
         logs = {"flow": flow.item()}
         loss = flow
         if c_star is not None:
@@ -497,8 +498,3 @@ class Trainer:
         accelerator.wait_for_everyone()
         return out
 
-
-def _anchor_index(batch: dict, device) -> torch.Tensor:
-    """Each sample's anchor as a latent-frame index `[B]`."""
-    num_frames = batch["caption_index"].shape[1]
-    return torch.tensor([pixel_to_latent_index(p, num_frames) for p in batch["anchor_position"].tolist()], device=device)
