@@ -60,7 +60,7 @@ def condition_mask(
 
 
 __all__ = [
-    "NarrativeContexts", "anchor_latent_index", "condition_mask", "decode_latents", "encode_images", "encode_texts", "encode_video",
+    "NarrativeContexts", "anchor_latent_index", "condition_mask", "decode_latents", "encode_anchor", "encode_images", "encode_texts", "encode_video",
     "enhanced_condition", "frame_contexts", "narratives_per_frame", "pad_to", "padded_lengths", "place_image",
     "token_mask",
 ]
@@ -144,6 +144,18 @@ def encode_video(vae, video: torch.Tensor) -> torch.Tensor:
     latents = vae.encode(video.to(device=vae.device, dtype=vae.dtype)).latent_dist.mode()
     mean, std = _latent_stats(vae, latents)
     return (latents - mean) * (1.0 / std)
+
+
+def encode_anchor(vae, image: torch.Tensor) -> torch.Tensor:
+    """c_i of Algorithm 1: each condition image `[B, 3, H, W]` encoded on its own, as a one-frame video ->
+    `[B, C, h, w]`, the same latent wherever the image is placed.
+
+    Not the latent frame of Wan's zero video holding the image at its position: a causal video VAE codes four
+    frames per latent frame, and a lone image among black frames is a video it never saw. ReasonDiff-mini's
+    VAE v2 decodes that latent back to the image at 10-12 dB (the image alone: 43 dB), and a DiT trained on it
+    learned to use no anchor past frame 1 (docs/training.md, "The anchor latent"). At frame 1 the two agree:
+    the causal VAE codes the first frame alone."""
+    return encode_video(vae, image[:, :, None])[:, :, 0]
 
 
 def decode_latents(vae, latents: torch.Tensor) -> torch.Tensor:

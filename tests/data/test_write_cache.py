@@ -4,9 +4,12 @@ import json
 from dataclasses import replace
 
 import pytest
+import torch
 from safetensors import safe_open
 
+from reasondiff.conditioning import encode_video, place_image
 from reasondiff.data import write_cache
+from reasondiff.data.dataset import CachedClipDataset
 from reasondiff.data.toy import toy_clips
 from reasondiff.models import tiny_wan
 
@@ -49,3 +52,36 @@ def test_a_resumed_cache_refuses_other_settings_and_other_clip_lengths(encoders,
         write_cache(out, [longer], anchors_per_clip=2, max_sequence_length=16, progress=False, **encoders)
     with pytest.raises(ValueError, match="2 captions for 5 frames"):
         write_cache(tmp_path / "other", [replace(clips[0], captions=["a", "b"])], progress=False, **encoders)
+
+
+def test_each_anchor_is_its_frame_encoded_on_its_own_and_the_zero_video_is_kept_beside_it(encoders, tmp_path):
+    """The pipeline's c_i (the image alone through the VAE), wherever the frame sits; Wan's zero video with the
+    frame at its place is what plain I2V and the no-enhanced-latents ablation read."""
+    (clip,) = toy_clips(1, num_frames=9, size=16)
+    out = tmp_path / "cache"
+    write_cache(out, [clip], anchors_per_clip=3, condition_videos=True, max_sequence_length=16, progress=False,
+                **encoders)
+    (row,) = rows(out, "clips.jsonl")
+    with safe_open(str(out / "clips-00000.safetensors"), framework="pt") as f:
+        anchors, videos = f.get_tensor(f"{clip.clip_id}/anchors"), f.get_tensor(f"{clip.clip_id}/condition_videos")
+    frames = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 127.5 - 1  # [T, 3, H, W]
+    positions = row["anchor_positions"]
+    assert positions[0] == 1 and len(positions) == 3
+    with torch.no_grad():
+        alone = encode_video(encoders["vae"], frames[[p - 1 for p in positions]][:, :, None])[:, :, 0]
+        placed = encode_video(encoders["vae"], place_image(frames[[p - 1 for p in positions]], positions, 9))
+    torch.testing.assert_close(anchors, alone, rtol=0, atol=1e-5)
+    torch.testing.assert_close(videos, placed, rtol=0, atol=1e-5)
+    assert not torch.allclose(anchors[1], videos[1, :, (positions[1] - 2) // 4 + 1], atol=1e-2)
+
+
+def test_a_cache_of_the_old_format_is_refused_by_the_writer_and_the_reader(encoders, tmp_path):
+    (clip,) = toy_clips(1, num_frames=5, size=16)
+    out = tmp_path / "cache"
+    write_cache(out, [clip], anchors_per_clip=2, max_sequence_length=16, progress=False, **encoders)
+    meta = json.loads((out / "meta.json").read_text())
+    (out / "meta.json").write_text(json.dumps({**meta, "format": "reasondiff-cache/1"}))
+    with pytest.raises(ValueError, match="reasondiff-cache/1.*build the cache again"):
+        write_cache(out, [clip], anchors_per_clip=2, max_sequence_length=16, progress=False, **encoders)
+    with pytest.raises(ValueError, match="reasondiff-cache/1.*build the cache again"):
+        CachedClipDataset(out)

@@ -85,9 +85,14 @@ def test_anchor_latent_mask_and_c_star_reach_the_transformer(condition_image, po
     hidden = recorder.calls[0]["hidden_states"]
     mask, condition = hidden[:, 16:20], hidden[:, 20:]
     pixels = pipe.video_processor.preprocess(condition_image, height=64, width=64)
-    with torch.no_grad():
-        expected_anchor = encode_video(pipe.vae, place_image(pixels, [position], 17))[:, :, latent_index]
+    with torch.no_grad():  # c_i: the image encoded on its own, the same latent wherever it is placed
+        expected_anchor = encode_video(pipe.vae, pixels[:, :, None])[:, :, 0]
+        in_zero_video = encode_video(pipe.vae, place_image(pixels, [position], 17))[:, :, latent_index]
     assert torch.equal(condition[:, :, latent_index], expected_anchor)
+    if position == 1:  # the causal VAE codes frame 1 alone: Wan's own condition latent is the same there
+        torch.testing.assert_close(in_zero_video, expected_anchor, rtol=0, atol=1e-5)
+    else:
+        assert not torch.allclose(in_zero_video, expected_anchor, atol=1e-2)
 
     expected_mask = torch.zeros(1, 4, 5, 8, 8)
     if position == 1:

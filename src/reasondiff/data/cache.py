@@ -11,8 +11,8 @@ On disk (`out_dir`):
     texts-00000.safetensors         "<text_id>" [length, D] (UMT5 embeddings without the zero padding)
 
 Anchors: for each clip, K pixel positions are drawn (seeded) and the condition latent of each is
-computed exactly as the pipeline computes it at inference (the frame placed in a zero video, VAE,
-latent frame of that position). A training sample picks one of them, so the condition index is
+computed exactly as the pipeline computes it at inference (`conditioning.encode_anchor`: the frame encoded
+on its own). A training sample picks one of them, so the condition index is
 random per sample while the VAE never runs during training. With `condition_videos=True` the whole
 encoded zero video of each anchor is kept too, and frame 1 is always among the anchors: what plain
 Wan-style I2V conditioning (a baseline, and the "w/o enhanced latents" ablation) trains on.
@@ -37,11 +37,11 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from ..faults import checkpoint
-from ..frames import check_num_frames, pixel_to_latent_index
-from ..conditioning import encode_images, encode_texts, encode_video, place_image
+from ..frames import check_num_frames
+from ..conditioning import encode_anchor, encode_images, encode_texts, encode_video, place_image
 from .jsonl import append_rows, read_jsonl, write_atomically
 
-FORMAT = "reasondiff-cache/1"
+FORMAT = "reasondiff-cache/2"  # /1 (before Dec 2026) held anchors cut from zero videos: rebuild those
 
 
 @dataclass
@@ -57,6 +57,12 @@ class CacheInput:
     @property
     def clip_prompt(self) -> str:
         return self.prompt if self.prompt is not None else self.captions[len(self.captions) // 2]
+
+
+def stale_cache(path, found) -> str:
+    return (f"{path} holds cache format {found!r}, this version reads {FORMAT!r}: caches before reasondiff-cache/2 "
+            "hold anchor latents cut from zero videos, which the pipeline no longer uses; build the cache again "
+            "into a new folder")
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
@@ -129,14 +135,11 @@ class _Encoders:
         video = _frames_to_video(clip.frames).to(device)
         latents = encode_video(self.vae, video)[0]
         frames = video[0, :, [p - 1 for p in positions]].transpose(0, 1)  # [K, 3, H, W]
-        anchor_latents = encode_video(self.vae, place_image(frames, positions, num_frames))
-        index = torch.tensor([pixel_to_latent_index(p, num_frames) for p in positions], device=device)
-        anchors = anchor_latents[torch.arange(len(positions), device=device), :, index]  # [K, C, h, w]
         images = [clip.frames[p - 1] for p in positions]
         tensors = {"image_embeds": encode_images(self.image_encoder, self.image_processor, images, device)}
         if self.condition_videos:
-            tensors["condition_videos"] = anchor_latents
-        tensors |= {"latents": latents, "anchors": anchors}
+            tensors["condition_videos"] = encode_video(self.vae, place_image(frames, positions, num_frames))
+        tensors |= {"latents": latents, "anchors": encode_anchor(self.vae, frames)}
         return {f"{clip.clip_id}/{key}": value.to(self.dtype).cpu() for key, value in tensors.items()}
 
     def encode_texts(self, texts: list[str]) -> list[tuple[torch.Tensor, int]]:
@@ -156,6 +159,8 @@ class _CacheWriter:
         self.meta_path, self.clips_path, self.texts_path = out / "meta.json", out / "clips.jsonl", out / "texts.jsonl"
         self.meta = json.loads(self.meta_path.read_text()) if self.meta_path.exists() else None
         settings = encoders.settings()
+        if self.meta is not None and self.meta.get("format") != FORMAT:
+            raise ValueError(stale_cache(out, self.meta.get("format")))
         if self.meta is not None and any(self.meta.get(k, False) != v for k, v in settings.items()):
             raise ValueError(f"{out} was built with {({k: self.meta.get(k) for k in settings})}, not {settings}")
         finished = read_jsonl(self.clips_path, repair=True)

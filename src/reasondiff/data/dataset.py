@@ -10,7 +10,7 @@ import torch
 from safetensors import safe_open
 
 from ..conditioning import pad_to
-from .cache import FORMAT, read_jsonl
+from .cache import FORMAT, read_jsonl, stale_cache
 
 
 class CachedClipDataset(torch.utils.data.Dataset):
@@ -39,7 +39,7 @@ class CachedClipDataset(torch.utils.data.Dataset):
             raise FileNotFoundError(f"no training cache at {self.root} (meta.json missing): build one first")
         self.meta = json.loads(meta_path.read_text())
         if self.meta.get("format") != FORMAT:
-            raise ValueError(f"{self.root} holds format {self.meta.get('format')!r}, expected {FORMAT!r}")
+            raise ValueError(stale_cache(self.root, self.meta.get("format")))
         self.rows = read_jsonl(self.root / "clips.jsonl")
         if not self.rows:
             raise ValueError(f"the training cache at {self.root} holds no clips")

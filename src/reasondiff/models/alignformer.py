@@ -149,7 +149,7 @@ class AlignFormer(ModelMixin, ConfigMixin):
     ) -> torch.Tensor:
         r"""
         Args:
-            anchor_latent: `[B, C, h, w]`, the VAE latent c_i of the condition image at its latent frame.
+            anchor_latent: `[B, C, h, w]`, the VAE latent c_i of the condition image (encoded on its own).
             anchor_index: `[B]` long, the latent index i of the anchor (see `reasondiff.frames`).
             narrative_embeds: `[B, F, L, D]`, text-encoder embeddings h of each latent frame's narrative.
             narrative_mask: `[B, F, L]`, True where a narrative token is real; None means all real.

@@ -5,7 +5,7 @@ Wan2.2-I2V-A14B's two experts, LoRA loading, offloading, VAE tiling) plus an opt
 component and a frame-wise cross-attention processor on every expert. `mode="wan"` and `"rewrite"`
 run the parent's own `__call__`; the other modes run ReasonDiff's conditioning:
 
-- the condition image is VAE-encoded at its narrated pixel frame j of an otherwise zero video;
+- the condition image is VAE-encoded on its own (the anchor latent c_j) and placed at its narrated frame j;
 - the AlignFormer turns that anchor latent and the per-frame narratives into c*, which fills the
   condition channels of every latent frame (c*_j is the anchor itself);
 - each latent frame's tokens cross-attend to their own narrative; CLIP image tokens stay shared.
@@ -36,6 +36,7 @@ from ..narrator.schema import Narration
 from ..conditioning import (
     condition_mask,
     decode_latents,
+    encode_anchor,
     encode_texts,
     encode_video,
     enhanced_condition,
@@ -423,14 +424,15 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
         Wan ("no_enhanced_latents"). Like diffusers' `prepare_latents`, for any anchor frame."""
         positions = [n.position for n in narrations]
         pixels = self.video_processor.preprocess(image, height=height, width=width).to(device, torch.float32)
-        anchor_video = place_image(pixels.expand(len(positions), -1, -1, -1), positions, num_frames)
-        condition_latents = encode_video(self.vae, anchor_video).to(device, torch.float32)
-        latent_height, latent_width = condition_latents.shape[-2:]
         if mode == "no_enhanced_latents":  # Wan's own condition, with the image at the narrated frame
+            anchor_video = place_image(pixels.expand(len(positions), -1, -1, -1), positions, num_frames)
+            condition_latents = encode_video(self.vae, anchor_video).to(device, torch.float32)
+            latent_height, latent_width = condition_latents.shape[-2:]
             mask = condition_mask(positions, num_frames, latent_height, latent_width, 0.0, device=device)
             condition = torch.cat([mask, condition_latents], dim=1)
         else:
-            anchors = torch.stack([condition_latents[b, :, n.latent_position] for b, n in enumerate(narrations)])
+            anchors = encode_anchor(self.vae, pixels).to(device, torch.float32).expand(len(positions), -1, -1, -1)
+            latent_height, latent_width = anchors.shape[-2:]
             narratives, narrative_mask = narratives_per_frame(text.contexts, text.frame_to_context,
                                                               text.context_lengths)
             condition, _ = enhanced_condition(self.alignformer, anchors, positions, num_frames, narratives,
