@@ -5,7 +5,7 @@ clean renders, their round trip through the mini VAE, the text-to-image decoder'
 caption, and of a two-attribute caption (what the bench's `oracle` row gives the decoder). A named attribute
 counts as right when the judge reads the still's value.
 
-    python benchmarks/thinkdiff_judge_check.py OUT.json --decoder DIR [--vae DIR] [--n 200] [--guidance 3]
+    python benchmarks/thinkdiff_judge_check.py OUT.json --decoder DIR [--vae DIR] [--judge DIR] [--n 200] [--guidance 3]
 """
 
 import argparse
@@ -49,6 +49,7 @@ def main():
     ap.add_argument("out", help="JSON file; the first eight images of each decoder set go beside it as PNG")
     ap.add_argument("--decoder", help="ThinkDiff-mini decoder folder (default: the shipped one)")
     ap.add_argument("--vae", help="mini VAE folder (default: the decoder's own)")
+    ap.add_argument("--judge", help="SceneJudge folder (default: the shipped judge)")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--steps", type=int, default=20)
@@ -57,7 +58,9 @@ def main():
     rng = np.random.default_rng([a.seed, 99])
     stills = [random_still(rng) for _ in range(a.n)]
     truth = [s.attributes() for s in stills]
-    judges = {"judge": scene_judge(), "palette": palette_judge}
+    from reasondiff.mini.judge import SceneJudge
+
+    judges = {"judge": scene_judge(SceneJudge.from_pretrained(a.judge) if a.judge else None), "palette": palette_judge}
     every = [ATTRIBUTES] * a.n
     clean = [s.render(64) for s in stills]
     result = {"clean_stills": score(clean, truth, every, judges)}

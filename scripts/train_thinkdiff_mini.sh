@@ -2,10 +2,12 @@
 # Reproduces ThinkDiff-mini (issue #19) from nothing on a CPU machine; every step resumes: rerun the script.
 # What each step gave and took on the 2-core development machine: docs/thinkdiff.md, "ThinkDiff-mini".
 #   VAE=...  the mini VAE the text-to-image decoder is trained on (default: the v2 VAE of scripts/train_mini.sh)
+#   JUDGE=...  the judge check's SceneJudge folder (default: the shipped one; until the v2 mini model ships, the
+#              judge trained on VAE v2's decodes is artifacts/mini-v2/judge)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs/thinkdiff-mini}
-VAE=${VAE:-outputs/mini2/vae/vae}
+VAE=${VAE:-outputs/mini/vae/vae}
 PY="python -m reasondiff.mini.thinkdiff"
 # 1. the T5 decoder around the mini's frozen UMT5 encoder (world captions; ~6 min)
 [ -f "$OUT/t5/result.json" ] || $PY.t5 "$OUT/t5" --steps 3000
@@ -33,6 +35,9 @@ done
 # 4. the text-to-image decoder on the mini VAE (one-frame Wan T2V)
 [ -f "$OUT/decoder/result.json" ] || $PY.decoder_training "$OUT/decoder" --vae "$VAE" \
   --config configs/thinkdiff_mini_decoder.yaml
+#    can the judge read what the decoder draws? (clean stills, VAE round trips, the decoder's images of captions)
+[ -f "$OUT/judge_check.json" ] || python benchmarks/thinkdiff_judge_check.py "$OUT/judge_check.json" \
+  --decoder "$OUT/decoder/decoder" --vae "$VAE" ${JUDGE:+--judge "$JUDGE"}
 # 5. SynthWorld-CoBSAT: every method's image per episode, judged (resumes from cases.jsonl)
 for K in ${SHOTS:-2}; do
   reasondiff thinkdiff bench --shots "$K" --cases "${CASES:-100}" --seed 1 --out "$OUT/bench_${K}shot" \
