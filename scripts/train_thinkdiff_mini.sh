@@ -2,7 +2,7 @@
 # Reproduces ThinkDiff-mini (issue #19) from nothing on a CPU machine; every step resumes: rerun the script.
 # What each step gave and took on the 2-core development machine: docs/thinkdiff.md, "ThinkDiff-mini".
 #   VAE=...  the mini VAE the text-to-image decoder is trained on (default: the v2 VAE of scripts/train_mini.sh)
-#   JUDGE=...  the judge check's SceneJudge folder (default: the shipped one; until the v2 mini model ships, the
+#   JUDGE=...  the SceneJudge folder of the judge check and the bench (default: the shipped one; until the v2 mini model ships, the
 #              judge trained on VAE v2's decodes is artifacts/mini-v2/judge)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,5 +41,5 @@ done
 # 5. SynthWorld-CoBSAT: every method's image per episode, judged (resumes from cases.jsonl)
 for K in ${SHOTS:-2}; do
   reasondiff thinkdiff bench --shots "$K" --cases "${CASES:-100}" --seed 1 --out "$OUT/bench_${K}shot" \
-    --vlm "$OUT/vlm/vlm" --aligner "$OUT/aligner/aligner" --decoder "$OUT/decoder/decoder"
+    --vlm "$OUT/vlm/vlm" --aligner "$OUT/aligner/aligner" --decoder "$OUT/decoder/decoder" ${JUDGE:+--judge "$JUDGE"}
 done
