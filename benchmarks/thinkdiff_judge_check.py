@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 import PIL.Image
-import torch
 
 from reasondiff.mini.thinkdiff import loading
 from reasondiff.mini.thinkdiff.bench import palette_judge, scene_judge
@@ -32,16 +31,6 @@ def score(images, truth, named, judges) -> dict:
         every = float(np.mean([all(r[k] == t[k] for k in n) for r, t, n in zip(reads, truth, named)]))
         out[name] = {"all_named_right": every, **per}
     return out
-
-
-def vae_round_trip(vae_path, images):
-    from diffusers import AutoencoderKLWan
-
-    vae = AutoencoderKLWan.from_pretrained(vae_path).eval()
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)[:, :, None].float() / 127.5 - 1
-    with torch.no_grad():
-        y = vae.decode(vae.encode(x).latent_dist.mode()).sample[:, :, 0].permute(0, 2, 3, 1).clamp(-1, 1)
-    return list(((y + 1) * 127.5).round().to(torch.uint8).numpy())
 
 
 def main():
@@ -64,8 +53,13 @@ def main():
     every = [ATTRIBUTES] * a.n
     clean = [s.render(64) for s in stills]
     result = {"clean_stills": score(clean, truth, every, judges)}
-    if a.vae:
-        result["vae_round_trip"] = score(vae_round_trip(a.vae, clean), truth, every, judges)
+    if a.vae:  # each still as a one-frame clip through the VAE, as the judge's training bank decodes clips
+        from diffusers import AutoencoderKLWan
+
+        from reasondiff.mini.judge_data import decode_through
+
+        decoded, _ = decode_through(AutoencoderKLWan.from_pretrained(a.vae).eval(), np.stack(clean)[:, None])
+        result["vae_round_trip"] = score(list(decoded[:, 0]), truth, every, judges)
     decoder = loading.load_decoder(a.decoder or loading.shipped("decoder"), a.vae, a.steps, a.guidance)
     t0 = time.time()
     full = [decoder.text(caption(t), 1000 + i) for i, t in enumerate(truth)]
