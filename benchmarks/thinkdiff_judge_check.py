@@ -5,7 +5,7 @@ clean renders, their round trip through the mini VAE, the text-to-image decoder'
 caption, and of a two-attribute caption (what the bench's `oracle` row gives the decoder). A named attribute
 counts as right when the judge reads the still's value.
 
-    python benchmarks/thinkdiff_judge_check.py OUT.json --decoder DIR [--vae DIR] [--n 200] [--guidance 3]
+    python benchmarks/thinkdiff_judge_check.py OUT.json --decoder DIR [--vae DIR] [--judge DIR] [--n 200] [--guidance 3]
 """
 
 import argparse
@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 import PIL.Image
-import torch
 
 from reasondiff.mini.thinkdiff import loading
 from reasondiff.mini.thinkdiff.bench import palette_judge, scene_judge
@@ -34,21 +33,12 @@ def score(images, truth, named, judges) -> dict:
     return out
 
 
-def vae_round_trip(vae_path, images):
-    from diffusers import AutoencoderKLWan
-
-    vae = AutoencoderKLWan.from_pretrained(vae_path).eval()
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)[:, :, None].float() / 127.5 - 1
-    with torch.no_grad():
-        y = vae.decode(vae.encode(x).latent_dist.mode()).sample[:, :, 0].permute(0, 2, 3, 1).clamp(-1, 1)
-    return list(((y + 1) * 127.5).round().to(torch.uint8).numpy())
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", help="JSON file; the first eight images of each decoder set go beside it as PNG")
     ap.add_argument("--decoder", help="ThinkDiff-mini decoder folder (default: the shipped one)")
     ap.add_argument("--vae", help="mini VAE folder (default: the decoder's own)")
+    ap.add_argument("--judge", help="SceneJudge folder (default: the shipped judge)")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--steps", type=int, default=20)
@@ -57,12 +47,19 @@ def main():
     rng = np.random.default_rng([a.seed, 99])
     stills = [random_still(rng) for _ in range(a.n)]
     truth = [s.attributes() for s in stills]
-    judges = {"judge": scene_judge(), "palette": palette_judge}
+    from reasondiff.mini.judge import SceneJudge
+
+    judges = {"judge": scene_judge(SceneJudge.from_pretrained(a.judge) if a.judge else None), "palette": palette_judge}
     every = [ATTRIBUTES] * a.n
     clean = [s.render(64) for s in stills]
     result = {"clean_stills": score(clean, truth, every, judges)}
-    if a.vae:
-        result["vae_round_trip"] = score(vae_round_trip(a.vae, clean), truth, every, judges)
+    if a.vae:  # each still as a one-frame clip through the VAE, as the judge's training bank decodes clips
+        from diffusers import AutoencoderKLWan
+
+        from reasondiff.mini.judge_data import decode_through
+
+        decoded, _ = decode_through(AutoencoderKLWan.from_pretrained(a.vae).eval(), np.stack(clean)[:, None])
+        result["vae_round_trip"] = score(list(decoded[:, 0]), truth, every, judges)
     decoder = loading.load_decoder(a.decoder or loading.shipped("decoder"), a.vae, a.steps, a.guidance)
     t0 = time.time()
     full = [decoder.text(caption(t), 1000 + i) for i, t in enumerate(truth)]

@@ -2,6 +2,8 @@
 # Reproduces ThinkDiff-mini (issue #19) from nothing on a CPU machine; every step resumes: rerun the script.
 # What each step gave and took on the 2-core development machine: docs/thinkdiff.md, "ThinkDiff-mini".
 #   VAE=...  the mini VAE the text-to-image decoder is trained on (default: the v2 VAE of scripts/train_mini.sh)
+#   JUDGE=...  the SceneJudge folder of the judge check and the bench (default: the shipped one; until the v2 mini model ships, the
+#              judge trained on VAE v2's decodes is artifacts/mini-v2/judge)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs/thinkdiff-mini}
@@ -35,9 +37,9 @@ done
   --config configs/thinkdiff_mini_decoder.yaml
 #    can the judge read what the decoder draws? (clean stills, VAE round trips, the decoder's images of captions)
 [ -f "$OUT/judge_check.json" ] || python benchmarks/thinkdiff_judge_check.py "$OUT/judge_check.json" \
-  --decoder "$OUT/decoder/decoder" --vae "$VAE"
+  --decoder "$OUT/decoder/decoder" --vae "$VAE" ${JUDGE:+--judge "$JUDGE"}
 # 5. SynthWorld-CoBSAT: every method's image per episode, judged (resumes from cases.jsonl)
 for K in ${SHOTS:-2}; do
   reasondiff thinkdiff bench --shots "$K" --cases "${CASES:-100}" --seed 1 --out "$OUT/bench_${K}shot" \
-    --vlm "$OUT/vlm/vlm" --aligner "$OUT/aligner/aligner" --decoder "$OUT/decoder/decoder"
+    --vlm "$OUT/vlm/vlm" --aligner "$OUT/aligner/aligner" --decoder "$OUT/decoder/decoder" ${JUDGE:+--judge "$JUDGE"}
 done

@@ -60,9 +60,9 @@ def condition_mask(
 
 
 __all__ = [
-    "NarrativeContexts", "anchor_latent_index", "condition_mask", "decode_latents", "encode_anchor", "encode_images", "encode_texts", "encode_video",
-    "enhanced_condition", "frame_contexts", "narratives_per_frame", "pad_to", "padded_lengths", "place_image",
-    "token_mask",
+    "NarrativeContexts", "anchor_latent_index", "condition_mask", "decode_latents", "encode_anchor", "encode_images",
+    "encode_texts", "encode_video", "enhanced_condition", "frame_contexts", "narratives_per_frame", "pad_to",
+    "padded_lengths", "place_image", "token_mask",
 ]
 
 

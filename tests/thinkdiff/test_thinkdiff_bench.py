@@ -164,6 +164,26 @@ def test_bench_command_on_tiny_models_end_to_end(tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
 
 
+def test_bench_takes_a_judge_folder_for_another_vae(tmp_path):
+    """A judge trained on another VAE's decodes (artifacts/mini-v2/judge) is given as a folder; its reads are used:
+    a judge with every weight zeroed reads each image alike (no agent, the first object, room and state)."""
+    from reasondiff.mini.judge import SceneJudge
+
+    folder = tmp_path / "judge"
+    blind = SceneJudge.shipped()
+    with torch.no_grad():
+        for parameter in blind.parameters():
+            parameter.zero_()
+    blind.save_pretrained(folder)
+    args = ["thinkdiff", "bench", "--vlm", "tiny", "--decoder", "tiny", "--judge", str(folder), "--shots", "1",
+            "--cases", "1", "--steps", "1", "--max-new-tokens", "3", "--methods", "oracle", "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    rows = [json.loads(x) for x in (tmp_path / "o" / "cases.jsonl").read_text().splitlines()]
+    assert len(rows) == 8
+    assert all(r["read"] == {"agent": None, "object": "vase", "room": "kitchen", "state": "intact"} for r in rows)
+
+
 def test_bench_without_weights_says_what_is_missing(tmp_path):
     result = runner.invoke(app, ["thinkdiff", "bench", "--out", str(tmp_path), "--vlm", str(tmp_path / "no-vlm"),
                                  "--decoder", "tiny", "--aligner", str(tmp_path)])

@@ -497,4 +497,3 @@ class Trainer:
             os.replace(tmp, out)
         accelerator.wait_for_everyone()
         return out
-

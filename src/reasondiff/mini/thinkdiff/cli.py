@@ -23,7 +23,8 @@ def bench(
     aligner: Path = typer.Option(None, help="Aligner folder (default: the shipped one; untrained with --vlm tiny)."),
     decoder: str = typer.Option(None, help="Text-to-image mini decoder folder or 'tiny' (default: the shipped one)."),
     vae: Path = typer.Option(None, help="VAE folder for the decoder (default: its own, else the mini's)."),
-    judge: str = typer.Option("shipped", help="shipped (the mini's learned judge) or palette (exact on renders)."),
+    judge: str = typer.Option("shipped", help="shipped (the mini's learned judge), palette (exact on renders) or a "
+                                              "SceneJudge folder (one trained for another VAE)."),
     methods: str = typer.Option(",".join(("thinkdiff", "raw_concat", "query_only", "vlm_text", "oracle",
                                           "random_tokens")), help="Comma-separated methods."),
     steps: int = typer.Option(20, help="Denoising steps."),
@@ -32,8 +33,8 @@ def bench(
     """SynthWorld-CoBSAT: every method's image per episode, judged; accuracy with 95 % intervals in summary.json."""
     from . import loading
 
-    if judge not in ("shipped", "palette"):
-        _fail("--judge must be shipped or palette")
+    if judge not in ("shipped", "palette") and not Path(judge).is_dir():
+        _fail(f"--judge must be shipped, palette or a SceneJudge folder; {judge} is none of them")
     tiny_run = vlm == "tiny"
     paths = {"vlm": vlm or loading.shipped("vlm"), "decoder": decoder or loading.shipped("decoder"),
              "aligner": aligner or (None if tiny_run else loading.shipped("aligner"))}
@@ -50,6 +51,7 @@ def _run_bench(paths: dict, vae, judge: str, methods: list[str], shots: int, cas
                steps: int, max_new_tokens: int) -> None:
     from . import bench as world_bench
     from . import loading
+    from ..judge import SceneJudge
     from .reasoner import ThinkDiffReasoner
 
     if shots < 1 or cases < 1:
@@ -58,7 +60,8 @@ def _run_bench(paths: dict, vae, judge: str, methods: list[str], shots: int, cas
     model, processor = loading.load_vlm(paths["vlm"])
     align = loading.load_aligner(paths["aligner"], model, decoder.pipe.text_encoder)
     reasoner = ThinkDiffReasoner(model, processor, align, max_new_tokens)
-    read = world_bench.palette_judge if judge == "palette" else world_bench.scene_judge()
+    read = world_bench.palette_judge if judge == "palette" else world_bench.scene_judge(
+        None if judge == "shipped" else SceneJudge.from_pretrained(judge))
     try:
         summary = world_bench.run(shots, cases, seed, out, reasoner, decoder, read, methods)
     except ValueError as err:

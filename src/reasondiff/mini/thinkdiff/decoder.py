@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from ...conditioning import pad_to
 
 TEXT_LENGTH = 64  # prompt tokens (Wan: 512); world captions are < 16 tokens, a VLM answer <= 64
 
@@ -59,8 +60,7 @@ def encode_text(tokenizer, text_encoder, texts: list[str], length: int = TEXT_LE
 
 def pad_tokens(tokens: torch.Tensor, length: int = TEXT_LENGTH) -> torch.Tensor:
     """Aligned tokens `[1, n, D]` in the same layout: cut to `length`, zeros after."""
-    tokens = tokens[:, :length]
-    return F.pad(tokens, (0, 0, 0, length - tokens.shape[1]))
+    return pad_to(tokens[:, :length], length, dim=1)
 
 
 class MiniDecoder:
