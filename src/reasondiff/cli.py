@@ -168,7 +168,7 @@ def generate(
     height: int = typer.Option(None, help=SIZE_HELP["height"]),
     width: int = typer.Option(None, help=SIZE_HELP["width"]),
     steps: int = typer.Option(None, help=SIZE_HELP["steps"]),
-    guidance: float = typer.Option(5.0, "--guidance", "--guidance-scale", help="Classifier-free guidance scale."),
+    guidance: float = typer.Option(None, "--guidance", "--guidance-scale", help=SIZE_HELP["guidance"]),
     negative_prompt: str = typer.Option(None, help="Negative prompt for classifier-free guidance."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same video."),
     fps: int = typer.Option(8, help="Frames per second of the written video."),
@@ -192,7 +192,8 @@ def generate(
 
     try:
         job = prepare_generation(model, (mode,), narrator=narrator, model_narrator=narration is None and mode != "wan",
-                                 prompt=prompt, frames=frames, height=height, width=width, steps=steps)
+                                 prompt=prompt, frames=frames, height=height, width=width, steps=steps,
+                                 guidance=guidance)
         check_video_path(out)
     except ValueError as err:
         _fail(str(err))
@@ -207,12 +208,12 @@ def generate(
     pipe, device = load_or_fail(job, alignformer, lora, device, dtype)
     start = time.perf_counter()
     result = _denoise(pipe, job, mode, image=condition.resize((job.width, job.height)), prompt=prompt, narration=script,
-                      narrator=writer, negative_prompt=negative_prompt, guidance_scale=guidance, seed=seed)
+                      narrator=writer, negative_prompt=negative_prompt, guidance_scale=job.guidance, seed=seed)
     seconds = time.perf_counter() - start
     _write_generation(result, out, fps, {
         "mode": mode, "model": model, "prompt": prompt, "prompt_used": result.prompt, "image": str(image_path),
         "num_frames": job.frames, "height": job.height, "width": job.width, "steps": job.steps,
-        "guidance_scale": guidance, "seed": seed, "seconds": round(seconds, 3), "reasondiff_version": __version__,
+        "guidance_scale": job.guidance, "seed": seed, "seconds": round(seconds, 3), "reasondiff_version": __version__,
     }, f"{seconds:.1f} s on {device}")
 
 

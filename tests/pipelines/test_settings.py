@@ -8,13 +8,15 @@ from reasondiff.pipelines.settings import MODES, NARRATED_MODES, prepare_generat
 
 def test_each_model_brings_its_own_defaults_and_given_values_win():
     mini = prepare_generation("mini", model_narrator=True)
-    assert (mini.frames, mini.height, mini.width, mini.steps, mini.narrator) == (17, 64, 64, 10, "synthworld:")
+    assert (mini.frames, mini.height, mini.width, mini.steps, mini.guidance, mini.narrator) == (
+        17, 64, 64, 10, 1.0, "synthworld:")  # the mini models learnt no unconditional model: no guidance
     tiny = prepare_generation("tiny", model_narrator=True)
-    assert (tiny.frames, tiny.height, tiny.width, tiny.steps, tiny.narrator) == (17, 64, 64, 4, None)
+    assert (tiny.frames, tiny.height, tiny.width, tiny.steps, tiny.guidance, tiny.narrator) == (17, 64, 64, 4, 5.0, None)
     wan = prepare_generation("some/hub-model", ("wan", "reasondiff"))
-    assert (wan.frames, wan.height, wan.width, wan.steps, wan.modes) == (81, 480, 832, 50, ("wan", "reasondiff"))
-    given = prepare_generation("mini", frames=33, steps=3, narrator="openai:gpt-4o", model_narrator=True)
-    assert (given.frames, given.steps, given.narrator) == (33, 3, "openai:gpt-4o")
+    assert (wan.frames, wan.height, wan.width, wan.steps, wan.guidance, wan.modes) == (
+        81, 480, 832, 50, 5.0, ("wan", "reasondiff"))
+    given = prepare_generation("mini", frames=33, steps=3, guidance=4.0, narrator="openai:gpt-4o", model_narrator=True)
+    assert (given.frames, given.steps, given.guidance, given.narrator) == (33, 3, 4.0, "openai:gpt-4o")
     assert prepare_generation("mini").narrator is None  # the world's narrator only when asked for
 
 

@@ -73,7 +73,8 @@ def demo(
     pipe.set_progress_bar_config(disable=True)  # the page shows progress
     blocks = build_app(
         pipe, writer, height=job.height, width=job.width, frames=job.frames, max_frames=max(81, job.frames),
-        steps=job.steps, max_upload_mb=max_upload_mb, output_dir=output_dir, model_name=model,
+        steps=job.steps, guidance_scale=job.guidance, max_upload_mb=max_upload_mb, output_dir=output_dir,
+        model_name=model,
         notice=TINY_NOTICE if model == "tiny" else None,
     )
     typer.echo(f"ReasonDiff studio: model {model} on {device}; narrator {job.narrator or 'none (typed or bundled scripts)'}")

@@ -259,7 +259,8 @@ def build_app(
         pipeline: a `ReasonDiffPipeline` (already on its device).
         narrator: anything with `narrate(image, prompt, num_frames)` (and `rewrite` for mode "rewrite"), e.g. a
             `VisionNarrator`; None keeps the page usable with the bundled example's script or a typed one.
-        height, width, frames, steps: defaults shown in the page (small for the tiny model, 480x832 for Wan).
+        height, width, frames, steps, guidance_scale: defaults shown in the page (`model_defaults`: small for the
+            tiny model, 480x832 for Wan, no guidance for mini).
         max_upload_mb: uploads above this are refused (also pass it to `launch`, which enforces it server-side).
         output_dir: where videos and scripts are written (default: a new temporary folder).
         notice: a line shown at the top (e.g. that the tiny model's videos are noise).

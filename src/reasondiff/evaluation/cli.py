@@ -66,7 +66,7 @@ def run(
     height: int = typer.Option(None, help=SIZE_HELP["height"]),
     width: int = typer.Option(None, help=SIZE_HELP["width"]),
     steps: int = typer.Option(None, help=SIZE_HELP["steps"]),
-    guidance: float = typer.Option(5.0, "--guidance", "--guidance-scale", help="Classifier-free guidance (the paper: 5.0)."),
+    guidance: float = typer.Option(None, "--guidance", "--guidance-scale", help=SIZE_HELP["guidance"]),
     fps: int = typer.Option(16, help="Frame rate of the videos (Wan2.1: 16); Dynamic Degree samples ~8 fps from it."),
     seed: int = typer.Option(0, help="Base seed; each case's seed derives from it and the case id."),
     video_format: str = typer.Option("mp4", "--video-format", help="mp4 or gif."),
@@ -88,10 +88,10 @@ def run(
 
     try:
         job = prepare_generation(model, _split(modes), narrator=narrator, frames=frames, height=height, width=width,
-                                 steps=steps)
+                                 steps=steps, guidance=guidance)
         cases = _cases(manifest, limit)
         settings = GenerationSettings(model=model, num_frames=job.frames, height=job.height, width=job.width,
-                                      steps=job.steps, guidance_scale=guidance, fps=fps, seed=seed, narrator=narrator,
+                                      steps=job.steps, guidance_scale=job.guidance, fps=fps, seed=seed, narrator=narrator,
                                       video_format=video_format, label=label)
         writer = _open_narrator(narrator, timeout)
         check_run(cases, job.modes, settings, writer)

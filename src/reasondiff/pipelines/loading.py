@@ -14,6 +14,11 @@ from ..device import resolve_device
 
 LORA_FILE = "pytorch_lora_weights.safetensors"
 MINI_STEPS = 10
+# The mini models were trained without caption dropout, so they have no unconditional model for classifier-free
+# guidance to extrapolate from: at guidance 5 ReasonDiff-mini v2 lost the image at every narrated frame but the
+# first (17 dB against 25-30 dB without guidance, docs/mini.md "Guidance"). Real Wan2.1 was trained for it: 5.0.
+MINI_GUIDANCE = 1.0
+WAN_GUIDANCE = 5.0
 MAX_STEPS = 1000  # the flow-matching scheduler's training timesteps: more steps than that repeat timesteps
 MINI_TRAINED_FRAMES = (17,)  # the clip length of SynthWorld's training set (docs/mini.md)
 _NAMED: dict[str, tuple] = {}  # --model name -> (folder function, what to do when the folder is missing)
@@ -94,15 +99,18 @@ def load_pipeline(model: str, alignformer: str | Path | None = None, lora: str |
 
 
 def model_defaults(model: str, **given) -> dict:
-    """Generation settings for `model` (frames, height, width, steps, narrator), the `given` ones that are not
-    None taking precedence. The mini and tiny models work at SynthWorld's 64x64x17, real Wan2.1 at the paper's
-    480x832x81 with 50 steps; the mini model's narrator is the world's own."""
+    """Generation settings for `model` (frames, height, width, steps, guidance, narrator), the `given` ones that
+    are not None taking precedence. The mini and tiny models work at SynthWorld's 64x64x17, real Wan2.1 at the
+    paper's 480x832x81 with 50 steps and guidance 5; the mini model runs without guidance (see MINI_GUIDANCE)
+    and its narrator is the world's own."""
     if model == "mini":
-        defaults = {"frames": 17, "height": 64, "width": 64, "steps": MINI_STEPS, "narrator": "synthworld:"}
+        defaults = {"frames": 17, "height": 64, "width": 64, "steps": MINI_STEPS, "guidance": MINI_GUIDANCE,
+                    "narrator": "synthworld:"}
     elif model == "tiny":
-        defaults = {"frames": 17, "height": 64, "width": 64, "steps": 4, "narrator": None}
+        defaults = {"frames": 17, "height": 64, "width": 64, "steps": 4, "guidance": WAN_GUIDANCE, "narrator": None}
     else:
-        defaults = {"frames": 81, "height": 480, "width": 832, "steps": 50, "narrator": None}
+        defaults = {"frames": 81, "height": 480, "width": 832, "steps": 50, "guidance": WAN_GUIDANCE,
+                    "narrator": None}
     return {**defaults, **{key: value for key, value in given.items() if value is not None}}
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ..console import TINY_NOTICE
 from ..frames import check_num_frames
 from .limits import limits_for
-from .loading import MAX_STEPS, MINI_STEPS, frames_warning, model_defaults
+from .loading import MAX_STEPS, MINI_GUIDANCE, MINI_STEPS, WAN_GUIDANCE, frames_warning, model_defaults
 
 MODES = ("reasondiff", "wan", "rewrite", "no_enhanced_latents", "no_multi_prompt")
 NARRATED_MODES = ("reasondiff", "no_enhanced_latents", "no_multi_prompt")  # render a frame-wise script
@@ -31,6 +31,8 @@ SIZE_HELP = {
     "height": "Height in pixels, a multiple of 16. Default: 64 for mini/tiny, 480 otherwise.",
     "width": "Width in pixels, a multiple of 16. Default: 64 for mini/tiny, 832 otherwise.",
     "steps": f"Denoising steps. Default: {MINI_STEPS} for mini, 4 for tiny, 50 otherwise (the paper's).",
+    "guidance": f"Classifier-free guidance scale. Default: {MINI_GUIDANCE} (none) for mini, whose models were trained "
+                f"without caption dropout; {WAN_GUIDANCE} otherwise (Wan2.1's).",
 }
 
 
@@ -44,6 +46,7 @@ class Generation:
     height: int
     width: int
     steps: int
+    guidance: float
     narrator: str | None
     notices: tuple[str, ...] = field(default=())
 
@@ -76,12 +79,12 @@ def check_size(frames: int, height: int, width: int, steps: int, model: str | No
 def prepare_generation(model: str, modes: Sequence[str] = ("reasondiff",), *, narrator: str | None = None,
                        model_narrator: bool = False, prompt: str | None = None, frames: int | None = None,
                        height: int | None = None, width: int | None = None,
-                       steps: int | None = None) -> Generation:
+                       steps: int | None = None, guidance: float | None = None) -> Generation:
     """The settings for generating with `model`, the ones not given taken from the model's defaults, checked
     cheapest first (no file read but the model's config, no model loaded). Raises ValueError with one line.
 
     `model_narrator`: use the model's own narrator (mini: `synthworld:`) when no `narrator` is named."""
-    settings = model_defaults(model, frames=frames, height=height, width=width, steps=steps)
+    settings = model_defaults(model, frames=frames, height=height, width=width, steps=steps, guidance=guidance)
     if narrator is None and model_narrator:
         narrator = settings["narrator"]
     modes = check_modes(modes, narrator)
@@ -90,4 +93,4 @@ def prepare_generation(model: str, modes: Sequence[str] = ("reasondiff",), *, na
     check_size(settings["frames"], settings["height"], settings["width"], settings["steps"], model)
     notices = (TINY_NOTICE if model == "tiny" else None, frames_warning(model, settings["frames"]))
     return Generation(model, modes, settings["frames"], settings["height"], settings["width"], settings["steps"],
-                      narrator, tuple(n for n in notices if n))
+                      settings["guidance"], narrator, tuple(n for n in notices if n))
