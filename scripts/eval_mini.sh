@@ -17,7 +17,7 @@ BENCH=$OUT/$SPLIT
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 [ -f "$BENCH/benchmark.jsonl" ] || reasondiff eval build-synthworld --split "$SPLIT" --cases "${CASES:-200}" \
   --seed "${SEED:-1}" --out "$BENCH"
-GEN="--frames 17 --height 64 --width 64 --steps ${STEPS:-10} --fps 8 --narrator synthworld: --metrics sharpness"
+GEN="--frames 17 --height 64 --width 64 --steps ${STEPS:-10} --guidance ${GUIDANCE:-1} --fps 8 --narrator synthworld: --metrics sharpness"
 reasondiff eval run -m "$BENCH/benchmark.jsonl" $GEN --model mini --modes "${MODES:-reasondiff,wan}" -o "$OUT/runs/$SPLIT" \
   ${LIMIT:+--limit "$LIMIT"}
 FOLDERS=()

@@ -43,8 +43,8 @@ def test_a_batch_of_prompts_is_each_prompt_on_its_own(condition_image, mode):
     assert batch.narration == (None if mode == "wan" else stories)
     alone = [pipe(condition_image, prompts[b], narration=stories[b], mode=mode, generator=generator(b),
                   **CALL).frames[0] for b in range(2)]
-    for b in range(2):  # batched matmuls round differently: ~1e-5 apart, where another video is ~1e-1 apart
-        np.testing.assert_allclose(batch.frames[b], alone[b], rtol=0, atol=1e-4)
+    for b in range(2):  # batched matmuls round differently: up to 1.2e-4 apart, where another video is 0.28 apart
+        np.testing.assert_allclose(batch.frames[b], alone[b], rtol=0, atol=5e-4)
         assert np.abs(batch.frames[b] - alone[1 - b]).max() > 1e-2
 
 
