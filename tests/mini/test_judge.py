@@ -95,13 +95,13 @@ def test_training_resumes_exactly(tiny_bank, tmp_path):
 def test_the_shipped_judge_reads_frames_the_mini_vae_decoded(shipped_judge):
     """Held-out scenes (objects in the benchmark's bands), true clips through the shipped VAE.
 
-    Object, state and room read at >= 0.95. Agents do not: the shipped mini VAE washes some out (a pink pig on
-    the kitchen's wall decodes to a faint ghost), so on the 1 088-frame held-out bank the judge reads 0.89 of
-    them (weights/judge/accuracy.json); the bar here pins that level until a VAE that keeps them ships."""
+    Object, state and room read at >= 0.95. Agents a little less: VAE v2 still blurs a walking agent inside a
+    4-frame latent group. On the 1 088-frame held-out bank the judge reads 0.955 of them
+    (weights/judge/accuracy.json), on these 102 frames 0.90 (v1 VAE and judge: 0.89 on the bank)."""
     rng = np.random.default_rng(2024)
     scripts = [sample_script(rng, 17, object_bands=HELD_OUT_OBJECT_BANDS) for _ in range(6)]
     decoded, _ = decode_through(load_pipeline().vae, np.stack([s.frames(64) for s in scripts]))
     labels = [frame_labels(s, t, s.render(t)) for s in scripts for t in range(17)]
     scores = accuracy(shipped_judge, decoded.reshape(-1, 64, 64, 3), labels)
-    assert min(scores["object"], scores["changed"], scores["room"]) >= 0.95 and scores["agent"] >= 0.8, scores
-    assert scores["agent_x_mae"] < 0.1 and scores["object_x_mae"] < 0.03, scores
+    assert min(scores["object"], scores["changed"], scores["room"]) >= 0.95 and scores["agent"] >= 0.85, scores
+    assert scores["agent_x_mae"] < 0.05 and scores["object_x_mae"] < 0.02, scores
