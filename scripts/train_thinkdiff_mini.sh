@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # Reproduces ThinkDiff-mini (issue #19) from nothing on a CPU machine; every step resumes: rerun the script.
 # What each step gave and took on the 2-core development machine: docs/thinkdiff.md, "ThinkDiff-mini".
-#   VAE=...  the mini VAE the text-to-image decoder is trained on (default: the v2 VAE of scripts/train_mini.sh)
-#   JUDGE=...  the SceneJudge folder of the judge check and the bench (default: the shipped one; until the v2 mini model ships, the
-#              judge trained on VAE v2's decodes is artifacts/mini-v2/judge)
+#   VAE=...  the mini VAE the text-to-image decoder is trained on (default: the shipped mini's, VAE v2)
+#   JUDGE=...  the SceneJudge folder of the judge check and the bench (default: the shipped one, trained on VAE v2's decodes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs/thinkdiff-mini}
-VAE=${VAE:-outputs/mini/vae/vae}
+VAE=${VAE:-src/reasondiff/mini/weights/reasondiff-mini/vae}
 PY="python -m reasondiff.mini.thinkdiff"
 # 1. the T5 decoder around the mini's frozen UMT5 encoder (world captions; ~6 min)
 [ -f "$OUT/t5/result.json" ] || $PY.t5 "$OUT/t5" --steps 3000

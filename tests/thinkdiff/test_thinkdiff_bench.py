@@ -165,7 +165,7 @@ def test_bench_command_on_tiny_models_end_to_end(tmp_path):
 
 
 def test_bench_takes_a_judge_folder_for_another_vae(tmp_path):
-    """A judge trained on another VAE's decodes (artifacts/mini-v2/judge) is given as a folder; its reads are used:
+    """A judge trained on another VAE's decodes is given as a folder; its reads are used:
     a judge with every weight zeroed reads each image alike (no agent, the first object, room and state)."""
     from reasondiff.mini.judge import SceneJudge
 
