@@ -24,8 +24,8 @@ FOLDERS=()
 score() {  # score() LABEL VIDEOS: every measure, on the cases that have a video (a --limit run covers the first N)
   local manifest=$BENCH/benchmark.jsonl n
   n=$(ls "$2" | wc -l)
-  if [ "$n" -lt "$(wc -l < "$manifest")" ]; then
-    manifest=$OUT/runs/$SPLIT/$1.subset.jsonl
+  if [ "$n" -lt "$(wc -l < "$manifest")" ]; then  # beside the benchmark: its image and truth paths are relative
+    manifest=$BENCH/first-$n.jsonl
     head -n "$n" "$BENCH/benchmark.jsonl" > "$manifest"
   fi
   reasondiff eval score -b "$manifest" --videos "$2" -o "$OUT/scores/$SPLIT/$1" --label "$1"
