@@ -4,7 +4,7 @@
 # score those videos, the degenerate baselines (static image, hard cut) and the true clips through the mini VAE
 # with the same measures, and write the tables with 95 % intervals and paired differences from plain I2V.
 # Rerunning resumes every step; a case's seed depends on its id only.
-#   bash scripts/eval_mini.sh                                   # unpaired split, 200 cases, seed 1
+#   bash scripts/eval_mini.sh                                   # unpaired split, 200 cases, seed 2
 #   SPLIT=unseen-pairs CASES=100 bash scripts/eval_mini.sh      # agent-object pairs never seen together
 #   SPLIT=counterfactual CASES=100 bash scripts/eval_mini.sh    # one image, four prompts, four agents
 #   MODES=reasondiff,wan,rewrite LIMIT=100 bash scripts/eval_mini.sh   # + the rewrite baseline on 100 cases
@@ -12,11 +12,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SPLIT=${SPLIT:-unpaired}
-OUT=${OUT:-outputs/bench2}
+OUT=${OUT:-outputs/bench3}
 BENCH=$OUT/$SPLIT
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 [ -f "$BENCH/benchmark.jsonl" ] || reasondiff eval build-synthworld --split "$SPLIT" --cases "${CASES:-200}" \
-  --seed "${SEED:-1}" --out "$BENCH"
+  --seed "${SEED:-2}" --out "$BENCH"
 GEN="--frames 17 --height 64 --width 64 --steps ${STEPS:-10} --guidance ${GUIDANCE:-1} --fps 8 --narrator synthworld: --metrics sharpness"
 reasondiff eval run -m "$BENCH/benchmark.jsonl" $GEN --model mini --modes "${MODES:-reasondiff,wan}" -o "$OUT/runs/$SPLIT" \
   ${LIMIT:+--limit "$LIMIT"}
