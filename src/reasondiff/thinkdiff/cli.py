@@ -190,6 +190,9 @@ def train(
                                                   "--t5, 0 for tiny)."),
     init: str = typer.Option("t5", help="RMSNorm init: t5 (the paper), default (ones) or none (no RMSNorm)."),
     mask: bool = typer.Option(True, "--mask/--no-mask", help="Random masked training (lvlm; §3.3)."),
+    encoder_weight: float = typer.Option(0.0, help="Add this times the distance of each aligned token to the T5 "
+                                         "encoder's state of the same token of the text (lvlm; not in the paper; "
+                                         "needs a VLM that writes in the T5's tokens, as ThinkDiff-mini's)."),
     checkpoint_every: int = typer.Option(None, show_default=str(TRAIN_DEFAULTS["checkpoint_every"]),
                                          help="Steps between checkpoints (a rerun resumes from the last)."),
     seed: int = typer.Option(0),
@@ -222,8 +225,12 @@ def train(
     if schedule["min_lr"] is not None and schedule["min_lr"] > named["learning_rate"]:
         _fail(f"--min-lr {schedule['min_lr']} is above --learning-rate {named['learning_rate']}")
     config = TrainConfig(variant=variant, steps=steps, batch_size=batch_size, learning_rate=named["learning_rate"],
-                         masked=mask, checkpoint_every=named["checkpoint_every"], seed=seed, **schedule)
-    result = run(config, aligner, model, tokenizer, dataset, out, resume=resume)
+                         masked=mask, encoder_weight=encoder_weight, checkpoint_every=named["checkpoint_every"],
+                         seed=seed, **schedule)
+    try:
+        result = run(config, aligner, model, tokenizer, dataset, out, resume=resume)
+    except ValueError as err:
+        _fail(str(err))
     first, last = result.losses[: max(1, steps // 10)], result.losses[-max(1, steps // 10):]
     typer.echo(f"loss {sum(first) / len(first):.4f} -> {sum(last) / len(last):.4f}; aligner in {result.aligner_dir}")
 

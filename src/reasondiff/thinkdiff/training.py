@@ -96,11 +96,12 @@ def collate_clip(samples: Sequence[TokenFeatures], tokenizer, generator: torch.G
                  prefix["attention_mask"], inputs=prefixes, targets=targets)
 
 
-def thinkdiff_loss(t5, aligner, batch: Batch) -> torch.Tensor:
-    """Cross-entropy of the frozen decoder reading aligned tokens as encoder outputs (Eq. 2 / Eq. 4)."""
+def thinkdiff_loss(t5, aligner, batch: Batch, tokenizer=None, encoder_weight: float = 0.0) -> torch.Tensor:
+    """Cross-entropy of the frozen decoder reading aligned tokens as encoder outputs (Eq. 2 / Eq. 4), plus
+    `encoder_weight` times `encoder_distance` (not in the paper; 0 leaves Eq. 2 alone)."""
     device = next(t5.parameters()).device
     tokens = aligner(batch.features.to(device))
-    mask = batch.feature_mask.to(device)
+    aligned, mask = tokens, batch.feature_mask.to(device)
     if batch.prefix_ids is not None:  # Eq. 4: f_cat(AN(CLIP(I)), LLME(T_1)); the encoder is frozen
         with torch.no_grad():
             text = t5.get_encoder()(input_ids=batch.prefix_ids.to(device),
@@ -109,7 +110,30 @@ def thinkdiff_loss(t5, aligner, batch: Batch) -> torch.Tensor:
         mask = torch.cat([mask, batch.prefix_mask.to(device)], dim=1)
     out = t5(encoder_outputs=BaseModelOutput(last_hidden_state=tokens), attention_mask=mask,
              labels=batch.labels.to(device))
-    return out.loss
+    if not encoder_weight:
+        return out.loss
+    return out.loss + encoder_weight * encoder_distance(t5, tokenizer, aligned, batch.feature_mask.to(device),
+                                                        batch.inputs)
+
+
+def encoder_distance(t5, tokenizer, aligned: torch.Tensor, mask: torch.Tensor, texts: list[str]) -> torch.Tensor:
+    """Mean squared distance between aligned token i and the frozen T5 encoder's state of token i of the same
+    text (the text the features were generated for, or its masked prefix).
+
+    Why: the T5 decoder reads back captions from aligned tokens that lie far from anything its encoder writes
+    (ThinkDiff-mini: cosine 0.08 to the encoding of the same caption), and a diffusion decoder trained on that
+    encoder's states cannot read them (docs/thinkdiff.md, "Aligned tokens and the encoder's space"). Position by
+    position, so it assumes the VLM writes in the T5's tokens, as ThinkDiff-mini's VLM and T5 share the world
+    tokenizer; for other pairs it has no meaning."""
+    device = aligned.device
+    ids = tokenizer(texts, padding=True, truncation=True, max_length=aligned.shape[1] + 1, return_tensors="pt")
+    with torch.no_grad():
+        states = t5.get_encoder()(input_ids=ids.input_ids.to(device),
+                                  attention_mask=ids.attention_mask.to(device)).last_hidden_state
+    length = min(aligned.shape[1], states.shape[1])
+    both = (mask[:, :length] * ids.attention_mask[:, :length].to(device)).to(aligned.dtype)
+    error = (aligned[:, :length] - states[:, :length].to(aligned.dtype)).pow(2).mean(-1)
+    return (error * both).sum() / both.sum().clamp(min=1)
 
 
 class TrainConfig(BaseModel):
@@ -127,6 +151,7 @@ class TrainConfig(BaseModel):
     min_lr: float | None = None  # cosine down to it after the warm-up; None = constant; the authors: 8e-5
     max_grad_norm: float | None = 1.0
     masked: bool = True  # random masked training (§3.3); False = Table 3 "w/o masked training"
+    encoder_weight: float = 0.0  # + this times `encoder_distance` (lvlm only; not in the paper)
     max_target_tokens: int = 64
     seed: int = 0
     checkpoint_every: int = 1000
@@ -213,6 +238,8 @@ def train(config: TrainConfig, aligner, t5, tokenizer, dataset: Sequence[TokenFe
 
     if config.variant not in ("lvlm", "clip"):
         raise ValueError(f"variant must be 'lvlm' or 'clip', got {config.variant!r}")
+    if config.encoder_weight and config.variant != "lvlm":
+        raise ValueError("encoder_weight compares generated-token features with the text's encoding: lvlm only")
     if len(dataset) == 0:
         raise ValueError("the training dataset is empty")
     output_dir = Path(output_dir)
@@ -239,7 +266,7 @@ def train(config: TrainConfig, aligner, t5, tokenizer, dataset: Sequence[TokenFe
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
         with acc.autocast():
-            loss = thinkdiff_loss(t5, model, batch)
+            loss = thinkdiff_loss(t5, model, batch, tokenizer, config.encoder_weight)
         acc.backward(loss)
         if config.max_grad_norm:
             acc.clip_grad_norm_(model.parameters(), config.max_grad_norm)
