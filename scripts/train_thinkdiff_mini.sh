@@ -24,6 +24,9 @@ reasondiff thinkdiff train --features "$OUT/features" --out "$OUT/aligner" $ALIG
 #    the two Table 3 ablations: no masked training; input-token features
 reasondiff thinkdiff train --features "$OUT/features" --out "$OUT/aligner_no_mask" $ALIGN --no-mask
 reasondiff thinkdiff train --features "$OUT/features_input" --out "$OUT/aligner_input" $ALIGN
+#    not in the paper: no masking, plus the distance of each aligned token to the T5 encoder's state of the same
+#    token, so the diffusion decoder (trained on that encoder's states) can read them (docs/thinkdiff.md)
+reasondiff thinkdiff train --features "$OUT/features" --out "$OUT/aligner_encoder" $ALIGN --no-mask --encoder-weight 1
 #    what the T5 decoder reads back from the aligned tokens (held-out stills and bench episodes)
 for A in aligner aligner_no_mask; do
   [ -f "$OUT/readback_$A.json" ] || $PY.alignment readback --vlm "$OUT/vlm/vlm" --aligner "$OUT/$A/aligner" \
@@ -41,4 +44,7 @@ done
 for K in ${SHOTS:-2}; do
   reasondiff thinkdiff bench --shots "$K" --cases "${CASES:-100}" --seed 1 --out "$OUT/bench_${K}shot" \
     --vlm "$OUT/vlm/vlm" --aligner "$OUT/aligner/aligner" --decoder "$OUT/decoder/decoder" ${JUDGE:+--judge "$JUDGE"}
+  reasondiff thinkdiff bench --shots "$K" --cases "${CASES:-100}" --seed 1 --out "$OUT/bench_${K}shot_encoder" \
+    --vlm "$OUT/vlm/vlm" --aligner "$OUT/aligner_encoder/aligner" --decoder "$OUT/decoder/decoder" \
+    --methods thinkdiff ${JUDGE:+--judge "$JUDGE"}
 done
