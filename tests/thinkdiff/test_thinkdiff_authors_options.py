@@ -62,9 +62,9 @@ def test_the_trainer_applies_the_schedule_to_the_optimizer(monkeypatch, tmp_path
     seen = []
     original = training.thinkdiff_loss
 
-    def spy(t5, model, batch):
+    def spy(t5, model, batch, *args):
         seen.append(model_optimizer[0].param_groups[0]["lr"])
-        return original(t5, model, batch)
+        return original(t5, model, batch, *args)
 
     model_optimizer = []
     real_adamw = torch.optim.AdamW
