@@ -16,7 +16,7 @@ LORA_FILE = "pytorch_lora_weights.safetensors"
 MINI_STEPS = 10
 # The mini models were trained without caption dropout, so they have no unconditional model for classifier-free
 # guidance to extrapolate from: at guidance 5 ReasonDiff-mini v2 lost the image at every narrated frame but the
-# first (17 dB against 25-30 dB without guidance, docs/mini.md "Guidance"). Real Wan2.1 was trained for it: 5.0.
+# first (17 dB against 25-30 dB without guidance, docs/mini.md "The v2 DiT"). Real Wan2.1 was trained for it: 5.0.
 MINI_GUIDANCE = 1.0
 WAN_GUIDANCE = 5.0
 MAX_STEPS = 1000  # the flow-matching scheduler's training timesteps: more steps than that repeat timesteps

@@ -202,6 +202,8 @@ def train(
     save_every: int = typer.Option(None, "--save-every", hidden=True),
 ) -> None:
     """Train the aligner against a frozen T5 decoder (run under `accelerate launch` for many GPUs)."""
+    from pydantic import ValidationError
+
     from .aligner import Aligner
     from .features import FeatureDataset
     from .training import TrainConfig
@@ -224,13 +226,13 @@ def train(
     schedule = _schedule(t5, named["lr_warmup_steps"], min_lr, weight_decay)
     if schedule["min_lr"] is not None and schedule["min_lr"] > named["learning_rate"]:
         _fail(f"--min-lr {schedule['min_lr']} is above --learning-rate {named['learning_rate']}")
-    config = TrainConfig(variant=variant, steps=steps, batch_size=batch_size, learning_rate=named["learning_rate"],
-                         masked=mask, encoder_weight=encoder_weight, checkpoint_every=named["checkpoint_every"],
-                         seed=seed, **schedule)
     try:
-        result = run(config, aligner, model, tokenizer, dataset, out, resume=resume)
-    except ValueError as err:
-        _fail(str(err))
+        config = TrainConfig(variant=variant, steps=steps, batch_size=batch_size, learning_rate=named["learning_rate"],
+                             masked=mask, encoder_weight=encoder_weight, checkpoint_every=named["checkpoint_every"],
+                             seed=seed, **schedule)
+    except ValidationError as err:
+        _fail("; ".join(e["msg"] for e in err.errors()))
+    result = run(config, aligner, model, tokenizer, dataset, out, resume=resume)
     first, last = result.losses[: max(1, steps // 10)], result.losses[-max(1, steps // 10):]
     typer.echo(f"loss {sum(first) / len(first):.4f} -> {sum(last) / len(last):.4f}; aligner in {result.aligner_dir}")
 

@@ -100,8 +100,8 @@ def thinkdiff_loss(t5, aligner, batch: Batch, tokenizer=None, encoder_weight: fl
     """Cross-entropy of the frozen decoder reading aligned tokens as encoder outputs (Eq. 2 / Eq. 4), plus
     `encoder_weight` times `encoder_distance` (not in the paper; 0 leaves Eq. 2 alone)."""
     device = next(t5.parameters()).device
-    tokens = aligner(batch.features.to(device))
-    aligned, mask = tokens, batch.feature_mask.to(device)
+    aligned = tokens = aligner(batch.features.to(device))
+    feature_mask = mask = batch.feature_mask.to(device)
     if batch.prefix_ids is not None:  # Eq. 4: f_cat(AN(CLIP(I)), LLME(T_1)); the encoder is frozen
         with torch.no_grad():
             text = t5.get_encoder()(input_ids=batch.prefix_ids.to(device),
@@ -112,8 +112,7 @@ def thinkdiff_loss(t5, aligner, batch: Batch, tokenizer=None, encoder_weight: fl
              labels=batch.labels.to(device))
     if not encoder_weight:
         return out.loss
-    return out.loss + encoder_weight * encoder_distance(t5, tokenizer, aligned, batch.feature_mask.to(device),
-                                                        batch.inputs)
+    return out.loss + encoder_weight * encoder_distance(t5, tokenizer, aligned, feature_mask, batch.inputs)
 
 
 def encoder_distance(t5, tokenizer, aligned: torch.Tensor, mask: torch.Tensor, texts: list[str]) -> torch.Tensor:
@@ -162,6 +161,12 @@ class TrainConfig(BaseModel):
     @classmethod
     def _renamed(cls, data: Any) -> Any:
         return renamed_settings(data, "ThinkDiff training config") if isinstance(data, dict) else data
+
+    @model_validator(mode="after")
+    def _encoder_weight_needs_lvlm(self) -> "TrainConfig":
+        if self.encoder_weight and self.variant != "lvlm":
+            raise ValueError("encoder_weight compares generated-token features with the text's encoding: lvlm only")
+        return self
 
 
 # The authors' optimiser settings (their LAVIS config): for real-model runs, `TrainConfig(**AUTHORS_SCHEDULE)`.
@@ -238,8 +243,6 @@ def train(config: TrainConfig, aligner, t5, tokenizer, dataset: Sequence[TokenFe
 
     if config.variant not in ("lvlm", "clip"):
         raise ValueError(f"variant must be 'lvlm' or 'clip', got {config.variant!r}")
-    if config.encoder_weight and config.variant != "lvlm":
-        raise ValueError("encoder_weight compares generated-token features with the text's encoding: lvlm only")
     if len(dataset) == 0:
         raise ValueError("the training dataset is empty")
     output_dir = Path(output_dir)
