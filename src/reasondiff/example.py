@@ -36,3 +36,19 @@ def bundled_example(name: str = "broken_vase") -> Example:
         prompt=spec["prompt"],
         narration_path=Path(str(root / spec["narration"])),
     )
+
+
+def bundled_episode(name: str = "thinkdiff_episode") -> list:
+    """A bundled in-context episode: its texts and PIL images, interleaved in order (what a ThinkDiff VLM reads)."""
+    import PIL.Image
+
+    root = resources.files("reasondiff") / "assets" / "examples"
+    spec = json.loads((root / f"{name}.json").read_text())
+    items: list = []
+    for item in spec["items"]:
+        if "text" in item:
+            items.append(item["text"])
+        else:
+            with PIL.Image.open(str(root / item["image"])) as image:
+                items.append(image.convert("RGB"))
+    return items

@@ -44,15 +44,15 @@ def test_extract_then_train_then_generate(toy_data, variant):
     assert "loss" in out.output and (run / "aligner" / "diffusion_pytorch_model.safetensors").is_file()
     assert len(json.loads((run / "losses.json").read_text())) == 4
     image = toy_data / "0.png"
-    invoke("generate", "-i", image, "-p", "Describe the image.", "--variant", variant, "--aligner", run / "aligner",
-           "-o", toy_data / "out.png")
+    invoke("generate", "--model", "tiny", "-i", image, "-p", "Describe the image.", "--variant", variant,
+           "--aligner", run / "aligner", "-o", toy_data / "out.png")
     assert PIL.Image.open(toy_data / "out.png").size == (32, 32)
 
 
 @pytest.mark.parametrize("decoder,suffix,shape", [("cogvideox", ".gif", (9, 16, 16, 3)), ("wan", ".mp4", None)])
 def test_generate_video_decoders(toy_data, decoder, suffix, shape):
     out = toy_data / f"clip{suffix}"
-    result = invoke("generate", "-i", toy_data / "0.png", "--decoder", decoder, "--variant", "clip", "-o", out,
+    result = invoke("generate", "--model", "tiny", "-i", toy_data / "0.png", "--decoder", decoder, "--variant", "clip", "-o", out,
                     "--max-new-tokens", 4)
     assert "wrote" in result.output
     frames = iio.imread(out, index=None) if suffix == ".gif" else iio.imread(out)
@@ -60,7 +60,8 @@ def test_generate_video_decoders(toy_data, decoder, suffix, shape):
 
 
 def test_errors_are_reported_without_a_traceback(toy_data):
-    result = runner.invoke(app, ["generate", "--decoder", "flux", "-o", str(toy_data / "x.mp4"), "-p", "a cat"])
+    result = runner.invoke(app, ["generate", "--model", "tiny", "--decoder", "flux", "-o", str(toy_data / "x.mp4"),
+                                 "-p", "a cat"])
     assert result.exit_code == 2 and ".png" in result.output
     result = runner.invoke(app, ["train", "--features", str(toy_data / "none"), "--out", str(toy_data / "r")])
     assert result.exit_code == 2 and "index.json" in result.output

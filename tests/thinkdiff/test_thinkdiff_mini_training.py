@@ -111,6 +111,25 @@ def test_decoder_training_lowers_the_loss_and_resumes_exactly(tmp_path):
     assert image.shape == (64, 64, 3) and image.dtype == np.uint8
 
 
+def test_decoder_cooldown_extends_a_finished_constant_rate_run_exactly(tmp_path):
+    """The shipped decoder's last 3 000 steps are a cool-down resumed from a 9 000-step constant-rate run: the
+    schedule must make that the same as one run with the cool-down from the start."""
+    from safetensors.torch import load_file
+
+    rates = [decoder_training.learning_rate_at(s, 12, 1e-3, 4) for s in (0, 7, 8, 9, 11)]
+    np.testing.assert_allclose(rates, [1e-3, 1e-3, 1e-3, 7.5e-4, 2.5e-4])
+    quiet = dict(batch_size=4, pool_size=16, checkpoint_every=2, config=TINY, log=lambda _: None, learning_rate=2e-3)
+    decoder_training.train(tmp_path / "one", steps=6, cooldown=3, **quiet)
+    decoder_training.train(tmp_path / "two", steps=3, **quiet)
+    decoder_training.train(tmp_path / "two", steps=6, cooldown=3, **quiet)
+    decoder_training.train(tmp_path / "flat", steps=6, **quiet)
+    weights = {run: load_file(tmp_path / run / "decoder" / "transformer" / "diffusion_pytorch_model.safetensors")
+               for run in ("one", "two", "flat")}
+    for name, value in weights["one"].items():
+        torch.testing.assert_close(weights["two"][name], value, rtol=0, atol=0)
+    assert max((weights["flat"][k] - v).abs().max().item() for k, v in weights["one"].items()) > 1e-4
+
+
 def test_caption_data_are_training_scenes_with_their_captions(tmp_path):
     from reasondiff.mini.palette import parse_frame
 

@@ -50,6 +50,15 @@ def _register() -> None:
 
     VLM_FOLDER_LOADERS.append((is_mini_vlm, load_mini_vlm))
 
+    from ..thinkdiff.offline import OFFLINE_MODELS
+
+    def thinkdiff_mini():
+        from .thinkdiff.loading import offline_model
+
+        return offline_model()
+
+    OFFLINE_MODELS["mini"] = thinkdiff_mini
+
 
 _register()
 

@@ -1,4 +1,4 @@
-"""`reasondiff thinkdiff {extract,train,generate,cobsat}`: ThinkDiff from the command line.
+"""`reasondiff thinkdiff {extract,train,generate,cobsat,convert}`: ThinkDiff from the command line.
 
 Register with:  app.add_typer(thinkdiff_app, name="thinkdiff")  (from reasondiff.thinkdiff.cli import app)
 `--model tiny` / `--vlm tiny` / `--t5 tiny` build randomly initialised components offline: a smoke test, not a model.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from typer.core import TyperCommand
 
 from ..console import fail as _fail
 from ..device import DEVICE_HELP, resolve_device
@@ -269,88 +270,184 @@ def _text_encoder(pipe):
                                                                                            pipe.tokenizer)
 
 
-# Over 60 lines only by its 17 typer options (one per line: the interface); its body is 58 lines.
-@app.command()
+class _InterleavedCommand(TyperCommand):
+    """Keeps the order in which `--image` and `--text` were given (`ctx.meta["items"]`): click hands each repeated
+    option its own list, but its parser records every occurrence in order, which an episode needs."""
+
+    def make_parser(self, ctx):
+        parser = super().make_parser(ctx)
+        parse = parser.parse_args
+
+        def parse_in_order(args):
+            opts, rest, order = parse(args)
+            ctx.meta["items"] = [p.name for p in order if p.name in ("image", "text")]
+            return opts, rest, order
+
+        parser.parse_args = parse_in_order
+        return parser
+
+
+def _interleave(order: list[str], images: list, texts: list[str]) -> list:
+    """The images and texts in the order the command line gave them."""
+    queues = {"image": iter(images), "text": iter(texts)}
+    return [next(queues[kind]) for kind in order]
+
+
+def _offline_model(model: str):
+    """The registered offline system called `model` (e.g. "mini"), or None for 'tiny' and diffusers ids/folders."""
+    from .offline import OFFLINE_MODELS
+
+    return OFFLINE_MODELS[model]() if model in OFFLINE_MODELS else None
+
+
+def _episode(ctx: typer.Context, image: list[Path], text: list[str], prompt: str | None, offline) -> list:
+    """The VLM's input: the images and texts in command-line order (the offline model's bundled episode if none
+    is given), then the instruction (`--prompt`, else the offline model's)."""
+    from ..media import load_image
+
+    try:
+        items = _interleave(ctx.meta.get("items", []), [load_image(p) for p in image], list(text))
+    except ValueError as err:
+        _fail(str(err))
+    if not items and offline is not None and prompt is None:
+        items = offline.example()
+        typer.echo(f"no --image/--text: the bundled episode ({sum(isinstance(i, str) for i in items)} texts, "
+                   f"{len(items) - sum(isinstance(i, str) for i in items)} images)")
+    instruction = prompt if prompt is not None else (offline.instruction if offline is not None else "")
+    return [*items, instruction] if instruction else items
+
+
+def _save(result, out: Path, video: bool) -> None:
+    from diffusers.utils import export_to_gif, export_to_video
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if video:
+        (export_to_gif if out.suffix.lower() == ".gif" else export_to_video)(result.frames[0], str(out))
+    elif hasattr(result, "frames"):  # a one-frame video pipeline (the mini's Wan T2V decoder): its frame
+        result.frames[0][0].save(out)
+    else:
+        result.images[0].save(out)
+
+
+# Over 60 lines only by its 18 typer options (one per line: the interface); its body is under 50 lines.
+@app.command(cls=_InterleavedCommand)
 def generate(
-    image: list[Path] = typer.Option([], "--image", "-i", help="Input image(s), in order (repeat the option)."),
-    prompt: str = typer.Option("", "--prompt", "-p", help="Text: the LVLM's instruction, or text composed with the "
-                                                          "images (clip)."),
-    out: Path = typer.Option(Path("outputs/thinkdiff.png"), "--out", "-o", help=".png (flux) or .mp4/.gif (video)."),
+    ctx: typer.Context,
+    image: list[Path] = typer.Option([], "--image", "-i", help="An input image; repeat it, and --text, in the "
+                                                              "episode's order."),
+    text: list[str] = typer.Option([], "--text", "-t", help="An input text, in order with the --image options."),
+    prompt: str = typer.Option(None, "--prompt", "-p", help="The LVLM's instruction after the images and texts "
+                               "(mini: 'what comes next?'); for --variant clip, text composed with the images."),
+    out: Path = typer.Option(Path("outputs/thinkdiff.png"), "--out", "-o", help=".png (mini, flux) or .mp4/.gif "
+                                                                                "(cogvideox, wan)."),
+    model: str = typer.Option("mini", help="'mini' (ThinkDiff-mini, shipped: runs offline), 'tiny' (random, a "
+                                           "plumbing check) or a diffusers id/folder (FLUX.1-dev, CogVideoX, Wan2.1)."),
     variant: str = typer.Option("lvlm", help="lvlm or clip."),
-    decoder: str = typer.Option("flux", help="flux, cogvideox or wan."),
-    model: str = typer.Option("tiny", help="'tiny', or a diffusers id/folder (FLUX.1-dev, CogVideoX-5b, Wan2.1)."),
-    vlm: str = typer.Option("tiny", help="'tiny' or the VLM the aligner was trained on."),
-    aligner: Path = typer.Option(None, help="Trained aligner folder (train's out/aligner). Required unless tiny."),
-    steps: int = typer.Option(2, help="Denoising steps (28-50 for real models)."),
+    decoder: str = typer.Option(None, help="flux (default), cogvideox or wan; for --model tiny or a real model."),
+    vlm: str = typer.Option(None, help="The VLM the aligner was trained on (default: the mini's; with other "
+                                       "models 'tiny')."),
+    aligner: Path = typer.Option(None, help="Trained aligner folder (default: the mini's). Required with a real "
+                                            "--model."),
+    steps: int = typer.Option(None, help="Denoising steps (mini 20, tiny 2; the pipeline's default otherwise)."),
+    guidance: float = typer.Option(None, help="Classifier-free guidance (mini 3; the pipeline's default otherwise)."),
     height: int = typer.Option(None),
     width: int = typer.Option(None),
     frames: int = typer.Option(None, help="Video frames (cogvideox: 8k+1, wan: 4k+1)."),
     seed: int = typer.Option(0),
-    max_new_tokens: int = typer.Option(64),
+    max_new_tokens: int = typer.Option(None, help="Tokens the LVLM may write (mini 32, otherwise 64)."),
     vision_tower: str = typer.Option("clip", help="clip or eva (BLIP-2's EVA ViT-g; --variant clip)."),
     sample: bool = typer.Option(None, "--sample/--greedy", help="LVLM answer sampled as the authors did "
-                                "(temperature 0.6, top-p 0.9; the default for a real --vlm) or greedy (tiny)."),
+                                "(temperature 0.6, top-p 0.9; the default for a real --vlm) or greedy (mini, tiny)."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
-    """Generate an image (FLUX) or a video (CogVideoX, Wan) from images + text through ThinkDiff."""
-    import torch
-    from diffusers.utils import export_to_gif, export_to_video
+    """Generate an image (mini, FLUX) or a video (CogVideoX, Wan) from interleaved images and texts through ThinkDiff.
 
-    from ..media import load_image
-    from .aligner import Aligner
+    With no options it runs the shipped ThinkDiff-mini on a bundled in-context episode, offline:
+
+      reasondiff thinkdiff generate
+      reasondiff thinkdiff generate -t "kitchen: " -i a.png -t "kitchen: " -i b.png -t "garden: " -o next.png
+    """
+    import torch
+
     from .inference import ThinkDiffCLIP, ThinkDiffLVLM, render
 
-    if variant not in ("lvlm", "clip") or decoder not in ("flux", "cogvideox", "wan"):
+    offline = _offline_model(model)
+    if offline is not None and (decoder is not None or variant != "lvlm"):
+        _fail(f"--model {model} is a whole system (an LVLM and its own decoder): --decoder and --variant do not apply")
+    decoder = decoder or ("flux" if offline is None else "mini")
+    if variant not in ("lvlm", "clip") or decoder not in ("flux", "cogvideox", "wan", "mini"):
         _fail("--variant must be lvlm|clip and --decoder flux|cogvideox|wan")
-    video = decoder != "flux"
+    video = decoder in ("cogvideox", "wan")
     if out.suffix.lower() not in ((".mp4", ".gif") if video else (".png", ".jpg")):
         _fail(f"--out {out} must be {'.mp4/.gif' if video else '.png/.jpg'} for --decoder {decoder}")
-    if aligner is None and model != "tiny":
+    if aligner is None and offline is None and model != "tiny":
         _fail("--aligner is required with a real --model (train one with `reasondiff thinkdiff train`)")
-    try:
-        images = [load_image(p) for p in image]
-    except ValueError as err:
-        _fail(str(err))
-    if not images and not prompt:
-        _fail("give at least one --image or a --prompt")
+    if variant == "clip" and text:
+        _fail("--variant clip composes images with one --prompt; --text is for the LVLM's episodes")
+    items = _episode(ctx, image, text, prompt, offline) if variant == "lvlm" else None
+    images = [i for i in items if not isinstance(i, str)] if items is not None else _clip_images(image)
+    if not images and not (items or prompt):
+        _fail("give at least one --image, --text or --prompt")
     if decoder == "wan" and not images:
         _fail("Wan2.1 I2V needs an --image (its first frame)")
     device = _device(device)
-    pipe = _load_pipeline(decoder, model, device)
+    pipe = offline.pipeline().to(device) if offline is not None else _load_pipeline(decoder, model, device)
+    vlm = vlm or (str(offline.vlm) if offline is not None else "tiny")
     vision, processor = _load_vlm(variant, vlm, device, vision_tower)
     text_encoder, tokenizer = _text_encoder(pipe)
-    if aligner is None:  # tiny smoke test: an untrained aligner with the paper's RMSNorm init
-        in_dim = vision.config.get_text_config().hidden_size if variant == "lvlm" else vision.config.hidden_size
-        align = Aligner.from_text_encoder(text_encoder, in_dim=in_dim)
-    else:
-        align = Aligner.from_pretrained(aligner)
+    align = _aligner(aligner or (offline.aligner if offline is not None else None), variant, vision, text_encoder)
     align = align.to(device).eval()
 
     if variant == "lvlm":
-        items = [*images, prompt] if prompt else images
         torch.manual_seed(seed)
-        tokens, said = ThinkDiffLVLM(vision, processor, align, max_new_tokens, _sampling(sample, vlm)).encode(items)
+        sampling = _sampling(sample if sample is not None else (offline.sampled if offline else None), vlm)
+        tokens, said = ThinkDiffLVLM(vision, processor, align, max_new_tokens or (
+            offline.max_new_tokens if offline else 64), sampling).encode(items)
         typer.echo(f"LVLM: {said!r}")
     else:
         from .features import VISION_LAYERS
 
         tokens = ThinkDiffCLIP(vision, processor, align, tokenizer, text_encoder,
                                layer=VISION_LAYERS[vision_tower]).encode(images, prompt or None)
-    kwargs = dict(num_inference_steps=steps, generator=torch.Generator().manual_seed(seed), output_type="pil")
-    defaults = {"flux": (32, 32, None), "cogvideox": (16, 16, 9), "wan": (64, 64, 5)}[decoder] if model == "tiny" \
-        else (None, None, None)
-    h, w, f = height or defaults[0], width or defaults[1], frames or defaults[2]
-    kwargs.update({k: v for k, v in (("height", h), ("width", w), ("num_frames", f)) if v is not None})
+    kwargs = _call_settings(decoder, model, offline, steps, guidance, height, width, frames)
+    kwargs.update(generator=torch.Generator().manual_seed(seed), output_type="pil")
     if decoder == "wan":
         kwargs["image"] = images[0]
-    result = render(pipe, tokens, **kwargs)  # the text is already in the tokens (LVLM answer / Eq. 5)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if video:
-        frames_out = result.frames[0]
-        (export_to_gif if out.suffix.lower() == ".gif" else export_to_video)(frames_out, str(out))
-    else:
-        result.images[0].save(out)
+    _save(render(pipe, tokens, **kwargs), out, video)  # the text is already in the tokens (LVLM answer / Eq. 5)
     typer.echo(f"wrote {out}")
+
+
+def _clip_images(paths: list[Path]) -> list:
+    from ..media import load_image
+
+    try:
+        return [load_image(p) for p in paths]
+    except ValueError as err:
+        _fail(str(err))
+
+
+def _aligner(path: Path | None, variant: str, vision, text_encoder):
+    """The trained aligner, or (tiny smoke test) an untrained one with the paper's RMSNorm init."""
+    from .aligner import Aligner
+
+    if path is not None:
+        return Aligner.from_pretrained(path)
+    in_dim = vision.config.get_text_config().hidden_size if variant == "lvlm" else vision.config.hidden_size
+    return Aligner.from_text_encoder(text_encoder, in_dim=in_dim)
+
+
+def _call_settings(decoder: str, model: str, offline, steps, guidance, height, width, frames) -> dict:
+    """The pipeline call's settings: the offline model's (or tiny's) defaults, overridden by the options given."""
+    if offline is not None:
+        defaults = dict(offline.call)
+    elif model == "tiny":
+        size = {"flux": (32, 32, None), "cogvideox": (16, 16, 9), "wan": (64, 64, 5)}[decoder]
+        defaults = dict(height=size[0], width=size[1], num_frames=size[2], num_inference_steps=2)
+    else:
+        defaults = {}
+    given = dict(num_inference_steps=steps, guidance_scale=guidance, height=height, width=width, num_frames=frames)
+    settings = {**defaults, **{k: v for k, v in given.items() if v is not None}}
+    return {k: v for k, v in settings.items() if v is not None}
 
 
 @app.command()

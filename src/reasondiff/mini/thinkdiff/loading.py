@@ -48,6 +48,21 @@ def load_decoder(path: str | Path, vae: str | Path | None = None, steps: int = 2
     return MiniDecoder.from_pretrained(path, vae=vae, steps=steps, guidance=guidance)
 
 
+def offline_model():
+    """ThinkDiff-mini as `reasondiff thinkdiff generate --model mini` runs it: the shipped VLM, aligner and decoder,
+    at the settings SynthWorld-CoBSAT measured (greedy answers of <= 32 tokens, 20 steps, guidance 3, 64x64)."""
+    from ...example import bundled_episode
+    from ...thinkdiff.offline import OfflineModel
+    from .decoder import TEXT_LENGTH
+    from .reasoner import INSTRUCTION
+
+    return OfflineModel(
+        vlm=shipped("vlm"), aligner=shipped("aligner"), pipeline=lambda: load_decoder(shipped("decoder")).pipe,
+        call=dict(height=64, width=64, num_frames=1, num_inference_steps=20, guidance_scale=3.0,
+                  max_sequence_length=TEXT_LENGTH),
+        instruction=INSTRUCTION, max_new_tokens=32, sampled=False, example=bundled_episode)
+
+
 def missing(paths: dict[str, str | Path | None]) -> list[str]:
     """The parts given as folders that do not exist."""
     return [f"--{k} {v}" for k, v in paths.items() if v is not None and str(v) != "tiny" and not Path(v).is_dir()]
