@@ -329,7 +329,6 @@ def _save(result, out: Path, video: bool) -> None:
         result.images[0].save(out)
 
 
-# Over 60 lines only by its 18 typer options (one per line: the interface); its body is under 50 lines.
 @app.command(cls=_InterleavedCommand)
 def generate(
     ctx: typer.Context,
@@ -372,18 +371,7 @@ def generate(
     from .inference import ThinkDiffCLIP, ThinkDiffLVLM, render
 
     offline = _offline_model(model)
-    if offline is not None and (decoder is not None or variant != "lvlm"):
-        _fail(f"--model {model} is a whole system (an LVLM and its own decoder): --decoder and --variant do not apply")
-    decoder = decoder or ("flux" if offline is None else "mini")
-    if variant not in ("lvlm", "clip") or decoder not in ("flux", "cogvideox", "wan", "mini"):
-        _fail("--variant must be lvlm|clip and --decoder flux|cogvideox|wan")
-    video = decoder in ("cogvideox", "wan")
-    if out.suffix.lower() not in ((".mp4", ".gif") if video else (".png", ".jpg")):
-        _fail(f"--out {out} must be {'.mp4/.gif' if video else '.png/.jpg'} for --decoder {decoder}")
-    if aligner is None and offline is None and model != "tiny":
-        _fail("--aligner is required with a real --model (train one with `reasondiff thinkdiff train`)")
-    if variant == "clip" and text:
-        _fail("--variant clip composes images with one --prompt; --text is for the LVLM's episodes")
+    decoder, video = _checked_options(model, offline, decoder, variant, out, aligner, text)
     items = _episode(ctx, image, text, prompt, offline) if variant == "lvlm" else None
     images = [i for i in items if not isinstance(i, str)] if items is not None else _clip_images(image)
     if not images and not (items or prompt):
@@ -415,6 +403,23 @@ def generate(
         kwargs["image"] = images[0]
     _save(render(pipe, tokens, **kwargs), out, video)  # the text is already in the tokens (LVLM answer / Eq. 5)
     typer.echo(f"wrote {out}")
+
+
+def _checked_options(model: str, offline, decoder, variant: str, out: Path, aligner, text) -> tuple[str, bool]:
+    """(decoder, whether it makes a video), or a one-line error for options that cannot go together."""
+    if offline is not None and (decoder is not None or variant != "lvlm"):
+        _fail(f"--model {model} is a whole system (an LVLM and its own decoder): --decoder and --variant do not apply")
+    decoder = decoder or ("flux" if offline is None else "mini")
+    if variant not in ("lvlm", "clip") or decoder not in ("flux", "cogvideox", "wan", "mini"):
+        _fail("--variant must be lvlm|clip and --decoder flux|cogvideox|wan")
+    video = decoder in ("cogvideox", "wan")
+    if out.suffix.lower() not in ((".mp4", ".gif") if video else (".png", ".jpg")):
+        _fail(f"--out {out} must be {'.mp4/.gif' if video else '.png/.jpg'} for --decoder {decoder}")
+    if aligner is None and offline is None and model != "tiny":
+        _fail("--aligner is required with a real --model (train one with `reasondiff thinkdiff train`)")
+    if variant == "clip" and text:
+        _fail("--variant clip composes images with one --prompt; --text is for the LVLM's episodes")
+    return decoder, video
 
 
 def _clip_images(paths: list[Path]) -> list:
