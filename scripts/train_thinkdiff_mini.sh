@@ -34,17 +34,26 @@ for A in aligner aligner_no_mask; do
 done
 [ -f "$OUT/readback_aligner_input.json" ] || $PY.alignment readback --vlm "$OUT/vlm/vlm" --source input \
   --aligner "$OUT/aligner_input/aligner" --t5 "$OUT/t5/t5" --out "$OUT/readback_aligner_input.json"
-# 4. the text-to-image decoder on the mini VAE (one-frame Wan T2V)
-[ -f "$OUT/decoder/result.json" ] || $PY.decoder_training "$OUT/decoder" --vae "$VAE" \
+# 4. the text-to-image decoder on the mini VAE (one-frame Wan T2V): 9 000 steps at a constant rate, then 3 000
+#    cooling down (~1 h)
+$PY.decoder_training "$OUT/decoder" --vae "$VAE" \
   --config configs/thinkdiff_mini_decoder.yaml
 #    can the judge read what the decoder draws? (clean stills, VAE round trips, the decoder's images of captions)
 [ -f "$OUT/judge_check.json" ] || python benchmarks/thinkdiff_judge_check.py "$OUT/judge_check.json" \
   --decoder "$OUT/decoder/decoder" --vae "$VAE" ${JUDGE:+--judge "$JUDGE"}
-# 5. SynthWorld-CoBSAT: every method's image per episode, judged (resumes from cases.jsonl)
-for K in ${SHOTS:-2}; do
+# 5. SynthWorld-CoBSAT: every method's image per episode, judged (resumes from cases.jsonl). The system that ships
+#    (anchored aligner) with all six methods; the paper's masked aligner as one more `thinkdiff` row.
+for K in ${SHOTS:-1 2 4}; do
   reasondiff thinkdiff bench --shots "$K" --cases "${CASES:-100}" --seed 1 --out "$OUT/bench_${K}shot" \
-    --vlm "$OUT/vlm/vlm" --aligner "$OUT/aligner/aligner" --decoder "$OUT/decoder/decoder" ${JUDGE:+--judge "$JUDGE"}
-  reasondiff thinkdiff bench --shots "$K" --cases "${CASES:-100}" --seed 1 --out "$OUT/bench_${K}shot_encoder" \
-    --vlm "$OUT/vlm/vlm" --aligner "$OUT/aligner_encoder/aligner" --decoder "$OUT/decoder/decoder" \
+    --vlm "$OUT/vlm/vlm" --aligner "$OUT/aligner_encoder/aligner" --decoder "$OUT/decoder/decoder" ${JUDGE:+--judge "$JUDGE"}
+  reasondiff thinkdiff bench --shots "$K" --cases "${CASES:-100}" --seed 1 --out "$OUT/bench_${K}shot_paper" \
+    --vlm "$OUT/vlm/vlm" --aligner "$OUT/aligner/aligner" --decoder "$OUT/decoder/decoder" \
     --methods thinkdiff ${JUDGE:+--judge "$JUDGE"}
 done
+# 6. What ships in src/reasondiff/mini/weights/thinkdiff (SHIP=1 copies it there)
+if [ "${SHIP:-0}" = 1 ]; then
+  W=src/reasondiff/mini/weights/thinkdiff
+  rm -rf "$W" && mkdir -p "$W/decoder"
+  cp -r "$OUT/vlm/vlm" "$W/vlm" && cp -r "$OUT/t5/t5" "$W/t5" && cp -r "$OUT/aligner_encoder/aligner" "$W/aligner"
+  cp -r "$OUT/decoder/decoder/transformer" "$W/decoder/transformer"  # its VAE is the mini's: not copied
+fi
