@@ -80,3 +80,15 @@ def test_the_mini_is_a_whole_system(tmp_path):
     assert result.exit_code == 2 and "--decoder and --variant do not apply" in result.output
     result = runner.invoke(app, ["thinkdiff", "generate", "-i", str(tmp_path / "none.png")])
     assert result.exit_code == 2 and "none.png" in result.output
+
+
+def test_bench_runs_on_the_shipped_parts_by_default(tmp_path):
+    """`thinkdiff bench` with no model options scores the shipped system (one 1-shot episode per task here)."""
+    result = runner.invoke(app, ["thinkdiff", "bench", "--shots", "1", "--cases", "1", "--seed", "1",
+                                 "--methods", "thinkdiff,oracle", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "RANDOM" not in result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    details = json.loads((tmp_path / "details.json").read_text())
+    assert set(summary) == {"thinkdiff", "oracle"} and all(0 <= r["accuracy"] <= 1 for r in summary.values())
+    assert details["vlm_text_accuracy"]["accuracy"] >= 0.75  # the shipped VLM: 0.994 of 800 such episodes
