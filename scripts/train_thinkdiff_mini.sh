@@ -34,8 +34,8 @@ for A in aligner aligner_no_mask; do
 done
 [ -f "$OUT/readback_aligner_input.json" ] || $PY.alignment readback --vlm "$OUT/vlm/vlm" --source input \
   --aligner "$OUT/aligner_input/aligner" --t5 "$OUT/t5/t5" --out "$OUT/readback_aligner_input.json"
-# 4. the text-to-image decoder on the mini VAE (one-frame Wan T2V): 9 000 steps at a constant rate, then 3 000
-#    cooling down (~1 h)
+# 4. the text-to-image decoder on the mini VAE (one-frame Wan T2V): 15 000 steps at a constant rate, then 3 000
+#    cooling down (~1.5 h)
 $PY.decoder_training "$OUT/decoder" --vae "$VAE" \
   --config configs/thinkdiff_mini_decoder.yaml
 #    can the judge read what the decoder draws? (clean stills, VAE round trips, the decoder's images of captions)
