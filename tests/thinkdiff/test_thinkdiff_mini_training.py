@@ -112,8 +112,8 @@ def test_decoder_training_lowers_the_loss_and_resumes_exactly(tmp_path):
 
 
 def test_decoder_cooldown_extends_a_finished_constant_rate_run_exactly(tmp_path):
-    """The shipped decoder's last 3 000 steps are a cool-down resumed from a 9 000-step constant-rate run: the
-    schedule must make that the same as one run with the cool-down from the start."""
+    """The shipped decoder was resumed from a finished 9 000-step constant-rate run with more steps and a
+    cool-down: the schedule must make that the same as one run with the cool-down from the start."""
     from safetensors.torch import load_file
 
     rates = [decoder_training.learning_rate_at(s, 12, 1e-3, 4) for s in (0, 7, 8, 9, 11)]
