@@ -19,6 +19,7 @@ import torch
 from ...conditioning import pad_to
 
 TEXT_LENGTH = 64  # prompt tokens (Wan: 512); world captions are < 16 tokens, a VLM answer <= 64
+STEPS, GUIDANCE, SIZE = 20, 3.0, 64  # what SynthWorld-CoBSAT and `thinkdiff generate --model mini` draw with
 
 
 def transformer_config(width: int = 128, layers: int = 4) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def pad_tokens(tokens: torch.Tensor, length: int = TEXT_LENGTH) -> torch.Tensor:
 class MiniDecoder:
     """The bench's `Decoder`: text through the pipeline's own UMT5, or ThinkDiff tokens as `prompt_embeds`."""
 
-    def __init__(self, pipe, steps: int = 20, guidance: float = 3.0, size: int = 64):
+    def __init__(self, pipe, steps: int = STEPS, guidance: float = GUIDANCE, size: int = SIZE):
         self.pipe, self.steps, self.guidance, self.size = pipe, steps, guidance, size
         self.pipe.set_progress_bar_config(disable=True)
         self.empty = encode_text(pipe.tokenizer, pipe.text_encoder, [""])

@@ -96,8 +96,8 @@ def flow_loss(transformer, tokenizer, text_encoder, batch) -> torch.Tensor:
 def learning_rate_at(step: int, steps: int, peak: float, cooldown: int) -> float:
     """Constant, then down to 0 in a straight line over the last `cooldown` steps (warmup-stable-decay without the
     warm-up). A constant rate leaves a small DiT's weights jittering around the minimum, which at 64x64 shows as
-    smeared agents; the cool-down settles them. Being a function of the step alone, extending `steps` with a
-    cool-down resumes a finished constant-rate run exactly."""
+    smeared agents; the cool-down settles them (docs/thinkdiff.md: agents read 0.30 -> 0.44 after 9 000 steps).
+    Being a function of the step alone, extending `steps` with a cool-down resumes a finished run exactly."""
     return peak * min(1.0, (steps - step) / cooldown) if cooldown > 0 else peak
 
 

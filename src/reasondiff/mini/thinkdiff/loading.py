@@ -37,8 +37,11 @@ def load_aligner(path: str | Path | None, vlm, text_encoder):
     return Aligner.from_text_encoder(text_encoder, in_dim=vlm.config.get_text_config().hidden_size).eval()
 
 
-def load_decoder(path: str | Path, vae: str | Path | None = None, steps: int = 20, guidance: float = 3.0):
-    from .decoder import TINY, MiniDecoder, build_pipeline
+def load_decoder(path: str | Path, vae: str | Path | None = None, steps: int | None = None,
+                 guidance: float | None = None):
+    from .decoder import GUIDANCE, STEPS, TINY, MiniDecoder, build_pipeline
+
+    steps, guidance = steps or STEPS, guidance if guidance is not None else GUIDANCE
 
     if str(path) == "tiny":
         from diffusers import WanTransformer3DModel
@@ -53,12 +56,12 @@ def offline_model():
     at the settings SynthWorld-CoBSAT measured (greedy answers of <= 32 tokens, 20 steps, guidance 3, 64x64)."""
     from ...example import bundled_episode
     from ...thinkdiff.offline import OfflineModel
-    from .decoder import TEXT_LENGTH
+    from .decoder import GUIDANCE, SIZE, STEPS, TEXT_LENGTH
     from .reasoner import INSTRUCTION
 
     return OfflineModel(
         vlm=shipped("vlm"), aligner=shipped("aligner"), pipeline=lambda: load_decoder(shipped("decoder")).pipe,
-        call=dict(height=64, width=64, num_frames=1, num_inference_steps=20, guidance_scale=3.0,
+        call=dict(height=SIZE, width=SIZE, num_frames=1, num_inference_steps=STEPS, guidance_scale=GUIDANCE,
                   max_sequence_length=TEXT_LENGTH),
         instruction=INSTRUCTION, max_new_tokens=32, sampled=False, example=bundled_episode)
 
