@@ -44,7 +44,7 @@ $PY.decoder_training "$OUT/decoder" --vae "$VAE" \
 # 5. SynthWorld-CoBSAT: every method's image per episode, judged (resumes from cases.jsonl). The system that ships
 #    (anchored aligner) with all six methods; the paper's masked aligner as one more `thinkdiff` row.
 for K in ${SHOTS:-1 2 4}; do
-  reasondiff thinkdiff bench --shots "$K" --cases "${CASES:-100}" --seed 1 --out "$OUT/bench_${K}shot" \
+  reasondiff thinkdiff bench --shots "$K" --cases "${CASES:-100}" --seed 1 --out "$OUT/bench_${K}shot_anchored" \
     --vlm "$OUT/vlm/vlm" --aligner "$OUT/aligner_encoder/aligner" --decoder "$OUT/decoder/decoder" ${JUDGE:+--judge "$JUDGE"}
   reasondiff thinkdiff bench --shots "$K" --cases "${CASES:-100}" --seed 1 --out "$OUT/bench_${K}shot_paper" \
     --vlm "$OUT/vlm/vlm" --aligner "$OUT/aligner/aligner" --decoder "$OUT/decoder/decoder" \

@@ -78,6 +78,10 @@ def test_interleaved_texts_and_images_reach_the_vlm_in_command_line_order(defaul
 def test_the_mini_is_a_whole_system(tmp_path):
     result = runner.invoke(app, ["thinkdiff", "generate", "--decoder", "flux", "-o", str(tmp_path / "x.png")])
     assert result.exit_code == 2 and "--decoder and --variant do not apply" in result.output
+    result = runner.invoke(app, ["thinkdiff", "generate", "--vlm", "tiny", "-o", str(tmp_path / "x.png")])
+    assert result.exit_code == 2 and "needs the --aligner" in result.output
+    result = runner.invoke(app, ["thinkdiff", "generate", "--model", "tiny", "--decoder", "mini", "-p", "x"])
+    assert result.exit_code == 2 and "--decoder flux|cogvideox|wan" in result.output
     result = runner.invoke(app, ["thinkdiff", "generate", "-i", str(tmp_path / "none.png")])
     assert result.exit_code == 2 and "none.png" in result.output
 

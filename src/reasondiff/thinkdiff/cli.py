@@ -371,7 +371,7 @@ def generate(
     from .inference import ThinkDiffCLIP, ThinkDiffLVLM, render
 
     offline = _offline_model(model)
-    decoder, video = _checked_options(model, offline, decoder, variant, out, aligner, text)
+    decoder, video = _checked_options(model, offline, decoder, variant, out, aligner, vlm, text)
     items = _episode(ctx, image, text, prompt, offline) if variant == "lvlm" else None
     images = [i for i in items if not isinstance(i, str)] if items is not None else _clip_images(image)
     if not images and not (items or prompt):
@@ -388,9 +388,11 @@ def generate(
 
     if variant == "lvlm":
         torch.manual_seed(seed)
-        sampling = _sampling(sample if sample is not None else (offline.sampled if offline else None), vlm)
-        tokens, said = ThinkDiffLVLM(vision, processor, align, max_new_tokens or (
-            offline.max_new_tokens if offline else 64), sampling).encode(items)
+        own_vlm = offline is not None and vlm == str(offline.vlm)
+        sampling = _sampling(sample if sample is not None else (offline.sampled if own_vlm else None), vlm)
+        if max_new_tokens is None:
+            max_new_tokens = offline.max_new_tokens if offline is not None else 64
+        tokens, said = ThinkDiffLVLM(vision, processor, align, max_new_tokens, sampling).encode(items)
         typer.echo(f"LVLM: {said!r}")
     else:
         from .features import VISION_LAYERS
@@ -405,12 +407,14 @@ def generate(
     typer.echo(f"wrote {out}")
 
 
-def _checked_options(model: str, offline, decoder, variant: str, out: Path, aligner, text) -> tuple[str, bool]:
+def _checked_options(model: str, offline, decoder, variant: str, out: Path, aligner, vlm, text) -> tuple[str, bool]:
     """(decoder, whether it makes a video), or a one-line error for options that cannot go together."""
     if offline is not None and (decoder is not None or variant != "lvlm"):
         _fail(f"--model {model} is a whole system (an LVLM and its own decoder): --decoder and --variant do not apply")
+    if offline is not None and vlm is not None and aligner is None:
+        _fail(f"--vlm with --model {model} needs the --aligner trained on that VLM (its own aligner reads its own VLM)")
     decoder = decoder or ("flux" if offline is None else "mini")
-    if variant not in ("lvlm", "clip") or decoder not in ("flux", "cogvideox", "wan", "mini"):
+    if variant not in ("lvlm", "clip") or decoder not in ("flux", "cogvideox", "wan") + (("mini",) if offline else ()):
         _fail("--variant must be lvlm|clip and --decoder flux|cogvideox|wan")
     video = decoder in ("cogvideox", "wan")
     if out.suffix.lower() not in ((".mp4", ".gif") if video else (".png", ".jpg")):
