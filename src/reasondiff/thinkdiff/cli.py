@@ -303,16 +303,11 @@ def _offline_model(model: str):
 def _episode(ctx: typer.Context, image: list[Path], text: list[str], prompt: str | None, offline) -> list:
     """The VLM's input: the images and texts in command-line order (the offline model's bundled episode if none
     is given), then the instruction (`--prompt`, else the offline model's)."""
-    from ..media import load_image
-
-    try:
-        items = _interleave(ctx.meta.get("items", []), [load_image(p) for p in image], list(text))
-    except ValueError as err:
-        _fail(str(err))
+    items = _interleave(ctx.meta.get("items", []), _load_images(image), list(text))
     if not items and offline is not None and prompt is None:
         items = offline.example()
-        typer.echo(f"no --image/--text: the bundled episode ({sum(isinstance(i, str) for i in items)} texts, "
-                   f"{len(items) - sum(isinstance(i, str) for i in items)} images)")
+        texts = sum(isinstance(i, str) for i in items)
+        typer.echo(f"no --image/--text: the bundled episode ({texts} texts, {len(items) - texts} images)")
     instruction = prompt if prompt is not None else (offline.instruction if offline is not None else "")
     return [*items, instruction] if instruction else items
 
@@ -373,7 +368,7 @@ def generate(
     offline = _offline_model(model)
     decoder, video = _checked_options(model, offline, decoder, variant, out, aligner, vlm, text)
     items = _episode(ctx, image, text, prompt, offline) if variant == "lvlm" else None
-    images = [i for i in items if not isinstance(i, str)] if items is not None else _clip_images(image)
+    images = [i for i in items if not isinstance(i, str)] if items is not None else _load_images(image)
     if not images and not (items or prompt):
         _fail("give at least one --image, --text or --prompt")
     if decoder == "wan" and not images:
@@ -426,7 +421,8 @@ def _checked_options(model: str, offline, decoder, variant: str, out: Path, alig
     return decoder, video
 
 
-def _clip_images(paths: list[Path]) -> list:
+def _load_images(paths: list[Path]) -> list:
+    """The images, or a one-line error naming the file that is missing or not an image."""
     from ..media import load_image
 
     try:
