@@ -75,3 +75,37 @@ def test_rewrite_tells_the_story_from_the_image_on():
     script = EventScript("cat", "glass", "living room")
     assert "toward the full glass" in rewrite_world(Image.fromarray(script.render(0)), "a cat plays")
     assert "spilled glass" in rewrite_world(Image.fromarray(script.render(16)), "a cat plays")
+
+
+def test_the_bundled_example_is_narrated_as_shipped():
+    """Pictures of the world's own size are read as they always were: the shipped script is the narrator's."""
+    from reasondiff.example import bundled_example
+    from reasondiff.media import load_image
+
+    example = bundled_example()
+    narration = narrate_world(load_image(example.image_path), example.prompt, 17)
+    assert (narration.position, narration.descriptions) == (example.narration.position, example.narration.descriptions)
+
+
+def test_a_large_picture_is_narrated_fast_and_like_its_downscaled_copy(tmp_path):
+    """An 8000x8000 picture took 326 s: the palette parser and the candidates worked at its full size."""
+    import time
+
+    from reasondiff.example import bundled_example
+    from reasondiff.media import load_image
+
+    example = bundled_example()
+    big = load_image(example.image_path).resize((4000, 4000), Image.NEAREST)
+    narrator = VisionNarrator("synthworld:", cache_dir=tmp_path)  # the whole path: request check, cache key, rules
+    start = time.perf_counter()
+    narration = narrator.narrate(big, example.prompt, 17)
+    assert time.perf_counter() - start < 15  # about 1 s on 2 cores; minutes before
+    copy = big.resize((200, 200), Image.BOX)
+    assert narration.descriptions == narrate_world(copy, example.prompt, 17).descriptions == example.narration.descriptions
+    assert narration.position == example.narration.position == 17
+    # a picture rendered large, not only an upscaled one; and the other roles read it the same way
+    script = canonical_script("dog", "window", "garden", 17)
+    for t in (0, 8, 16):
+        large = Image.fromarray(script.render(t, 3000))
+        assert narrate_world(large, "a dog plays in the garden", 17).position == t + 1
+        assert narrator.caption([large]) == narrator.caption([Image.fromarray(script.render(t))])

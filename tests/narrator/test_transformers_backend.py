@@ -80,3 +80,15 @@ def test_caption_returns_one_caption_per_frame(tiny_vlm_dir, tmp_path):
 def test_loading_a_folder_without_a_model_names_it(tmp_path):
     with pytest.raises(ValueError, match="cannot load a vision-language model from"):
         VisionNarrator(f"transformers:{tmp_path}", cache_dir=tmp_path)
+
+
+def test_large_images_reach_the_processor_downscaled(tiny_vlm_dir):
+    """An 8000-pixel picture is shrunk before the processor (which would otherwise resize it slowly, or, like
+    Qwen2-VL's, keep millions of pixels as image tokens); pictures up to 2048 pixels go as they are."""
+    backend = TransformersBackend(str(tiny_vlm_dir), max_new_tokens=2)
+    big, normal = Image.new("RGB", (8000, 2000), (10, 200, 30)), Image.new("RGB", (1920, 1080), (10, 200, 30))
+    sent = [backend._hf([{"role": "user", "content": [{"type": "image", "image": image}]}])[0]["content"][0]["image"]
+            for image in (big, normal)]
+    assert sent[0].size == (2048, 512) and sent[1] is normal
+    assert isinstance(backend.chat([{"role": "user", "content": [{"type": "image", "image": big},
+                                                                 {"type": "text", "text": "Describe."}]}]), str)

@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 import numpy as np
+import PIL.Image
 
 from ..narrator.schema import Narration
 from .palette import ParsedFrame, palette_coverage, parse_frame
@@ -28,10 +29,33 @@ from .world import AGENTS, OBJECTS, ROOMS, EventScript
 
 MIN_COVERAGE = 0.5  # rendered frames cover >= 0.96 of their pixels with the palette (0.8 after JPEG), photos < 0.05
 MAX_FRAMES = 253  # the mini model's rotary table holds 64 latent frames; placing the image renders 4 per frame
+READ_AS_IS = 256  # longest side read at full size (0.14 s at 64 pixels, 1.7 s at 256: candidates render at it)
+WORLD_SIZE = 64  # the world's canvas (`EventScript.render`): every shape is drawn on it, so nothing is lost below
 UNDERSTANDS = (f"it reads SynthWorld pictures (rooms: {', '.join(ROOMS)}; objects: {', '.join(OBJECTS)}) and "
                f"prompts that name one of its agents ({', '.join(AGENTS)})")
 GO_ON = ("for your own picture, write the script yourself (generate -n script.json, or the studio's script table), "
          "or use real weights and an MLLM narrator (--model WAN_FOLDER_OR_HUB_ID --narrator openai:gpt-4o)")
+
+def readable(image) -> np.ndarray:
+    """The picture as `[H, W, 3]` uint8, shrunk to the world's 64-pixel canvas when its longer side is over
+    `READ_AS_IS`.
+
+    The parser counts every pixel once per palette colour, and `place` renders its candidates at the image's
+    size: an 8000x8000 picture took 326 s. Box averaging keeps a flat region's colour exact, so the palette
+    still reads it; pictures up to `READ_AS_IS` (all the world's own) are read as they are, bit for bit.
+    """
+    if not hasattr(image, "convert"):
+        pixels = np.asarray(image)
+        if max(pixels.shape[:2]) <= READ_AS_IS:
+            return pixels
+        image = PIL.Image.fromarray(pixels)
+    image = image.convert("RGB")
+    if max(image.size) > READ_AS_IS:
+        scale = WORLD_SIZE / max(image.size)
+        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                             PIL.Image.BOX)
+    return np.asarray(image)
+
 
 def _prompt_words(prompt: str) -> tuple[str | None, str | None]:
     text = prompt.lower()
@@ -85,7 +109,7 @@ def check_request(image, prompt: str, num_frames: int) -> ParsedFrame:
     """
     if num_frames > MAX_FRAMES:
         raise ValueError(f"the synthworld narrator scripts at most {MAX_FRAMES} frames, got {num_frames}")
-    pixels = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image)
+    pixels = readable(image)
     seen = parse_frame(pixels)
     coverage = palette_coverage(pixels)
     if seen.object is None or coverage < MIN_COVERAGE:
@@ -100,16 +124,17 @@ def check_request(image, prompt: str, num_frames: int) -> ParsedFrame:
 def narrate_world(image, prompt: str, num_frames: int) -> Narration:
     """Narration for a SynthWorld image and a prompt (ValueError for an image of another world, or a prompt
     without any of the world's agents: see `check_request`)."""
-    seen = check_request(image, prompt, num_frames)
+    pixels = readable(image)
+    seen = check_request(pixels, prompt, num_frames)
     agent, room = _prompt_words(prompt)
-    size = np.asarray(image).shape[1]
+    size = pixels.shape[1]
     script, position = place(seen, agent or seen.agent or "cat", room or seen.room, num_frames, size)
     return Narration(position=position, descriptions=script.captions())
 
 
 def rewrite_world(image, prompt: str) -> str:
     """One prompt for plain I2V, told from the image onwards (the paper's "rewrite prompt" baseline)."""
-    seen = parse_frame(np.asarray(image.convert("RGB") if hasattr(image, "convert") else image))
+    seen = parse_frame(readable(image))
     agent, room = _prompt_words(prompt)
     agent, room = agent or seen.agent or "cat", room or seen.room
     if seen.object is None:
@@ -122,7 +147,7 @@ def rewrite_world(image, prompt: str) -> str:
 
 def caption_world(image) -> str:
     """A caption in the world's grammar for one frame (what the data pipeline asks a captioner for)."""
-    seen = parse_frame(np.asarray(image.convert("RGB") if hasattr(image, "convert") else image))
+    seen = parse_frame(readable(image))
     if seen.object is None:
         return f"an empty {seen.room}"
     intact, changed, _ = OBJECTS[seen.object]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from ..images import fit
 from .base import Conversation, fold_system, translate_parts
 
 
@@ -23,6 +24,9 @@ class TransformersBackend:
     batch_size: conversations per `generate` call in `chat_batch`.
     system_in_user: fold the system message into the first user turn, for chat templates without a system role.
     generation: extra `generate` arguments (greedy decoding by default, so answers are reproducible and cacheable).
+    max_image_side: the longest image side the processor gets; larger images are downscaled first (None: never).
+        Processors shrink anyway (LLaMA-3.2-Vision to 560-pixel tiles), but slowly from 8000 pixels, and Qwen2-VL
+        keeps up to 12.8 MP: thousands of image tokens for detail no narration needs.
     """
 
     def __init__(
@@ -36,6 +40,7 @@ class TransformersBackend:
         batch_size: int = 8,
         system_in_user: bool = False,
         generation: dict[str, Any] | None = None,
+        max_image_side: int | None = 2048,
     ):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -63,6 +68,7 @@ class TransformersBackend:
         self.device, self.name = device, name
         self.max_new_tokens, self.batch_size, self.system_in_user = max_new_tokens, batch_size, system_in_user
         self.generation = {"do_sample": False, **(generation or {})}
+        self.max_image_side = max_image_side
         extras = ",".join(f"{k}={self.generation[k]}" for k in sorted(self.generation))
         self.cache_id = f"transformers:{name}[max_new_tokens={max_new_tokens},{extras}]"
         # transformers >= 5 wants processor options in `processor_kwargs`; 4.x takes them as keywords.
@@ -76,7 +82,7 @@ class TransformersBackend:
             conversation = fold_system(conversation)
         out = []
         for message in conversation:
-            parts = translate_parts(message, lambda image: {"type": "image", "image": image})
+            parts = translate_parts(message, lambda image: {"type": "image", "image": fit(image, self.max_image_side)})
             out.append({"role": message["role"], "content": parts})
         return out
 
