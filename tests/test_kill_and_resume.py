@@ -2,19 +2,17 @@
 the result must be what one uninterrupted run gives, and a reader must never see outputs of two runs mixed.
 
 Kill points are `reasondiff.faults.checkpoint()` calls, placed after each durable step of a job; with
-`killing.kill_at(n)` the n-th one sends the process SIGKILL. Each job here runs in a forked child (the
-parent's imports are reused, so a kill costs the job's own time, not a fresh interpreter's), and which points
+`killing.kill_at(n)` the n-th one sends the process SIGKILL. Each job here runs in a spawned child (never a
+forked one: see tests/killing.py), so each job is a picklable `cli(...)` call, and which points
 are tried is drawn from a seeded generator, so a failure reproduces. The jobs: `generate`, `narrate`,
 `data sample`, `data caption`, `data cache`, `thinkdiff extract` and `thinkdiff train`; `eval run` has no kill
 points, so it is killed at a moment instead (once a seeded number of result rows is on disk). `train` (ReasonDiff
 itself) is killed for real in tests/training.
 """
 
+import functools
 import json
-import multiprocessing
-import os
 import random
-import signal
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -24,7 +22,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from reasondiff.cli import app
-from killing import kill_at
+from killing import run_killed, spawn_and_kill_when
 from reasondiff.mini.world import EventScript
 
 runner = CliRunner()
@@ -36,38 +34,14 @@ def kill_points(count: int, among: int, salt: str) -> list[int]:
     return sorted(random.Random(f"{SEED}:{salt}").sample(range(1, among + 1), min(count, among)))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """A forked child must not enter the OpenMP thread pool its parent's earlier work started (GNU OpenMP hangs
-    there: seen in the full suite, where other tests had used two threads). With one thread, torch runs every
-    parallel region in the calling thread."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _child(job, kill_after):
-    kill_at(kill_after)
-    job()
-    os._exit(0)  # reached only when the job finished before its kill point
-
-
-def run_killed(job, kill_after: int) -> None:
-    """Run `job` in a forked child that is SIGKILLed at its `kill_after`-th kill point; it must die there."""
-    child = multiprocessing.get_context("fork").Process(target=_child, args=(job, kill_after))
-    child.start()
-    child.join(timeout=300)
-    assert child.exitcode == -signal.SIGKILL, f"the job was not killed at kill point {kill_after}"
+def _invoke(args: tuple) -> None:
+    result = runner.invoke(app, ["--quiet", *args])
+    assert result.exit_code == 0, result.output
 
 
 def cli(*args):
-    def job():
-        result = runner.invoke(app, ["--quiet", *args])
-        assert result.exit_code == 0, result.output
-    return job
+    """`reasondiff --quiet ARGS` as a job: run it now with `cli(...)()`, or hand it to a spawned child."""
+    return functools.partial(_invoke, args)
 
 
 # --------------------------------------------------------------------------------------------------- generate
@@ -210,18 +184,9 @@ def rows_of(path: Path) -> list[dict]:
 
 
 def kill_after_rows(job, results: Path, rows: int) -> None:
-    """Run `job` in a forked child and SIGKILL it as soon as `results` holds `rows` rows (the eval runner has no
-    kill points of its own: this is a kill at a moment, like a user's Ctrl-\\ or the OOM killer)."""
-    import time
-
-    child = multiprocessing.get_context("fork").Process(target=job)
-    child.start()
-    deadline = time.monotonic() + 300
-    while len(rows_of(results)) < rows and child.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    os.kill(child.pid, signal.SIGKILL)
-    child.join()
-    assert child.exitcode == -signal.SIGKILL, "the run ended before it could be killed"
+    """SIGKILL `job` as soon as `results` holds `rows` rows (the eval runner has no kill points of its own: this is
+    a kill at a moment, like a user's Ctrl-\\ or the OOM killer)."""
+    spawn_and_kill_when(job, lambda: len(rows_of(results)) >= rows)
 
 
 def test_a_killed_eval_run_resumes_to_the_rows_of_one_run(tmp_path):

@@ -1,8 +1,7 @@
 import json
-import multiprocessing
+import functools
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ from reasondiff.data.captioning import (
     run_captioning,
 )
 from reasondiff.data.cli import app
-from killing import kill_at
+from killing import run_killed
 from reasondiff.data.sampling import SampledClips
 
 runner = CliRunner()
@@ -53,8 +52,7 @@ def test_every_frame_gets_its_own_caption_in_batches(clips17, tmp_path):
     assert again.batches == [] and (data / CAPTIONS_FILE).read_text() == before
 
 
-def _killed_caption(data, kill_after):
-    kill_at(kill_after)
+def _caption(data):
     run_captioning(data, ScriptedCaptioner(), batch_size=7, progress=False)
 
 
@@ -62,13 +60,9 @@ def test_killed_caption_resumes_to_the_same_captions(clips17, tmp_path):
     reference = copy_dataset(clips17, tmp_path / "ref")
     run_captioning(reference, ScriptedCaptioner(), batch_size=7, progress=False)
     expected = (reference / CAPTIONS_FILE).read_text()
-    context = multiprocessing.get_context("fork")
     for kill_after in (2, 5, 9):  # 68 frames in batches of 7: 10 batches, the last checkpoint never reached
         data = copy_dataset(clips17, tmp_path / f"k{kill_after}")
-        child = context.Process(target=_killed_caption, args=(data, kill_after))
-        child.start()
-        child.join()
-        assert child.exitcode == -signal.SIGKILL
+        run_killed(functools.partial(_caption, data), kill_after)
         assert not (data / CAPTIONS_FILE).exists()
         done = sum(1 for part in (data / PARTS_DIR).glob("*.jsonl") for _ in part.read_text().splitlines())
         assert 0 <= done < 4

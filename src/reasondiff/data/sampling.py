@@ -229,10 +229,10 @@ def _sampled(jobs: Iterator[tuple], workers: int) -> Iterator[Iterator]:
         yield map(_sample_one, jobs)
         return
     import multiprocessing
-    import sys
 
-    # fork where it exists: workers only run PyAV and numpy, and spawn would re-import torch in each.
-    pool = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn").Pool(workers)
+    # spawn, never fork: a forked worker inherits PyAV's (FFmpeg's) scaler thread pool without its threads, once
+    # this process has decoded anything itself, and waits on it forever. Each worker pays a fresh import instead.
+    pool = multiprocessing.get_context("spawn").Pool(workers)
     try:
         yield pool.imap(_sample_one, jobs, chunksize=1)  # ordered: the manifest keeps input order
     finally:
