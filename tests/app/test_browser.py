@@ -97,3 +97,14 @@ def test_oversized_upload_is_refused_with_a_message(page, tmp_path):
     message.first.wait_for()
     assert "huge.png" in message.first.inner_text()
     assert "Image ready" not in status(page).inner_text()
+
+
+def test_after_a_refused_upload_narrate_says_why_there_is_no_image(page, tmp_path):
+    fake = tmp_path / "notes.png"
+    fake.write_text("these are my notes, not a picture\n")
+    page.locator("#rd-image input[type=file]").set_input_files(str(fake))
+    page.wait_for_selector("#rd-status .rd-error")
+    page.locator("#rd-prompt textarea").fill("A cat plays in the room")
+    page.locator("#rd-narrate").click()
+    page.wait_for_selector("#rd-status .rd-error:has-text('last upload was not used')")
+    assert "because notes.png is not an image: it is text" in status(page).inner_text()

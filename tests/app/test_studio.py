@@ -4,11 +4,12 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
+import PIL.Image
 import pytest
 import torch
 from fakes import ScriptedNarrator
 
-from reasondiff import Narration
+from reasondiff import Narration, VisionNarrator
 from reasondiff.example import bundled_example
 from reasondiff.media import load_image, save_video
 from reasondiff.narrator import NarrationError
@@ -143,3 +144,32 @@ def test_changing_the_frame_count_retells_the_script(tiny_pipeline, tmp_path):
     assert [s.description for s in script.segments()] == [r[2] for r in rows]
     unchanged, anchor, _ = app.refit([], 5, 9)  # nothing valid to retell: only the anchor's range moves
     assert unchanged == gr.update() and anchor["maximum"] == 9 and anchor["value"] == 5
+
+
+def test_after_a_refused_upload_narrate_and_generate_say_why_there_is_no_image(tiny_pipeline, tmp_path):
+    """A refused upload clears the image; Narrate and Generate used to answer only "no image: upload a
+    condition image", as if nothing had been uploaded."""
+    notes = tmp_path / "notes.png"
+    notes.write_text("these are my notes, not a picture\n")
+    app = studio(tiny_pipeline, tmp_path, ScriptedNarrator())
+    image, status, refused = app.on_upload({"path": str(notes)})
+    assert image is None and is_error(status) and "notes.png is not an image: it is text" in status
+    *_, status = app.narrate(None, "a cat plays", 17, refused)
+    assert is_error(status) and "the last upload was not used, because notes.png is not an image: it is text" in status
+    *_, status = app.generate(None, "a cat plays", 17, 2, 7, "reasondiff", [[1, 17, "a vase"]], 1, False, 64, 64,
+                              5.0, "", refused, progress=Progress())
+    assert is_error(status) and "notes.png is not an image" in status
+    *_, status = app.narrate(None, "a cat plays", 17)  # nothing uploaded yet: what to upload
+    assert "no image: upload a condition image (PNG, JPEG, WebP, BMP or GIF, at most 10 MB)" in status
+
+
+def test_a_very_large_upload_is_resized_and_narrated(tiny_pipeline, tmp_path):
+    """41 megapixels were refused at upload, then Narrate said only "no image"; now the picture is shrunk."""
+    big = tmp_path / "big.png"
+    load_image(EXAMPLE.image_path).resize((6400, 6400), PIL.Image.NEAREST).save(big, compress_level=1)
+    app = studio(tiny_pipeline, tmp_path, VisionNarrator("synthworld:", use_cache=False))
+    image, status, refused = app.on_upload({"path": str(big)})
+    assert image == gr.update() and refused == ""
+    assert status.startswith("Image ready (2048x2048; resized from 6400x6400 to 2048x2048")
+    rows, anchor, _, note = app.narrate(str(big), EXAMPLE.prompt, 17, refused)
+    assert anchor["value"] == 17 and rows == timeline.to_rows(EXAMPLE.narration)

@@ -34,7 +34,7 @@ from ..narrator.errors import NarrationError, NarratorError
 from ..narrator.schema import Narration
 from ..pipelines.settings import MODES, NARRATED_MODES, prepare_generation
 from . import timeline
-from .uploads import DEFAULT_MAX_MB, check_image_upload
+from .uploads import DEFAULT_MAX_MB, check_image_upload, read_image_upload
 
 logger = logging.getLogger("reasondiff.app")
 
@@ -97,15 +97,21 @@ class Studio:
     # ------------------------------------------------------------------ uploads
 
     def on_upload(self, payload: Any):
-        """Runs on the raw upload (preprocess off), so a bad file gets our message, not a PIL traceback."""
+        """Runs on the raw upload (preprocess off), so a bad file gets our message, not a PIL traceback.
+
+        Returns the image (cleared when refused), the status and the refusal, kept in a hidden box: the
+        image is gone after a refusal, and Narrate or Generate would otherwise only say that there is none."""
         path = payload.get("path") if isinstance(payload, dict) else getattr(payload, "path", payload)
         try:
-            image = check_image_upload(path, self.max_upload_mb)
+            image, note = read_image_upload(path, self.max_upload_mb)
         except ValueError as err:
-            return None, _status_error(err)
-        return gr.update(), f"Image ready ({image.width}x{image.height}). Now narrate, or type a script."
+            return None, _status_error(err), str(err)
+        size = f"{image.width}x{image.height}" + (f"; {note}" if note else "")
+        return gr.update(), f"Image ready ({size}). Now narrate, or type a script.", ""
 
-    def _image(self, path) -> PIL.Image.Image:
+    def _image(self, path, refused: str | None = None) -> PIL.Image.Image:
+        if (path is None or str(path) == "") and refused:
+            raise UserError(f"no image: the last upload was not used, because {refused}")
         try:
             return check_image_upload(path, self.max_upload_mb)
         except ValueError as err:
@@ -119,10 +125,11 @@ class Studio:
 
     # ------------------------------------------------------------------ the script
 
-    def narrate(self, image_path, prompt, frames, progress=gr.Progress()):
-        """Rows, anchor, strip and status for the narrator's script (or the bundled/starter one without one)."""
+    def narrate(self, image_path, prompt, frames, refused=None, progress=gr.Progress()):
+        """Rows, anchor, strip and status for the narrator's script (or the bundled/starter one without one);
+        `refused`: why the last upload was refused (the hidden box), said again when there is no image."""
         try:
-            image, prompt, frames = self._image(image_path), self._prompt(prompt), int(frames)
+            image, prompt, frames = self._image(image_path, refused), self._prompt(prompt), int(frames)
             if self.narrator is not None:
                 progress(0, desc="the narrator is reading the image and the prompt")
                 script = self.narrator.narrate(image, prompt, frames)
@@ -176,11 +183,11 @@ class Studio:
         )
 
     def generate(self, image_path, prompt, frames, steps, seed, mode, rows, position, baseline, height, width,
-                 guidance, negative, progress=gr.Progress()):
+                 guidance, negative, refused=None, progress=gr.Progress()):
         """Video, baseline video, downloads, strip and status; errors leave the old outputs and explain."""
         keep = (gr.update(), gr.update(), gr.update(), gr.update())
         try:
-            image, prompt = self._image(image_path), self._prompt(prompt)
+            image, prompt = self._image(image_path, refused), self._prompt(prompt)
             seed = int(seed)
             try:  # the same checks as `reasondiff generate`, with the page's values
                 job = prepare_generation(self.model_name, (mode,), narrator=self.narrator, frames=int(frames),
@@ -334,10 +341,14 @@ def _script_controls(frames: int) -> dict:
 def _connect(studio: Studio, page) -> None:
     """The page's events, each to its `Studio` callback."""
     script = [page.table, page.anchor, page.n_frames]
-    page.image.upload(studio.on_upload, inputs=page.image, outputs=[page.image, page.status], preprocess=False)
+    # Why the last upload was refused, kept in the page (a hidden box: a gr.State would open a heartbeat stream).
+    refused = gr.Textbox(visible=False, elem_id="rd-refused")
+    page.image.upload(studio.on_upload, inputs=page.image, outputs=[page.image, page.status, refused],
+                      preprocess=False)
+    page.image.clear(lambda: "", outputs=refused)
     page.example_btn.click(studio.load_example, inputs=page.n_frames,
                            outputs=[page.image, page.prompt, page.table, page.anchor, page.strip, page.status])
-    page.narrate_btn.click(studio.narrate, inputs=[page.image, page.prompt, page.n_frames],
+    page.narrate_btn.click(studio.narrate, inputs=[page.image, page.prompt, page.n_frames, refused],
                            outputs=[page.table, page.anchor, page.strip, page.status])
     page.table.input(studio.preview, inputs=script, outputs=[page.strip, page.status])
     # .input, not .change: user edits only, so a narrated or loaded script keeps its own status message.
@@ -346,7 +357,7 @@ def _connect(studio: Studio, page) -> None:
     page.generate_btn.click(
         studio.generate,
         inputs=[page.image, page.prompt, page.n_frames, page.n_steps, page.seed, page.mode, page.table, page.anchor,
-                page.baseline, page.h, page.w, page.guidance, page.negative],
+                page.baseline, page.h, page.w, page.guidance, page.negative, refused],
         outputs=[page.video, page.base_video, page.files, page.strip, page.status], concurrency_limit=1,
         concurrency_id="pipeline",
     )
