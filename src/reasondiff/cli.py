@@ -186,7 +186,7 @@ def generate(
       reasondiff generate -i vase.png -p "A cat plays in the room" --mode wan -o baseline.mp4
     """
     from .example import bundled_example
-    from .media import check_video_path
+    from .media import check_outputs, check_video_path
     from .pipelines.cli import load_or_fail
     from .pipelines.settings import prepare_generation
 
@@ -194,7 +194,7 @@ def generate(
         job = prepare_generation(model, (mode,), narrator=narrator, model_narrator=narration is None and mode != "wan",
                                  prompt=prompt, frames=frames, height=height, width=width, steps=steps,
                                  guidance=guidance)
-        check_video_path(out)
+        check_outputs(check_video_path(out), *_generation_files(out)[1:])  # all three, before any work
     except ValueError as err:
         _fail(str(err))
     writer = None
@@ -236,6 +236,11 @@ def _denoise(pipe, job, mode: str, *, seed: int, **call):
         _fail(str(err))
 
 
+def _generation_files(out: Path) -> tuple[Path, Path, Path]:
+    """What `generate -o OUT` writes: the video, its script beside it, its contact sheet beside it."""
+    return out, out.with_suffix(".narration.json"), out.with_suffix(".png")
+
+
 def _write_generation(result, out: Path, fps: int, generation: dict, took: str) -> None:
     """The video, its script (with the settings) and its contact sheet, written together (`media.write_together`),
     then the result lines and the script as a timeline."""
@@ -245,15 +250,15 @@ def _write_generation(result, out: Path, fps: int, generation: dict, took: str) 
     video, frames = result.frames[0], generation["num_frames"]
     used = result.narration or Narration(position=1, descriptions=[result.prompt] * frames)
     record = used.model_copy(update={"metadata": {**used.metadata, "generation": generation}})
-    narration_path, sheet = out.with_suffix(".narration.json"), out.with_suffix(".png")
+    _, narration_path, sheet = _generation_files(out)
     try:
         write_together({
             out: lambda path: save_video(video, path, fps=fps),
             narration_path: lambda path: path.write_text(record.to_json(indent=2) + "\n"),
             sheet: lambda path: save_contact_sheet(video, path, anchor=used.position),
         })
-    except OSError as err:  # checked writable before the run; a disk can still fill up during it
-        _fail(f"could not write {out} and its script and key frames: {err}", EXIT_FAILED)
+    except OSError as err:  # checked before the run; a disk can still fill up during it (the old set stays whole)
+        _fail(str(err), EXIT_FAILED)
     _info(f"wrote {out} ({video.shape[0]} frames, {generation['width']}x{generation['height']}, "
           f"mode {generation['mode']}) in {took}")
     _info(f"wrote {narration_path} (image at frame {used.position} of {used.num_frames}) and {sheet} (key frames)")

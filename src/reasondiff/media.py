@@ -4,9 +4,10 @@ A bottom layer: it imports nothing of ReasonDiff but `faults`, so `narrator` and
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +34,15 @@ def load_image(path: str | Path) -> PIL.Image.Image:
 
 
 def check_writable(path: str | Path) -> Path:
-    """Fail before any work, not after it, when `path` cannot be written: a folder in its place, a file where a
-    parent folder should be, or a folder this process may not write in (tried with a real temporary file, which
-    also catches read-only disks and root's way past permission bits)."""
+    """Fail before any work, not after it, when `path` cannot be written: a folder (or another non-file) in its
+    place, a file where a parent folder should be, a folder this process may not write in (tried with a real
+    temporary file, which also catches read-only disks, immutable folders and root's way past permission bits),
+    or an existing file that may not be replaced (immutable or append-only: those stop root too)."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"cannot write {path}: it is a folder")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"cannot write {path}: it is not a regular file")
     existing = path.parent
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -49,7 +53,25 @@ def check_writable(path: str | Path) -> Path:
             pass
     except OSError as err:
         raise ValueError(f"cannot write {path}: {existing} is not writable ({err.strerror or err})") from None
+    if path.is_file():
+        _check_replaceable(path)
     return path
+
+
+def _check_replaceable(path: Path) -> None:
+    """An immutable or append-only file refuses a plain open for writing with EPERM, whoever asks (permission bits
+    give EACCES instead, and do not stop a rename in a writable folder, so those pass). Nothing is written."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError as err:
+        if err.errno == errno.EPERM:
+            raise ValueError(f"cannot write {path}: the existing file may not be replaced ({err.strerror}: "
+                             "immutable or append-only? see lsattr)") from None
+
+
+def check_outputs(*paths: str | Path) -> list[Path]:
+    """`check_writable` for every file of an output set, before the work that makes them."""
+    return [check_writable(path) for path in paths]
 
 
 def check_video_path(path: str | Path) -> Path:
@@ -66,28 +88,101 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f".partial-{path.name}")
 
 
-def write_together(writers: dict[Path, Callable[[Path], object]]) -> None:
-    """Write several files that belong together (a video, its script, its contact sheet) so that a reader never
-    sees a mix of two runs: each writer fills a temporary file; only when all are written are the old files
-    removed and the new ones renamed into place. A kill before that leaves the old set; during it, some files
-    are missing, never stale."""
+def backup_path(path: Path) -> Path:
+    """Where the previous `path` waits while a new set is placed: put back if placing fails, deleted once it is done."""
+    return path.with_name(f".backup-{path.name}")
+
+
+class OutputError(OSError):
+    """A file of an output set could not be written or placed. One line: which file, why, and whether the
+    previous set is back in place (it is, unless the message says where it was kept)."""
+
+
+def _first_line(err: BaseException) -> str:
+    """The error's first line (imageio appends ffmpeg's command and its whole stderr to the message)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def write_together(writers: dict[Path, Callable[[Path], object]], drop: Iterable[Path] = ()) -> None:
+    """Write a set of files that belong together (a video, its script, its contact sheet) as a transaction: the
+    new set is placed whole or the previous set stays whole, and no `.partial-*`/`.backup-*` file is left.
+    `drop`: files of the previous set the new one does not have (a report without its chart), removed with it.
+
+    Each writer fills a temporary file (`partial_path`). Only when all are written are the previous files moved
+    aside (`backup_path`) and the new ones renamed in; if any step fails, the new files go and the previous ones
+    are renamed back; once all are in, the backups are deleted. A kill (no cleanup) leaves only one run's files
+    in place, the other run's hidden beside them: a reader never sees a mix of two runs.
+
+    Raises OutputError (one line naming the file) for a failure while writing or placing; anything else (a bug,
+    Ctrl-C) is raised as it is, after the same rollback.
+    """
     from .faults import checkpoint
 
+    finals = [Path(final) for final in writers]
     try:
-        for final, write in writers.items():
-            final.parent.mkdir(parents=True, exist_ok=True)
-            write(partial_path(final))
+        for final, write in zip(finals, writers.values()):
+            try:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                write(partial_path(final))
+                _check_size_limit(partial_path(final))
+            except OSError as err:  # a full disk, a file-size limit, a failed encoder
+                raise OutputError(f"could not write {final}: {_first_line(err)}; nothing was replaced") from err
             checkpoint()
-    except BaseException:  # a full disk, a failed encoder: the old files stay, the half-written ones go
-        for final in writers:
+        _place(finals, [Path(path) for path in drop if Path(path) not in finals], checkpoint)
+    finally:
+        for final in finals:  # after success they are renamed away already; after a failure, half-written
             partial_path(final).unlink(missing_ok=True)
-        raise
-    for final in writers:
+
+
+def _check_size_limit(path: Path) -> None:
+    """A file that reached the file-size limit (`ulimit -f`) was cut there: raise as the write should have. Python
+    gets EFBIG, but a writer's subprocess (ffmpeg) is killed by SIGXFSZ and its caller returns as if it had finished."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and path.is_file() and path.stat().st_size >= limit:
+        raise OSError(errno.EFBIG, f"{os.strerror(errno.EFBIG)} (cut at the file-size limit of {limit} bytes)")
+
+
+def _place(finals: list[Path], drop: list[Path], checkpoint: Callable[[], None]) -> None:
+    """Move the previous files aside, rename the new ones in; on any failure undo both (see `write_together`)."""
+    moved, placed, current = [], [], None
+    try:
+        for current in [*finals, *drop]:
+            if current.is_symlink() or (current.exists() and not current.is_dir()):  # a folder refuses the rename
+                os.replace(current, backup_path(current))
+                moved.append(current)
+                checkpoint()
+        for current in finals:
+            os.replace(partial_path(current), current)
+            placed.append(current)
+            checkpoint()
+    except BaseException as err:
+        kept = _roll_back(moved, placed)
+        if not isinstance(err, OSError):
+            raise
+        where = f"the previous {kept} could not be put back: it is kept as {backup_path(kept)}" if kept else (
+            "nothing was replaced")
+        raise OutputError(f"could not place {current}: {err.strerror or _first_line(err)}; {where}") from err
+    for final in [*finals, *drop]:
+        backup_path(final).unlink(missing_ok=True)
+
+
+def _roll_back(moved: list[Path], placed: list[Path]) -> Path | None:
+    """Remove the new files placed so far and rename the previous ones back; the first file that could not be
+    put back (it stays at its backup name), or None."""
+    for final in placed:
         final.unlink(missing_ok=True)
-    checkpoint()
-    for final in writers:
-        os.replace(partial_path(final), final)
-        checkpoint()
+    stuck = None
+    for final in moved:
+        try:
+            os.replace(backup_path(final), final)
+        except OSError:
+            stuck = stuck or final
+    return stuck
 
 
 def save_video(frames: np.ndarray, path: str | Path, fps: int = 8) -> Path:

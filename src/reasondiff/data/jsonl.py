@@ -17,14 +17,19 @@ log = logging.getLogger(__name__)
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Replace `path` with `text` through a fsynced temporary and a rename: a reader sees the old file or the new."""
+    """Replace `path` with `text` through a fsynced temporary and a rename: a reader sees the old file or the new,
+    and a failure (a full disk, a file-size limit, an immutable file) leaves the old one and no temporary."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def append_rows(path: Path, rows: list[dict]) -> None:

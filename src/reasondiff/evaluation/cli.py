@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from ..console import EXIT_FAILED
 from ..console import fail as _fail
 from ..device import DEVICE_HELP, resolve_device
 from ..narrator.cli import TIMEOUT_HELP
@@ -84,7 +85,7 @@ def run(
           --narrator openai:gpt-4o --model Wan-AI/Wan2.1-I2V-14B-480P-Diffusers --alignformer ckpt/alignformer
     """
     from ..pipelines.settings import prepare_generation
-    from .runner import GenerationSettings, check_run, run_benchmark
+    from .runner import GenerationSettings, check_run, check_run_folder, run_benchmark
 
     try:
         job = prepare_generation(model, _split(modes), narrator=narrator, frames=frames, height=height, width=width,
@@ -95,6 +96,7 @@ def run(
                                       video_format=video_format, label=label)
         writer = _open_narrator(narrator, timeout)
         check_run(cases, job.modes, settings, writer)
+        check_run_folder(out, cases, job.modes, settings)  # every file it writes, before any model loads
         scorers = _run_metrics(metrics, clip=clip, musiq=musiq, interpolator=interpolator, flow=flow,
                                device=resolve_device(device, dtype)[0])  # the loader resolves dtype the same way
     except (ValueError, ImportError, OSError) as err:
@@ -108,7 +110,9 @@ def run(
             cases, job.modes, out, pipeline_factory=lambda: _load_pipeline(model, alignformer, lora, device, dtype),
             metrics=scorers, settings=settings, narrator=writer, log=typer.echo,
         )
-    except (ValueError, ImportError, OSError, NarratorError) as err:
+    except OSError as err:  # a full disk, a file-size limit: the video being written is not left cut short
+        _fail(str(err), EXIT_FAILED)  # rows finished before the failure stay in results.jsonl; a rerun resumes
+    except (ValueError, ImportError, NarratorError) as err:
         _fail(str(err))  # rows finished before the failure stay in results.jsonl; rerunning resumes after them
     typer.echo(f"generated {result.generated}, skipped {result.skipped} already done; "
                f"wrote {result.results} and {result.summary}")
@@ -152,6 +156,14 @@ def _run_metrics(metrics: str | None, **options):
     return scorers
 
 
+def _check_outputs(folder: Path, *names: str) -> None:
+    """ValueError, before any metric loads, when a file the command rewrites in `folder` cannot be written (a
+    file in the folder's place, a folder or an immutable file in the file's)."""
+    from ..media import check_outputs
+
+    check_outputs(*(folder / name for name in names))
+
+
 OFFLINE_METRICS = ("sharpness", "motion_smoothness", "dynamic_degree")  # need no downloaded weights
 
 
@@ -181,6 +193,7 @@ def score(
     from .score import score_videos
 
     try:
+        _check_outputs(out, "score.json", "results.jsonl", "summary.json")
         names = _split(metrics) or [*OFFLINE_METRICS, *(m for m in OPT_IN_METRICS if m not in OFFLINE_METRICS)]
         scorers = build_metrics(names, clip=clip, interpolator=interpolator, flow=flow,
                                 device=resolve_device(device)[0])
@@ -212,6 +225,7 @@ def rescore(
 
       reasondiff eval rescore runs/mini -m bench/benchmark.jsonl --metrics sharpness
     """
+    from ..media import OutputError
     from .manifest import read_manifest
     from .metrics import build_metrics
     from .runner import rescore_run
@@ -220,9 +234,12 @@ def rescore(
         names = _split(metrics)
         if not names:
             raise ValueError("name at least one metric with --metrics")
+        _check_outputs(run_dir, "results.jsonl", "run.json", "summary.json")
         scorers = build_metrics(names, clip=clip, musiq=musiq, interpolator=interpolator, flow=flow,
                                 device=resolve_device(device)[0])
         scored = rescore_run(run_dir, read_manifest(manifest), scorers, log=typer.echo)
+    except OutputError as err:  # rows, run.json and summary.json are placed as one set: the previous set stays
+        _fail(str(err), EXIT_FAILED)
     except (ValueError, ImportError, OSError) as err:
         _fail(str(err))
     typer.echo(f"scored {scored} row(s) of {run_dir / 'results.jsonl'}; summary.json and run.json updated")
@@ -253,6 +270,8 @@ def report(
         written = write_report(summary, out, _split(methods) or None, reference, digits, rows=rows, baseline=baseline)
     except ValueError as err:
         _fail(str(err))
+    except OSError as err:  # the previous report stays whole (write_report places its files as one set)
+        _fail(str(err), EXIT_FAILED)
     typer.echo(written["markdown"].read_text(), nl=False)
     typer.echo("wrote " + ", ".join(str(p) for p in written.values()))
 

@@ -245,28 +245,37 @@ def ablation_chart(ratios: Mapping[str, Mapping[str, float]], path: str | Path, 
     return path
 
 
+REPORT_FILES = {"markdown": "table.md", "intervals": "table_ci.md", "csv": "table.csv",
+                "differences": "differences.md", "ablation_csv": "ablation.csv", "ablation_png": "ablation.png"}
+
+
 def write_report(summary: Summary, out_dir: str | Path, methods: Sequence[str] | None = None,
                  reference: str = REFERENCE, digits: int = 3, rows: Sequence[Mapping[str, Any]] | None = None,
                  baseline: str = "wan") -> dict[str, Path]:
     """table.md, table_ci.md, table.csv; differences.md when `rows` include the `baseline`; and, when the full
-    model and a variant are present, ablation.csv + ablation.png."""
+    model and a variant are present, ablation.csv + ablation.png. Placed as one set (`media.write_together`):
+    every path is checked first (ValueError), a failure leaves the previous report whole (OSError), and files of
+    the previous report this one lacks (its chart, its differences) go with it, so tables and chart always agree."""
+    from ..media import check_outputs, write_together
+
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = {"markdown": out_dir / "table.md", "intervals": out_dir / "table_ci.md", "csv": out_dir / "table.csv"}
-    written["markdown"].write_text(markdown_table(summary, methods, digits))
-    written["intervals"].write_text(interval_table(summary, methods, digits))
-    written["csv"].write_text(csv_table(summary, methods))
+    check_outputs(*(out_dir / name for name in REPORT_FILES.values()))
+    texts = {"markdown": markdown_table(summary, methods, digits), "intervals": interval_table(summary, methods, digits),
+             "csv": csv_table(summary, methods)}
     if rows is not None and any(row.get("method", row["mode"]) == baseline for row in rows):
-        written["differences"] = out_dir / "differences.md"
-        written["differences"].write_text(differences_table(differences(rows, baseline), baseline, digits))
+        texts["differences"] = differences_table(differences(rows, baseline), baseline, digits)
     variants = [m for m in (methods or summary) if m != reference]
-    if reference in summary and variants:
-        ratios = ablation_ratios(summary, reference, variants)
+    ratios = ablation_ratios(summary, reference, variants) if reference in summary and variants else None
+    if ratios is not None:
         keys = [k for k in METRICS if k not in OPT_IN_METRICS or any(k in r for r in ratios.values())]
         lines = ["variant," + ",".join(keys)]
         lines += [variant + "," + ",".join(f"{r[k]:.6f}" if k in r else "" for k in keys)
                   for variant, r in ratios.items()]
-        (out_dir / "ablation.csv").write_text("\n".join(lines) + "\n")
-        written["ablation_csv"] = out_dir / "ablation.csv"
-        written["ablation_png"] = ablation_chart(ratios, out_dir / "ablation.png", reference)
+        texts["ablation_csv"] = "\n".join(lines) + "\n"
+    written = {key: out_dir / REPORT_FILES[key] for key in texts}
+    writers = {written[key]: (lambda path, text=text: path.write_text(text)) for key, text in texts.items()}
+    if ratios is not None:
+        written["ablation_png"] = out_dir / REPORT_FILES["ablation_png"]
+        writers[written["ablation_png"]] = lambda path: ablation_chart(ratios, path, reference)
+    write_together(writers, drop=[out_dir / name for name in REPORT_FILES.values()])
     return written

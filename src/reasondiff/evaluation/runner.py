@@ -116,6 +116,21 @@ def check_run(cases: Sequence[EvalCase], modes: Sequence[str], settings: Generat
     return modes
 
 
+def check_run_folder(out_dir: str | Path, cases: Sequence[EvalCase], modes: Sequence[str],
+                     settings: GenerationSettings) -> None:
+    """ValueError, before any model loads, when the run folder's files cannot be written: a file where the folder
+    should be, a folder or an immutable file in place of results.jsonl or summary.json, an unwritable videos/."""
+    from ..media import check_outputs
+
+    out_dir = Path(out_dir)
+    paths = [out_dir / RESULTS, out_dir / "summary.json"]
+    if not (out_dir / "run.json").is_file():  # written only by a new run; a resumed run reads it
+        paths.append(out_dir / "run.json")
+    if cases:
+        paths += [out_dir / "videos" / mode / f"{cases[0].id}.{settings.video_format}" for mode in modes]
+    check_outputs(*paths)
+
+
 def run_benchmark(
     cases: Sequence[EvalCase],
     modes: Sequence[str],
@@ -169,7 +184,7 @@ def run_benchmark(
 def _generate_and_score(pipe, case, mode, settings, narrator, metrics, out_dir) -> dict[str, Any]:
     import torch
 
-    from ..media import load_image, save_video
+    from ..media import load_image, save_video, write_together
 
     image = load_image(case.image)
     condition = image.resize((settings.width, settings.height))
@@ -190,7 +205,8 @@ def _generate_and_score(pipe, case, mode, settings, narrator, metrics, out_dir) 
     seconds = time.perf_counter() - start
     frames = to_uint8_frames(output.frames[0])
     video = Path("videos") / mode / f"{case.id}.{settings.video_format}"
-    save_video(frames.astype("float32") / 255.0, out_dir / video, fps=settings.fps)
+    # renamed into place once whole: a failure (a full disk, a file-size limit) never leaves a video cut short
+    write_together({out_dir / video: lambda path: save_video(frames.astype("float32") / 255.0, path, fps=settings.fps)})
     # Scored on the generated frames themselves; VBench decodes the mp4, which adds codec loss (see docs).
     sample = case_sample(case, frames, image, settings.fps)
     scores = {metric.name: finite_score(metric.score(sample), metric.name) for metric in metrics}
@@ -220,7 +236,7 @@ def rescore_run(
     videos (as VBench reads them), while `eval run` scores frames before encoding: give a whole run, not
     some of its rows, one source for a metric.
     """
-    from ..media import load_image
+    from ..media import load_image, write_together
     from .report import summarise
 
     run_dir = Path(run_dir)
@@ -242,7 +258,7 @@ def rescore_run(
         sample = case_sample(case, read_video(run_dir / row["video"]), load_image(case.image), row["fps"])
         row["metrics"].update({metric.name: finite_score(metric.score(sample), metric.name) for metric in metrics
                                if metric.name not in row["metrics"]})
-        if number % save_every == 0 or number == len(todo):
+        if number % save_every == 0 and number < len(todo):  # the last save goes with run.json, below
             write_atomically(path, "".join(json.dumps(r) + "\n" for r in rows))
         scores = ", ".join(f"{name} {row['metrics'][name]:.3f}" for name in names
                            if row["metrics"][name] is not None)
@@ -250,6 +266,10 @@ def rescore_run(
     held = set(run.get("metrics") or []) | set(names)
     run["metrics"] = [name for name in METRICS if name in held]  # the order build_metrics uses, so runs resume
     run["measured_with"] = {**run.get("measured_with", {}), **measured_with(metrics)}
-    write_atomically(run_dir / "run.json", json.dumps(run, indent=2) + "\n")
-    write_atomically(run_dir / "summary.json", json.dumps(summarise(rows), indent=2) + "\n")
+    texts = {run_dir / "run.json": json.dumps(run, indent=2) + "\n",
+             run_dir / "summary.json": json.dumps(summarise(rows), indent=2) + "\n"}
+    if todo:
+        texts[path] = "".join(json.dumps(r) + "\n" for r in rows)
+    # one set: rows that hold a metric and a run.json that names it (what a resumed `eval run` checks) go together
+    write_together({final: (lambda p, text=text: p.write_text(text)) for final, text in texts.items()})
     return len(todo)

@@ -85,14 +85,20 @@ def _stories(split: str, rng: np.random.Generator, frames: int):
 
 def build_synthworld(out_dir: str | Path, split: str, cases: int, seed: int = 0, frames: int = 17, size: int = 64,
                      train_clips: int = TRAIN_CLIPS, min_distance: float = MIN_DISTANCE, log=print) -> dict:
-    """Write `OUT/benchmark.jsonl`, `OUT/images/`, `OUT/truth/` and `OUT/report.json`; returns the report."""
-    from ..media import save_video
+    """Write `OUT/benchmark.jsonl`, `OUT/images/`, `OUT/truth/` and `OUT/report.json`; returns the report.
+    Every path is checked before any drawing (ValueError); each true clip is renamed into place once whole, and
+    benchmark.jsonl and report.json are placed together, last (`media.write_together`): a failure (OSError)
+    leaves the previous benchmark.jsonl and report.json, never a row list cut short."""
+    from ..media import check_outputs, save_video, write_together
 
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
     if cases < 1:
         raise ValueError(f"--cases must be at least 1, got {cases}")
     out = Path(out_dir)
+    first = f"{split}-{seed}-{0:05d}"
+    check_outputs(out / "benchmark.jsonl", out / "report.json", out / "images" / f"{first}.png",
+                  out / "truth" / f"{first}.mp4")
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "truth").mkdir(exist_ok=True)
     nearest = NearestTraining(train_clips, 17, size)
@@ -114,13 +120,13 @@ def build_synthworld(out_dir: str | Path, split: str, cases: int, seed: int = 0,
             assert np.array_equal(clip[position - 1], image), "a counterfactual group must share its image"
             case_id = f"{split}-{seed}-{len(rows):05d}"
             Image.fromarray(image).save(out / "images" / f"{case_id}.png")
-            save_video(clip.astype(np.float32) / 255.0, out / "truth" / f"{case_id}.mp4", fps=8)
+            write_together({out / "truth" / f"{case_id}.mp4":
+                            lambda path, clip=clip: save_video(clip.astype(np.float32) / 255.0, path, fps=8)})
             rows.append({**_row(script, case_id, position, end, split), "nn_image_distance": round(d_image, 3),
                          "nn_clip_distance": round(d_clip, 3)})
             distances.append((d_image, d_clip))
         log(f"{split}: {min(len(rows), cases)} of {cases} cases")
     rows = rows[:cases]
-    (out / "benchmark.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     d = np.array(distances[:cases])
     report = {
         "split": split, "cases": len(rows), "seed": seed, "frames": frames, "size": size,
@@ -129,5 +135,7 @@ def build_synthworld(out_dir: str | Path, split: str, cases: int, seed: int = 0,
         "nn_image_distance": {"min": float(d[:, 0].min()), "mean": float(d[:, 0].mean())},
         "nn_clip_distance": {"min": float(d[:, 1].min()), "mean": float(d[:, 1].mean())},
     }
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    texts = {out / "benchmark.jsonl": "".join(json.dumps(row) + "\n" for row in rows),
+             out / "report.json": json.dumps(report, indent=2) + "\n"}
+    write_together({path: (lambda partial, text=text: partial.write_text(text)) for path, text in texts.items()})
     return report

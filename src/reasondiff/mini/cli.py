@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ..console import fail
+from ..console import EXIT_FAILED, fail
 from .bench import MIN_DISTANCE, SPLITS, TRAIN_CLIPS
 
 
@@ -38,8 +38,10 @@ def build_synthworld(
         check_num_frames(frames)
         report = build(out, split, cases, seed, frames, train_clips=train_clips, min_distance=min_distance,
                        log=lambda message: None)
-    except (ValueError, RuntimeError, OSError) as err:
+    except (ValueError, RuntimeError) as err:
         fail(str(err))
+    except OSError as err:  # a full disk, a file-size limit: the previous benchmark.jsonl and report.json stay
+        fail(str(err), EXIT_FAILED)
     typer.echo(json.dumps(report, indent=2))
     typer.echo(f"wrote {out / 'benchmark.jsonl'} ({report['cases']} cases; nearest training frame "
                f"{report['nn_image_distance']['min']:.1f}+, clip {report['nn_clip_distance']['min']:.1f}+)")

@@ -109,6 +109,12 @@ def narrate(
 
 
 def _write_script(out: Path, script: Narration) -> None:
+    """Checked before the narrator ran; a full disk or a file-size limit can still stop the write: then one line,
+    exit 1, and the previous script stays whole (`media.write_together`)."""
+    from ..console import EXIT_FAILED, fail
     from ..media import write_together
 
-    write_together({out: lambda path: path.write_text(script.to_json(indent=2) + "\n")})
+    try:
+        write_together({out: lambda path: path.write_text(script.to_json(indent=2) + "\n")})
+    except OSError as err:
+        fail(str(err), EXIT_FAILED)

@@ -313,15 +313,25 @@ def _episode(ctx: typer.Context, image: list[Path], text: list[str], prompt: str
 
 
 def _save(result, out: Path, video: bool) -> None:
+    """Write OUT through `media.write_together`: the new picture is placed whole or the old one stays, never a
+    file cut short (a full disk, a file-size limit); a failure is one line with exit code 1."""
     from diffusers.utils import export_to_gif, export_to_video
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if video:
-        (export_to_gif if out.suffix.lower() == ".gif" else export_to_video)(result.frames[0], str(out))
-    elif hasattr(result, "frames"):  # a one-frame video pipeline (the mini's Wan T2V decoder): its frame
-        result.frames[0][0].save(out)
-    else:
-        result.images[0].save(out)
+    from ..console import EXIT_FAILED
+    from ..media import write_together
+
+    def write(path: Path) -> None:
+        if video:
+            (export_to_gif if out.suffix.lower() == ".gif" else export_to_video)(result.frames[0], str(path))
+        elif hasattr(result, "frames"):  # a one-frame video pipeline (the mini's Wan T2V decoder): its frame
+            result.frames[0][0].save(path)
+        else:
+            result.images[0].save(path)
+
+    try:
+        write_together({out: write})
+    except OSError as err:
+        _fail(str(err), EXIT_FAILED)
 
 
 @app.command(cls=_InterleavedCommand)
@@ -403,7 +413,10 @@ def generate(
 
 
 def _checked_options(model: str, offline, decoder, variant: str, out: Path, aligner, vlm, text) -> tuple[str, bool]:
-    """(decoder, whether it makes a video), or a one-line error for options that cannot go together."""
+    """(decoder, whether it makes a video), or a one-line error for options that cannot go together or an --out
+    that cannot be written."""
+    from ..media import check_writable
+
     if offline is not None and (decoder is not None or variant != "lvlm"):
         _fail(f"--model {model} is a whole system (an LVLM and its own decoder): --decoder and --variant do not apply")
     if offline is not None and vlm is not None and aligner is None:
@@ -414,6 +427,10 @@ def _checked_options(model: str, offline, decoder, variant: str, out: Path, alig
     video = decoder in ("cogvideox", "wan")
     if out.suffix.lower() not in ((".mp4", ".gif") if video else (".png", ".jpg")):
         _fail(f"--out {out} must be {'.mp4/.gif' if video else '.png/.jpg'} for --decoder {decoder}")
+    try:
+        check_writable(out)  # a folder, an immutable file or an unwritable folder: refused before any model loads
+    except ValueError as err:
+        _fail(str(err))
     if aligner is None and offline is None and model != "tiny":
         _fail("--aligner is required with a real --model (train one with `reasondiff thinkdiff train`)")
     if variant == "clip" and text:
