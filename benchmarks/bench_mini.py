@@ -26,6 +26,7 @@ from reasondiff.example import bundled_example
 from reasondiff.media import load_image
 from reasondiff.mini.pretrained import load_pipeline
 from reasondiff.pipelines.loading import MINI_GUIDANCE, MINI_STEPS
+from reasondiff.pipelines.narrated import generate
 
 
 def main():
@@ -49,7 +50,7 @@ def main():
         times = []
         for seed in range(args.repeats):
             start = time.perf_counter()
-            pipe(image, example.prompt, narration=narration if mode == "reasondiff" else None, mode=mode,
+            generate(pipe, image, example.prompt, narration=narration if mode == "reasondiff" else None, mode=mode,
                  num_frames=17, height=64, width=64, num_inference_steps=MINI_STEPS, guidance_scale=MINI_GUIDANCE,
                  generator=torch.Generator().manual_seed(seed), output_type="np")
             times.append(time.perf_counter() - start)

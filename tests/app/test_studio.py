@@ -9,6 +9,7 @@ import pytest
 import torch
 from fakes import ScriptedNarrator
 
+import reasondiff
 from reasondiff import Narration, VisionNarrator
 from reasondiff.example import bundled_example
 from reasondiff.media import load_image, save_video
@@ -90,7 +91,8 @@ def test_generate_renders_the_edited_script_and_writes_both_downloads(tiny_pipel
     assert [v for v, _ in progress.calls][-2:] == [(1, 2), (2, 2)]  # step-by-step progress from the pipeline
 
     # The same script and seed straight through the pipeline gives the same video.
-    direct = tiny_pipeline(load_image(image_file).resize((64, 64)), "a cat plays", narration=used, num_frames=17,
+    direct = reasondiff.generate(tiny_pipeline, load_image(image_file).resize((64, 64)), "a cat plays", narration=used,
+                           num_frames=17,
                            height=64, width=64, num_inference_steps=2, guidance_scale=5.0, output_type="np",
                            generator=torch.Generator().manual_seed(7))
     ref = save_video(direct.frames[0], tmp_path / "direct.mp4")
@@ -102,7 +104,7 @@ def test_baseline_is_plain_wan_on_the_same_seed(tiny_pipeline, tmp_path, image_f
     rows = [[1, 8, "an intact vase"], [9, 17, "a broken vase"]]
     video, base, files, _, status = generate(app, image_file, rows, 17, baseline=True)
     assert "plain-Wan baseline" in status and len(files) == 4
-    wan = tiny_pipeline(load_image(image_file).resize((64, 64)), "a cat plays", mode="wan", num_frames=17,
+    wan = tiny_pipeline(load_image(image_file).resize((64, 64)), "a cat plays", num_frames=17,
                         height=64, width=64, num_inference_steps=2, guidance_scale=5.0, output_type="np",
                         generator=torch.Generator().manual_seed(7))
     ref = save_video(wan.frames[0], tmp_path / "wan.mp4")
@@ -124,12 +126,12 @@ def test_generation_errors_keep_the_page_and_explain(tiny_pipeline, tmp_path, im
     assert not list((tmp_path / "out").glob("*"))
 
 
-def test_unexpected_errors_are_summarised_not_dumped(tiny_pipeline, tmp_path, image_file, caplog):
-    class Exploding:
-        def __call__(self, *args, **kwargs):
-            raise RuntimeError("CUDA out of memory")
+def test_unexpected_errors_are_summarised_not_dumped(tiny_pipeline, tmp_path, image_file, caplog, monkeypatch):
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory")
 
-    app = Studio(Exploding(), None, output_dir=tmp_path)
+    monkeypatch.setattr(tiny_pipeline, "_denoise", out_of_memory)
+    app = Studio(tiny_pipeline, None, output_dir=tmp_path)
     *_, status = generate(app, image_file, [[1, 17, "a vase"]], 1)
     assert is_error(status) and "unexpected RuntimeError: CUDA out of memory" in status
     assert "Traceback" in caplog.text  # the details go to the server log

@@ -17,6 +17,7 @@ from reasondiff.evaluation.sharpness import Sharpness
 from reasondiff.evaluation.frame_format import read_video
 from reasondiff.media import load_image
 from reasondiff.pipelines import MODES
+from reasondiff.narrator.schema import Narration
 
 SMALL = GenerationSettings(model="tiny", num_frames=5, height=32, width=32, steps=1, guidance_scale=1.0, fps=8)
 RANGES = {"imaging_quality": (0, 1), "motion_smoothness": (0, 1), "dynamic_degree": (0, 1), "clip_text": (-1, 1),
@@ -36,22 +37,30 @@ def all_metrics(clip_scorer):
 
 
 class FakePipeline:
-    """Called like ReasonDiffPipeline; frames depend on the generator only, so reruns are comparable."""
+    """Called like ReasonDiffPipeline (the runner reaches it through `reasondiff.generate`): the keyframe call when
+    a script is rendered, the plain one otherwise; frames depend on the generator only, so reruns are comparable."""
+
+    config = SimpleNamespace(expand_timesteps=False)
 
     def __init__(self, fail_at=None):
         self.calls, self.fail_at = [], fail_at
 
-    def __call__(self, image, prompt, narration=None, narrator=None, mode="reasondiff", num_frames=5, height=32,
-                 width=32, generator=None, **kwargs):
+    def check_inputs(self, *args, **kwargs):
+        pass
+
+    def check_alignformer(self):
+        pass
+
+    def __call__(self, image, prompt, num_frames=5, height=32, width=32, generator=None, frame_prompts=None,
+                 image_frame_index=None, enhanced_latents=True, **kwargs):
+        narration = None
+        if image_frame_index is not None:
+            narration = Narration(position=image_frame_index[0] + 1, descriptions=frame_prompts[0])
+        mode = "wan" if narration is None else "reasondiff" if enhanced_latents else "no_enhanced_latents"
         self.calls.append(dict(prompt=prompt, narration=narration, mode=mode, seed=generator.initial_seed()))
         if self.fail_at is not None and len(self.calls) == self.fail_at:
             raise RuntimeError("simulated crash")
-        frames = torch.rand((1, num_frames, height, width, 3), generator=generator).numpy()
-        if mode in ("wan", "rewrite"):
-            used_prompt = prompt if mode == "wan" else narrator.rewrite(image, prompt)
-            return SimpleNamespace(frames=frames, narration=None, prompt=used_prompt)
-        narration = narration if narration is not None else narrator.narrate(image, prompt, num_frames)
-        return SimpleNamespace(frames=frames, narration=narration, prompt=prompt)
+        return SimpleNamespace(frames=torch.rand((1, num_frames, height, width, 3), generator=generator).numpy())
 
 
 def rows_of(folder):

@@ -13,6 +13,7 @@ from reasondiff.mini.pretrained import load_pipeline
 from reasondiff.mini.components import components, transformer_config, world_words
 from reasondiff.mini.world import EventScript
 from reasondiff.training import Trainer, load_config
+from reasondiff.pipelines.narrated import generate
 
 
 def train(tmp_path, name, **settings):
@@ -37,7 +38,7 @@ def test_the_mini_recipe_runs_end_to_end(tmp_path):
     image = Image.fromarray(EventScript("cat", "vase", "kitchen").render(16))
     call = dict(image=image, prompt="a cat plays in the kitchen", num_frames=17, height=64, width=64,
                 num_inference_steps=1, output_type="np")
-    out = pipe(**call, narrator=VisionNarrator("synthworld:", use_cache=False), generator=torch.Generator().manual_seed(0))
+    out = generate(pipe, **call, narrator=VisionNarrator("synthworld:", use_cache=False), generator=torch.Generator().manual_seed(0))
     assert out.frames.shape == (1, 17, 64, 64, 3) and np.isfinite(out.frames).all()
     assert out.narration.position == 17
 
@@ -51,9 +52,9 @@ def test_the_mini_recipe_runs_end_to_end(tmp_path):
     plain.set_progress_bar_config(disable=True)
     narration = out.narration
     seeded = lambda: torch.Generator().manual_seed(0)  # noqa: E731
-    wan = pipe(**call, mode="wan", generator=seeded()).frames
-    np.testing.assert_allclose(wan, plain(**call, mode="wan", generator=seeded()).frames, atol=1e-5)
-    with_lora = pipe(**call, narration=narration, generator=seeded()).frames
-    assert np.abs(with_lora - plain(**call, narration=narration, generator=seeded()).frames).max() > 1e-3
+    wan = generate(pipe, **call, mode="wan", generator=seeded()).frames
+    np.testing.assert_allclose(wan, plain(**call, generator=seeded()).frames, atol=1e-5)
+    with_lora = generate(pipe, **call, narration=narration, generator=seeded()).frames
+    assert np.abs(with_lora - generate(plain, **call, narration=narration, generator=seeded()).frames).max() > 1e-3
     tok = pipe.tokenizer
     assert all(tok.unk_token_id not in tok(w).input_ids and len(tok.tokenize(w)) == 1 for w in world_words())

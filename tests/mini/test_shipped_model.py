@@ -16,6 +16,7 @@ from reasondiff.mini.judge import SceneJudge
 from reasondiff.mini.measures import psnr
 from reasondiff.mini.pretrained import load_pipeline
 from reasondiff.pipelines.loading import MINI_GUIDANCE, MINI_STEPS
+from reasondiff.pipelines.narrated import generate
 
 # Measured on this example (seeds 0-2, v2 weights): ReasonDiff-mini's frame 17 is 25.5-28.1 dB from the image.
 # Plain I2V barely moves, so its frame 17 is close to the image too (28.0-29.3 dB): PSNR at one frame cannot
@@ -43,7 +44,7 @@ def videos(example):
                 num_inference_steps=MINI_STEPS, guidance_scale=MINI_GUIDANCE, output_type="np")
     out = {}
     for mode in ("reasondiff", "wan"):
-        frames = pipe(**call, mode=mode, narration=narration if mode == "reasondiff" else None,
+        frames = generate(pipe, **call, mode=mode, narration=narration if mode == "reasondiff" else None,
                       generator=torch.Generator().manual_seed(0)).frames[0]
         out[mode] = (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
     return out

@@ -4,6 +4,7 @@ import json
 
 from fakes import VASE_STORY
 from helpers import generator, reasondiff_pipeline
+from reasondiff.pipelines.narrated import generate
 
 STORY = VASE_STORY.resample(5)
 FAST = dict(height=32, width=32, num_frames=5, num_inference_steps=1, guidance_scale=1.0, output_type="np")
@@ -15,10 +16,10 @@ def test_pipeline_narrates_and_rewrites_through_the_narrator(chat_server, narrat
     chat_server.answer("A cat walks in and knocks the vase off the table.")
     pipe = reasondiff_pipeline()
 
-    out = pipe(condition_image, "A cat plays in the room", narrator=narrator, generator=generator(), **FAST)
+    out = generate(pipe, condition_image, "A cat plays in the room", narrator=narrator, generator=generator(), **FAST)
     assert out.narration.descriptions == STORY.descriptions and out.narration.position == 5
     assert out.frames.shape[1] == 5
 
-    out = pipe(condition_image, "A cat plays in the room", narrator=narrator, mode="rewrite", generator=generator(), **FAST)
+    out = generate(pipe, condition_image, "A cat plays in the room", narrator=narrator, mode="rewrite", generator=generator(), **FAST)
     assert out.prompt == "A cat walks in and knocks the vase off the table."
     assert len(chat_server.requests) == 2

@@ -7,6 +7,7 @@ from fakes import VASE_STORY, ScriptedNarrator
 from helpers import CALL, generator, reasondiff_pipeline
 
 from reasondiff import Narration
+from reasondiff.pipelines.narrated import generate
 
 PROMPT = "a cat plays in the room"
 OTHER_STORY = Narration.from_segments(17, [(1, 8, "a dog runs in the garden"), (9, 17, "the dog sits by a tree")])
@@ -21,7 +22,7 @@ def embeds(pipe, text):
 def test_prompt_embeds_are_the_prompt(condition_image, mode):
     """Where the DiT reads the user's prompt, its embeddings give the same video bit for bit, the negative too."""
     pipe = reasondiff_pipeline()
-    run = lambda **kw: pipe(condition_image, narration=VASE_STORY, mode=mode, generator=generator(0),  # noqa: E731
+    run = lambda **kw: generate(pipe, condition_image, narration=VASE_STORY, mode=mode, generator=generator(0),  # noqa: E731
                             **CALL, **kw)
     expected = run(prompt=PROMPT, negative_prompt="blurry")
     out = run(prompt_embeds=embeds(pipe, PROMPT), negative_prompt_embeds=embeds(pipe, "blurry"))
@@ -37,11 +38,11 @@ def test_a_batch_of_prompts_is_each_prompt_on_its_own(condition_image, mode):
     the contexts are padded across the batch and each video's frames read their own."""
     pipe = reasondiff_pipeline()
     prompts, stories = [PROMPT, "a dog runs in the garden"], [VASE_STORY, OTHER_STORY]
-    batch = pipe(condition_image, prompts, narration=stories, mode=mode, generator=[generator(0), generator(1)],
+    batch = generate(pipe, condition_image, prompts, narration=stories, mode=mode, generator=[generator(0), generator(1)],
                  **CALL)
     assert batch.frames.shape == (2, 17, 64, 64, 3) and batch.prompt == prompts
     assert batch.narration == (None if mode == "wan" else stories)
-    alone = [pipe(condition_image, prompts[b], narration=stories[b], mode=mode, generator=generator(b),
+    alone = [generate(pipe, condition_image, prompts[b], narration=stories[b], mode=mode, generator=generator(b),
                   **CALL).frames[0] for b in range(2)]
     for b in range(2):  # batched matmuls round differently: up to 1.2e-4 apart, where another video is 0.28 apart
         np.testing.assert_allclose(batch.frames[b], alone[b], rtol=0, atol=5e-4)
@@ -51,10 +52,10 @@ def test_a_batch_of_prompts_is_each_prompt_on_its_own(condition_image, mode):
 def test_the_narrator_writes_one_narration_per_prompt_and_rewrites_each(condition_image):
     pipe = reasondiff_pipeline()
     narrator = ScriptedNarrator()
-    out = pipe(condition_image, [PROMPT, "a dog"], narrator=narrator, generator=generator(0), **CALL)
+    out = generate(pipe, condition_image, [PROMPT, "a dog"], narrator=narrator, generator=generator(0), **CALL)
     assert narrator.calls == [("narrate", PROMPT, 17), ("narrate", "a dog", 17)]
     assert out.narration == [VASE_STORY, VASE_STORY]
-    rewritten = pipe(condition_image, [PROMPT, "a dog"], narrator=narrator, mode="rewrite", generator=generator(0),
+    rewritten = generate(pipe, condition_image, [PROMPT, "a dog"], narrator=narrator, mode="rewrite", generator=generator(0),
                      **CALL)
     assert rewritten.prompt == [narrator.rewritten] * 2
     assert narrator.calls[2:] == [("rewrite", PROMPT), ("rewrite", "a dog")]
@@ -75,7 +76,7 @@ def test_a_bad_callback_tensor_name_fails_first_and_names_the_key(condition_imag
     encoded = []
     pipe.text_encoder.register_forward_hook(lambda *a: encoded.append(1))
     with pytest.raises(ValueError, match=r"found \['noise'\]"):
-        pipe(condition_image, PROMPT, narrator=Untouchable(), mode=mode, callback_on_step_end=lambda *a: {},
+        generate(pipe, condition_image, PROMPT, narrator=Untouchable(), mode=mode, callback_on_step_end=lambda *a: {},
              callback_on_step_end_tensor_inputs=["latents", "noise"], **CALL)
     assert encoded == []
 
@@ -88,7 +89,7 @@ def test_callbacks_see_and_replace_the_loop_tensors(condition_image):
         seen.append({k: v.shape for k, v in tensors.items()})
         return {"latents": torch.zeros_like(tensors["latents"])}
 
-    out = pipe(condition_image, PROMPT, narration=VASE_STORY, callback_on_step_end=zero_latents,
+    out = generate(pipe, condition_image, PROMPT, narration=VASE_STORY, callback_on_step_end=zero_latents,
                callback_on_step_end_tensor_inputs=["latents", "prompt_embeds"], generator=generator(0),
                **{**CALL, "output_type": "latent", "num_inference_steps": 1})
     assert seen == [{"latents": (1, 16, 5, 8, 8), "prompt_embeds": (1, 5 * 512, 32)}]  # 5 narrative contexts

@@ -12,6 +12,7 @@ from reasondiff import Narration, ReasonDiffPipeline
 from reasondiff.models import tiny_wan
 from reasondiff.pipelines import MODES
 from reasondiff.conditioning import encode_video, place_image
+from reasondiff.pipelines.narrated import generate
 
 PROMPT = "a cat plays in the room"
 
@@ -24,7 +25,7 @@ def wan_reference(condition_image, prompt=PROMPT, seed=0):
 
 def test_wan_mode_equals_diffusers_wan_i2v(condition_image):
     expected = wan_reference(condition_image)
-    out = reasondiff_pipeline()(condition_image, PROMPT, mode="wan", generator=generator(0), **CALL)
+    out = generate(reasondiff_pipeline(), condition_image, PROMPT, mode="wan", generator=generator(0), **CALL)
     np.testing.assert_array_equal(out.frames, expected)
     assert out.narration is None and out.prompt == PROMPT
 
@@ -42,7 +43,7 @@ def test_baseline_modes_run_the_parents_own_call_on_this_pipeline(condition_imag
     monkeypatch.setattr(WanImageToVideoPipeline, "__call__", spy)
     monkeypatch.setattr(WanImageToVideoPipeline, "__init__", lambda *a, **k: pytest.fail("a pipeline was built"))
     narrator = ScriptedNarrator()
-    out = pipe(condition_image, PROMPT, narrator=narrator, mode=mode, **{**CALL, "num_inference_steps": 1})
+    out = generate(pipe, condition_image, PROMPT, narrator=narrator, mode=mode, **{**CALL, "num_inference_steps": 1})
     assert calls == [(pipe, out.prompt)] and out.prompt == (PROMPT if mode == "wan" else narrator.rewritten)
 
 
@@ -56,7 +57,7 @@ def test_reasondiff_loop_reduces_to_wan_for_a_first_frame_image_and_one_descript
     """Our own conditioning, frame-wise attention and denoising loop, given what Wan gets, give what Wan gives."""
     expected = wan_reference(condition_image)
     trivial = Narration(position=1, descriptions=[PROMPT] * 17)
-    out = reasondiff_pipeline()(condition_image, PROMPT, narration=trivial, mode="no_enhanced_latents",
+    out = generate(reasondiff_pipeline(), condition_image, PROMPT, narration=trivial, mode="no_enhanced_latents",
                                 generator=generator(0), **CALL)
     np.testing.assert_allclose(out.frames, expected, rtol=0, atol=1e-6)
 
@@ -79,7 +80,7 @@ def test_anchor_latent_mask_and_c_star_reach_the_transformer(condition_image, po
     c_stars = []
     pipe.alignformer.register_forward_hook(lambda m, a, out: c_stars.append(out.detach().clone()))
     story = VASE_STORY.model_copy(update={"position": position})
-    pipe(condition_image, PROMPT, narration=story, generator=generator(0), **CALL)
+    generate(pipe, condition_image, PROMPT, narration=story, generator=generator(0), **CALL)
 
     latent_index = 0 if position == 1 else (position - 2) // 4 + 1
     hidden = recorder.calls[0]["hidden_states"]
@@ -117,7 +118,7 @@ def test_the_dit_attends_frame_wise_to_the_narration(condition_image):
     pipe.transformer.blocks[0].attn2.register_forward_hook(lambda m, a, out: outputs.append(out.detach().clone()))
     rewritten = Narration(position=17, descriptions=VASE_STORY.descriptions[:10] + ["the vase glows green"] * 7)
     for narration in (VASE_STORY, rewritten):
-        pipe(condition_image, PROMPT, narration=narration, mode="no_enhanced_latents", generator=generator(0),
+        generate(pipe, condition_image, PROMPT, narration=narration, mode="no_enhanced_latents", generator=generator(0),
              **{**CALL, "num_inference_steps": 1})
     before, after = outputs[0], outputs[2]  # first conditional pass of each call
     change = (after - before).abs().reshape(5, 16, -1).amax(dim=(1, 2))
@@ -138,7 +139,7 @@ def test_the_alignformer_masks_the_tokens_the_tokenizer_counted(condition_image,
     pipe = reasondiff_pipeline()
     masks = []
     pipe.alignformer.register_forward_pre_hook(lambda module, args: masks.append(args[3]))
-    pipe(condition_image, PROMPT, narration=VASE_STORY, generator=generator(0), **{**CALL, "num_inference_steps": 1})
+    generate(pipe, condition_image, PROMPT, narration=VASE_STORY, generator=generator(0), **{**CALL, "num_inference_steps": 1})
     tokens = {t: int(pipe.tokenizer(t).attention_mask.count(1)) for t in set(VASE_STORY.descriptions)}
     longest = [max(tokens[t] for t in texts) for texts in group_by_latent_frame(VASE_STORY.descriptions)]
     (mask,) = masks
@@ -149,7 +150,7 @@ def test_the_alignformer_masks_the_tokens_the_tokenizer_counted(condition_image,
 def test_predicted_mask_value_is_a_config(condition_image):
     pipe = reasondiff_pipeline(predicted_mask_value=0.5)
     recorder = TransformerInputs(pipe)
-    pipe(condition_image, PROMPT, narration=VASE_STORY, generator=generator(0), **CALL)
+    generate(pipe, condition_image, PROMPT, narration=VASE_STORY, generator=generator(0), **CALL)
     mask = recorder.calls[0]["hidden_states"][:, 16:20]
     assert mask[:, 3, 4].eq(1).all()  # pixel frame 17 = latent 4, 4th sub-frame
     assert mask.eq(1).sum() == 64 and mask.eq(0.5).sum() == mask.numel() - 64
@@ -160,7 +161,7 @@ def test_every_mode_runs(condition_image):
     outputs = {}
     for mode in MODES:
         narrator = ScriptedNarrator()
-        out = pipe(condition_image, PROMPT, narrator=narrator, mode=mode, generator=generator(0), **CALL)
+        out = generate(pipe, condition_image, PROMPT, narrator=narrator, mode=mode, generator=generator(0), **CALL)
         assert out.frames.shape == (1, 17, 64, 64, 3) and np.isfinite(out.frames).all(), mode
         outputs[mode] = out
     assert outputs["rewrite"].prompt == ScriptedNarrator().rewritten
@@ -172,16 +173,16 @@ def test_every_mode_runs(condition_image):
 def test_narrator_is_asked_only_without_a_narration(condition_image):
     pipe = reasondiff_pipeline()
     narrator = ScriptedNarrator()
-    pipe(condition_image, PROMPT, narrator=narrator, generator=generator(0), **CALL)
+    generate(pipe, condition_image, PROMPT, narrator=narrator, generator=generator(0), **CALL)
     assert narrator.calls == [("narrate", PROMPT, 17)]
-    pipe(condition_image, PROMPT, narration=VASE_STORY, narrator=narrator, generator=generator(0), **CALL)
+    generate(pipe, condition_image, PROMPT, narration=VASE_STORY, narrator=narrator, generator=generator(0), **CALL)
     assert len(narrator.calls) == 1
 
 
 def test_narratives_steer_the_video_and_the_ablation_ignores_them(condition_image):
     pipe = reasondiff_pipeline()
     other = Narration(position=17, descriptions=["a dog runs across the garden"] * 17)
-    run = lambda narration, mode: pipe(condition_image, PROMPT, narration=narration, mode=mode,  # noqa: E731
+    run = lambda narration, mode: generate(pipe, condition_image, PROMPT, narration=narration, mode=mode,  # noqa: E731
                                        generator=generator(0), **CALL).frames
     assert np.abs(run(VASE_STORY, "reasondiff") - run(other, "reasondiff")).max() > 1e-4
     np.testing.assert_array_equal(run(VASE_STORY, "no_multi_prompt"), run(other, "no_multi_prompt"))
@@ -190,13 +191,13 @@ def test_narratives_steer_the_video_and_the_ablation_ignores_them(condition_imag
 def test_output_types(condition_image):
     pipe = reasondiff_pipeline()
     kwargs = {**CALL, "num_inference_steps": 1}
-    latents = pipe(condition_image, PROMPT, narration=VASE_STORY, **{**kwargs, "output_type": "latent"}).frames
+    latents = generate(pipe, condition_image, PROMPT, narration=VASE_STORY, **{**kwargs, "output_type": "latent"}).frames
     assert latents.shape == (1, 16, 5, 8, 8)
-    pil = pipe(condition_image, PROMPT, narration=VASE_STORY, **{**kwargs, "output_type": "pil"}).frames
+    pil = generate(pipe, condition_image, PROMPT, narration=VASE_STORY, **{**kwargs, "output_type": "pil"}).frames
     assert len(pil[0]) == 17 and isinstance(pil[0][0], PIL.Image.Image) and pil[0][0].size == (64, 64)
-    pt = pipe(condition_image, PROMPT, narration=VASE_STORY, **{**kwargs, "output_type": "pt"}).frames
+    pt = generate(pipe, condition_image, PROMPT, narration=VASE_STORY, **{**kwargs, "output_type": "pt"}).frames
     assert tuple(pt.shape) == (1, 17, 3, 64, 64)
-    frames, narration, prompt = pipe(condition_image, PROMPT, narration=VASE_STORY, return_dict=False, **kwargs)
+    frames, narration, prompt = generate(pipe, condition_image, PROMPT, narration=VASE_STORY, return_dict=False, **kwargs)
     assert narration == VASE_STORY and prompt == PROMPT
 
 
@@ -235,11 +236,11 @@ def test_a_plain_wan_folder_loads_and_takes_an_alignformer(condition_image, tmp_
     pipe.set_progress_bar_config(disable=True)
     assert pipe.alignformer is None
     with pytest.raises(ValueError, match="needs an AlignFormer"):
-        pipe(condition_image, PROMPT, narration=VASE_STORY, **CALL)
-    out = pipe(condition_image, PROMPT, narration=VASE_STORY, mode="no_enhanced_latents", **CALL)
+        generate(pipe, condition_image, PROMPT, narration=VASE_STORY, **CALL)
+    out = generate(pipe, condition_image, PROMPT, narration=VASE_STORY, mode="no_enhanced_latents", **CALL)
     assert out.frames.shape == (1, 17, 64, 64, 3)
     pipe = ReasonDiffPipeline.from_pretrained(tmp_path, alignformer=tiny_wan.alignformer(seed=0))
-    assert pipe(condition_image, PROMPT, narration=VASE_STORY, **CALL).frames.shape == (1, 17, 64, 64, 3)
+    assert generate(pipe, condition_image, PROMPT, narration=VASE_STORY, **CALL).frames.shape == (1, 17, 64, 64, 3)
 
 
 def test_lora_weights_load_into_the_dit(condition_image, tmp_path):
@@ -278,7 +279,7 @@ def test_bad_calls_are_named(condition_image, kwargs, error, message):
     pipe = reasondiff_pipeline(**kwargs.pop("pipe", {}))
     call = {"image": condition_image, "prompt": PROMPT, "narration": VASE_STORY, **CALL, **kwargs}
     with pytest.raises(error, match=message):
-        pipe(**call)
+        generate(pipe, **call)
 
 
 def test_a_pipeline_without_a_transformer_is_refused():

@@ -8,12 +8,13 @@ import torch
 from diffusers.hooks import FirstBlockCacheConfig, apply_first_block_cache
 from fakes import VASE_STORY
 from helpers import CALL, generator, reasondiff_pipeline
+from reasondiff.pipelines.narrated import generate
 
 PROMPT = "a cat plays in the room"
 
 
 def run(pipe, image, **overrides):
-    return pipe(image, PROMPT, narration=VASE_STORY, generator=generator(0), **{**CALL, **overrides}).frames
+    return generate(pipe, image, PROMPT, narration=VASE_STORY, generator=generator(0), **{**CALL, **overrides}).frames
 
 
 @pytest.fixture(scope="module")

@@ -65,7 +65,7 @@ def test_t5_tokens_through_render_give_the_prompts_video(mini, image):
     with torch.no_grad():
         tokens = t5_encode(mini.tokenizer, mini.text_encoder, "a cat plays in the room")
     via_tokens = render(mini, tokens, image=image, generator=generator(0), **SIZE).frames
-    via_prompt = mini(image, "a cat plays in the room", mode="wan", generator=generator(0), **SIZE).frames
+    via_prompt = mini(image, "a cat plays in the room", generator=generator(0), **SIZE).frames
     np.testing.assert_allclose(via_tokens, via_prompt, rtol=0, atol=1e-4)
 
 

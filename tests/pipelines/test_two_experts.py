@@ -13,6 +13,7 @@ from wan22 import BOUNDARY_RATIO, two_expert_components, two_expert_pipeline
 from reasondiff import Narration, ReasonDiffPipeline
 from reasondiff.pipelines import MODES
 from reasondiff.pipelines.loading import LORA_FILE, load_pipeline
+from reasondiff.pipelines.narrated import generate
 
 PROMPT = "a cat plays in the room"
 STEPS = {**CALL, "num_inference_steps": 4}  # timesteps 999, 900 (high-noise expert), 750, 500 (low-noise expert)
@@ -44,7 +45,7 @@ class ExpertCalls:
 def test_wan_mode_is_bit_equal_to_diffusers_two_expert_pipeline(condition_image):
     pipe = two_expert_pipeline()
     experts = ExpertCalls(pipe)
-    out = pipe(condition_image, PROMPT, mode="wan", generator=generator(0), **STEPS)
+    out = generate(pipe, condition_image, PROMPT, mode="wan", generator=generator(0), **STEPS)
     np.testing.assert_array_equal(out.frames, diffusers_reference(condition_image))
     assert experts.timesteps("transformer") == [999, 900] and experts.timesteps("transformer_2") == [750, 500]
     assert pipe.config.boundary_ratio == BOUNDARY_RATIO and pipe.image_encoder is None
@@ -67,7 +68,7 @@ def test_our_loop_reduces_to_diffusers_two_experts_with_each_guidance_scale(cond
 def test_both_experts_read_the_same_condition_and_the_frame_wise_narratives(condition_image, mode):
     pipe = two_expert_pipeline()
     experts = ExpertCalls(pipe)
-    out = pipe(condition_image, PROMPT, narration=VASE_STORY, mode=mode, generator=generator(0), **STEPS)
+    out = generate(pipe, condition_image, PROMPT, narration=VASE_STORY, mode=mode, generator=generator(0), **STEPS)
     assert out.frames.shape == (1, 17, 64, 64, 3) and np.isfinite(out.frames).all()
     assert experts.timesteps("transformer") == [999, 900] and experts.timesteps("transformer_2") == [750, 500]
     high, low = experts.calls["transformer"][0], experts.calls["transformer_2"][0]
@@ -89,7 +90,7 @@ def test_each_expert_attends_frame_wise_to_the_narration(condition_image, expert
     getattr(pipe, expert).blocks[0].attn2.register_forward_hook(lambda m, a, out: outputs.append(out.detach().clone()))
     rewritten = Narration(position=17, descriptions=VASE_STORY.descriptions[:10] + ["the vase glows green"] * 7)
     for narration in (VASE_STORY, rewritten):
-        pipe(condition_image, PROMPT, narration=narration, mode="no_enhanced_latents", generator=generator(0),
+        generate(pipe, condition_image, PROMPT, narration=narration, mode="no_enhanced_latents", generator=generator(0),
              **{**CALL, "num_inference_steps": 1})
     change = (outputs[2] - outputs[0]).abs().reshape(5, 16, -1).amax(dim=(1, 2))  # first conditional passes
     assert torch.all(change[:3] == 0) and torch.all(change[3:] > 1e-4), change
@@ -97,7 +98,7 @@ def test_each_expert_attends_frame_wise_to_the_narration(condition_image, expert
 
 def test_every_mode_runs_with_two_experts_and_differs(condition_image):
     pipe = two_expert_pipeline()
-    frames = {mode: pipe(condition_image, PROMPT, narrator=ScriptedNarrator(), mode=mode, generator=generator(0),
+    frames = {mode: generate(pipe, condition_image, PROMPT, narrator=ScriptedNarrator(), mode=mode, generator=generator(0),
                          **STEPS).frames for mode in MODES}
     assert all(f.shape == (1, 17, 64, 64, 3) and np.isfinite(f).all() for f in frames.values())
     values = list(frames.values())
@@ -168,7 +169,7 @@ def test_a_diffusers_two_expert_folder_loads_into_reasondiff(condition_image, tm
     pipe = ReasonDiffPipeline.from_pretrained(tmp_path)
     pipe.set_progress_bar_config(disable=True)
     assert pipe.transformer_2 is not None and pipe.alignformer is None
-    out = pipe(condition_image, PROMPT, mode="wan", generator=generator(0), **STEPS)
+    out = generate(pipe, condition_image, PROMPT, mode="wan", generator=generator(0), **STEPS)
     np.testing.assert_allclose(out.frames, diffusers_reference(condition_image), rtol=0, atol=1e-4)
     with pytest.raises(ValueError, match="needs an AlignFormer"):
-        pipe(condition_image, PROMPT, narration=VASE_STORY, **STEPS)
+        generate(pipe, condition_image, PROMPT, narration=VASE_STORY, **STEPS)

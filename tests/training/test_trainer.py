@@ -16,6 +16,7 @@ from reasondiff import AlignFormer, Narration, ReasonDiffPipeline
 from reasondiff.data import CachedClipDataset, collate_clips
 from reasondiff.models import tiny_wan
 from reasondiff.training import Trainer, load_config
+from reasondiff.pipelines.narrated import generate
 
 BASE = {"model": "tiny", "alignformer": {"hidden_dim": 32, "num_heads": 4, "ff_mult": 2}, "lora_rank": 4,
         "lora_alpha": 4, "learning_rate": 3e-3, "batch_size": 4, "num_epochs": 50, "checkpoint_every": 1000,
@@ -133,7 +134,7 @@ def test_the_export_loads_into_the_pipeline_and_generates(tmp_path, toy_cache):
     pipe.set_progress_bar_config(disable=True)
     story = Narration(position=9, descriptions=["a red square in the left of a dark room"] * 9)
     image = Image.fromarray(np.full((32, 32, 3), 40, dtype=np.uint8))
-    out = pipe(image, "a red square", narration=story, num_frames=9, height=32, width=32, num_inference_steps=2,
+    out = generate(pipe, image, "a red square", narration=story, num_frames=9, height=32, width=32, num_inference_steps=2,
                generator=generator(0), output_type="np")
     assert out.frames.shape == (1, 9, 32, 32, 3) and np.isfinite(out.frames).all()
 

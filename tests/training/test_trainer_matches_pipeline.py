@@ -11,6 +11,7 @@ from reasondiff import Narration, ReasonDiffPipeline
 from reasondiff.data import CachedClipDataset, collate_clips
 from reasondiff.data.toy import toy_clip
 from reasondiff.models import tiny_wan
+from reasondiff.pipelines.narrated import generate
 
 
 def dit_inputs(transformer, layout_state, run) -> dict:
@@ -48,7 +49,7 @@ def test_the_dit_sees_the_same_condition_in_training_and_in_the_pipeline(tmp_pat
     pipe.set_progress_bar_config(disable=True)
     narration = Narration(position=position, descriptions=list(clip.captions))
     state = pipe.transformer.blocks[0].attn2.processor.state
-    sampled = dit_inputs(pipe.transformer, state, lambda: pipe(
+    sampled = dit_inputs(pipe.transformer, state, lambda: generate(pipe,
         Image.fromarray(clip.frames[position - 1]), clip.clip_prompt, narration=narration, mode=mode, num_frames=9,
         height=32, width=32, num_inference_steps=1, guidance_scale=1.0, output_type="latent",
         generator=torch.Generator().manual_seed(0)))

@@ -18,10 +18,10 @@ frame-wise processor and the stage-1 LoRA; `transformer` denoises timesteps >= b
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
-import numpy as np
 import PIL.Image
 import torch
 from diffusers import AutoencoderKLWan, WanImageToVideoPipeline, WanTransformer3DModel
@@ -46,31 +46,21 @@ from ..conditioning import (
     place_image,
 )
 from .limits import limits_of
-from .settings import MODES, NARRATED_MODES
 
-PROMPT_MODES = ("wan", "no_multi_prompt")  # the DiT reads the user's prompt, so `prompt_embeds` can stand for it
 # ReasonDiff's stage-1 LoRA, loaded under this adapter name (`load_reasondiff_lora`), is switched off in the
 # baseline modes: "wan" and "rewrite" are the base model, as in the paper's comparison.
 LORA_ADAPTER = "reasondiff"
 
 
-class Narrator(Protocol):
-    """What the pipeline needs from a narrator; `reasondiff.VisionNarrator` provides it."""
-
-    def narrate(self, image: PIL.Image.Image, prompt: str, num_frames: int) -> Narration: ...
-
-    def rewrite(self, image: PIL.Image.Image, prompt: str) -> str: ...
-
-
 @dataclass
 class ReasonDiffPipelineOutput(BaseOutput):
-    """`frames`: the video (list of PIL lists, np array or latents); `narration`: the script used (None for
-    "wan"/"rewrite"); `prompt`: the prompt Wan saw in "wan"/"rewrite" modes, else the user's prompt (None when
-    `prompt_embeds` were given). Both are lists when the call was batched (a list of prompts)."""
+    """`frames`: the video (list of PIL lists, np array or latents). From `reasondiff.generate` also `narration`,
+    the script used (None for "wan"/"rewrite"), and `prompt`, the prompt Wan saw in "wan"/"rewrite" modes, else the
+    user's prompt (None when `prompt_embeds` were given); both are lists when the call was batched."""
 
     frames: Any
-    narration: Narration | list[Narration] | None
-    prompt: str | list[str] | None
+    narration: Narration | list[Narration] | None = None
+    prompt: str | list[str] | None = None
 
 
 @dataclass
@@ -200,65 +190,74 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
 
     # ------------------------------------------------------------------ 1. checks
 
-    def check_reasondiff_inputs(self, image, prompt, narration, narrator, mode, num_frames, height, width,
-                                negative_prompt=None, prompt_embeds=None, negative_prompt_embeds=None,
-                                callback_on_step_end_tensor_inputs=None, guidance_scale_2=None,
-                                max_sequence_length=512):
-        """Every check, before the narrator, the encoders or the denoiser run (diffusers' own `check_inputs`
-        included: callback tensor names, prompt vs prompt_embeds, guidance_scale_2)."""
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        if not isinstance(image, (PIL.Image.Image, np.ndarray, torch.Tensor)):
-            raise TypeError(f"image must be a PIL image, numpy array or tensor, got {type(image).__name__}")
-        self._check_prompt(prompt, prompt_embeds, negative_prompt_embeds, narration, mode, max_sequence_length)
-        check_num_frames(num_frames)
+    def check_inputs(self, prompt, negative_prompt, image, height, width, prompt_embeds=None,
+                     negative_prompt_embeds=None, image_embeds=None, callback_on_step_end_tensor_inputs=None,
+                     guidance_scale_2=None, *, num_frames=None, frame_prompts=None, image_frame_index=None,
+                     enhanced_latents=True, last_image=None, max_sequence_length=512):
+        """diffusers' checks, then ReasonDiff's, all before an encoder or the denoiser runs. The parent's
+        `__call__` calls this with its own ten arguments; the keyframe arguments are checked only when given."""
+        # the DiT reads frame_prompts, not the prompt: the parent's "prompt or prompt_embeds" holds for them too
+        shown = prompt if prompt is not None or prompt_embeds is not None or frame_prompts is None else ""
         multiple = self.vae_scale_factor_spatial * self.transformer.config.patch_size[1]
         if height % multiple or width % multiple or height <= 0 or width <= 0:
             raise ValueError(f"height and width must be positive multiples of {multiple}, got {height}x{width}")
-        # the image was checked above (numpy arrays too, which VideoProcessor reads and the parent's check refuses)
-        super().check_inputs(prompt, negative_prompt, torch.empty(0), height, width, prompt_embeds,
-                             negative_prompt_embeds, None, callback_on_step_end_tensor_inputs, guidance_scale_2)
-        limits = limits_of(self)
-        if limits is not None:  # before the narrator and the text encoder run, not deep in the denoiser
-            limits.check(num_frames, height, width, "this pipeline")
-        if mode == "rewrite" and narrator is None:
-            raise ValueError("mode='rewrite' needs a narrator (an object with a rewrite(image, prompt) method)")
-        if mode in NARRATED_MODES:
-            self._check_narrated_mode(mode, narration, narrator)
-
-    def _check_prompt(self, prompt, prompt_embeds, negative_prompt_embeds, narration, mode, max_sequence_length):
+        super().check_inputs(shown, negative_prompt, image, height, width, prompt_embeds, negative_prompt_embeds,
+                             image_embeds, callback_on_step_end_tensor_inputs, guidance_scale_2)
         for name, embeds in (("prompt_embeds", prompt_embeds), ("negative_prompt_embeds", negative_prompt_embeds)):
             if embeds is not None and (embeds.ndim != 3 or embeds.shape[1] != max_sequence_length):
                 raise ValueError(f"{name} must be [batch, {max_sequence_length}, dim] (Wan's text layout: the "
                                  f"tokens, then zeros), got {list(embeds.shape)}")
-        if prompt_embeds is None:
-            prompts = [prompt] if isinstance(prompt, str) else prompt
-            if not (isinstance(prompts, list) and prompts and all(isinstance(p, str) and p.strip() for p in prompts)):
-                raise ValueError("prompt must be a non-empty string or a list of them (or pass prompt_embeds)")
-        elif mode not in PROMPT_MODES:
-            raise ValueError(f"prompt_embeds stand for the prompt, which mode={mode!r} does not show the DiT; use "
-                             f"mode {' or '.join(map(repr, PROMPT_MODES))}")
-        elif mode == "no_multi_prompt" and narration is None:
-            raise ValueError("mode='no_multi_prompt' with prompt_embeds needs a narration (its position): a narrator "
-                             "reads a text prompt")
-        batch = len(prompt) if isinstance(prompt, list) else 1 if prompt_embeds is None else prompt_embeds.shape[0]
+        if num_frames is not None:
+            check_num_frames(num_frames)
+            limits = limits_of(self)
+            if limits is not None:  # before the text encoder runs, not deep in the denoiser
+                limits.check(num_frames, height, width, "this pipeline")
+        if frame_prompts is None and image_frame_index is None:
+            return
+        if prompt_embeds is not None and frame_prompts is not None:
+            raise ValueError("prompt_embeds stand for the prompt, which the DiT does not read when frame_prompts are "
+                             "given; pass one or the other")
+        if last_image is not None:
+            raise ValueError("last_image is Wan's first-last-frame condition; with frame_prompts or image_frame_index "
+                             "the image sits at its own frame: pass the one or the others")
+        batch = self._batch_size(prompt, prompt_embeds, frame_prompts)
+        self._check_keyframe_inputs(batch, num_frames, frame_prompts, image_frame_index, negative_prompt_embeds)
+        if self.config.expand_timesteps:
+            raise ValueError("frame_prompts and image_frame_index need Wan-I2V's channel-concatenated condition; this "
+                             "pipeline has expand_timesteps=True (Wan2.2-TI2V-5B)")
+        if enhanced_latents:
+            self.check_alignformer()
+
+    @staticmethod
+    def _batch_size(prompt, prompt_embeds, frame_prompts) -> int:
+        """Videos per prompt set: the prompts', else the embeddings', else one per list of frame prompts."""
+        if isinstance(prompt, list):
+            return len(prompt)
+        if prompt is not None:
+            return 1
+        if prompt_embeds is not None:
+            return prompt_embeds.shape[0]
+        return len(frame_prompts) if frame_prompts and isinstance(frame_prompts[0], list) else 1
+
+    @staticmethod
+    def _check_keyframe_inputs(batch, num_frames, frame_prompts, image_frame_index, negative_prompt_embeds):
+        indices = _per_video(image_frame_index, batch, "image_frame_index", int)
+        for index in indices:
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < num_frames:
+                raise ValueError(f"image_frame_index must be a frame of the video, 0..{num_frames - 1} (0-based, as "
+                                 f"in diffusers' keyframe conditions), got {index!r}")
+        for texts in _per_video(frame_prompts, batch, "frame_prompts", str):
+            texts_ok = isinstance(texts, list) and all(isinstance(t, str) and t.strip() for t in texts)
+            if not texts_ok or len(texts) != num_frames:
+                raise ValueError(f"frame_prompts must be a list of one non-empty text per frame "
+                                 f"({num_frames}), or one such list per prompt")
         if negative_prompt_embeds is not None and negative_prompt_embeds.shape[0] != batch:
             raise ValueError(f"negative_prompt_embeds has batch {negative_prompt_embeds.shape[0]}, the prompt {batch}")
-        if isinstance(narration, list) and len(narration) != batch:
-            raise ValueError(f"{len(narration)} narrations for a batch of {batch} prompts")
 
-    def _check_narrated_mode(self, mode, narration, narrator):
-        if self.config.expand_timesteps:
-            raise ValueError(f"mode={mode!r} needs Wan-I2V's channel-concatenated condition; this pipeline has "
-                             "expand_timesteps=True (Wan2.2-TI2V-5B): use mode 'wan'")
-        if narration is None and narrator is None:
-            raise ValueError(f"mode={mode!r} needs a narration (reasondiff.Narration) or a narrator")
-        if mode != "no_enhanced_latents":
-            self._check_alignformer()
-
-    def _check_alignformer(self):
+    def check_alignformer(self):
         if self.alignformer is None:
-            raise ValueError("this mode needs an AlignFormer: load one with alignformer=AlignFormer.from_pretrained(...)")
+            raise ValueError("enhanced latents: this call needs an AlignFormer; load one with "
+                             "alignformer=AlignFormer.from_pretrained(...)")
         cfg = self.alignformer.config
         if cfg.in_channels != self.vae.config.z_dim or cfg.text_dim != self.text_encoder.config.d_model:
             raise ValueError(
@@ -270,99 +269,123 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
 
     @torch.no_grad()
     def __call__(
-        self, image, prompt: str | list[str] | None = None, narration: Narration | dict | list | None = None,
-        narrator: Narrator | None = None, negative_prompt: str | list[str] | None = None, num_frames: int = 81,
-        height: int = 480, width: int = 832, num_inference_steps: int = 50, guidance_scale: float = 5.0,
-        generator: torch.Generator | list[torch.Generator] | None = None, latents: torch.Tensor | None = None,
-        mode: str = "reasondiff", output_type: str = "pil", return_dict: bool = True,
-        attention_kwargs: dict[str, Any] | None = None, callback_on_step_end: Callable[..., dict] | None = None,
-        callback_on_step_end_tensor_inputs: list[str] = ("latents",), max_sequence_length: int = 512,
-        prompt_embeds: torch.Tensor | None = None, negative_prompt_embeds: torch.Tensor | None = None,
+        self,
+        image,
+        prompt: str | list[str] | None = None,
+        negative_prompt: str | list[str] | None = None,
+        height: int = 480,
+        width: int = 832,
+        num_frames: int = 81,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 5.0,
         guidance_scale_2: float | None = None,
+        num_videos_per_prompt: int | None = 1,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        image_embeds: torch.Tensor | None = None,
+        last_image: torch.Tensor | None = None,
+        output_type: str | None = "np",
+        return_dict: bool = True,
+        attention_kwargs: dict[str, Any] | None = None,
+        callback_on_step_end: Callable[..., dict] | PipelineCallback | MultiPipelineCallbacks | None = None,
+        callback_on_step_end_tensor_inputs: list[str] = ["latents"],  # noqa: B006 (diffusers' signature)
+        max_sequence_length: int = 512,
+        *,
+        frame_prompts: list[str] | list[list[str]] | None = None,
+        image_frame_index: int | list[int] | None = None,
+        enhanced_latents: bool = True,
+        **deprecated,
     ):
         r"""
-        Generate a video in which `image` appears at its narrated frame and `prompt`'s story unfolds.
+        `WanImageToVideoPipeline.__call__`, argument for argument, plus the image at any frame with a text per frame.
+
+        Without `frame_prompts` and `image_frame_index` this is diffusers' own Wan I2V call on these weights (the
+        stage-1 LoRA off): the paper's baseline. With them, ReasonDiff's conditioning runs.
 
         Args:
-            image: the condition image (one, shared by a batch of prompts).
-            prompt: the user's prompt, or a list of them (a batch); it need not describe the image's moment.
-            narration: the frame-wise script (position + one description per frame), or one per prompt; when
-                None, `narrator.narrate(image, prompt, num_frames)` writes it.
-            narrator: an object with `narrate` (and `rewrite`, for mode "rewrite").
-            mode: one of "reasondiff", "wan", "rewrite", "no_enhanced_latents", "no_multi_prompt".
-            prompt_embeds: `[B, max_sequence_length, D]` in place of `prompt` where the DiT reads the prompt
-                (modes "wan" and "no_multi_prompt"), e.g. ThinkDiff's aligned tokens.
-            num_frames (4k+1), height and width (multiples of 16), and the rest: as in `WanImageToVideoPipeline`.
+            frame_prompts: one text per pixel frame (`num_frames` of them), or one such list per prompt: each latent
+                frame's tokens cross-attend to their own frames' texts. None with `image_frame_index`: every frame
+                reads `prompt` (or `prompt_embeds`), the paper's "w/o multi-prompt" ablation.
+            image_frame_index: the 0-based pixel frame where `image` belongs (diffusers' keyframe convention; a
+                `Narration`'s 1-based `position` minus one), or one per prompt. Default 0 when `frame_prompts` are
+                given.
+            enhanced_latents: fill the other frames' condition channels with the AlignFormer's c* (the method);
+                False leaves them empty as Wan does (the paper's "w/o enhanced latents", no AlignFormer needed).
+            The rest: as in `WanImageToVideoPipeline`. A narration and a narrator are the business of
+            `reasondiff.generate`, which writes or takes the script and calls this.
 
         Returns:
-            `ReasonDiffPipelineOutput` (frames, narration, prompt), or a tuple of them if not `return_dict`.
+            `ReasonDiffPipelineOutput` (its `frames`), or `(frames,)` if not `return_dict`.
         """
+        if deprecated or _is_narration(negative_prompt):
+            return self._deprecated_call(image, prompt, negative_prompt, deprecated, locals())
         if isinstance(callback_on_step_end, (PipelineCallback, MultiPipelineCallbacks)):
             callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
-        callback_on_step_end_tensor_inputs = list(callback_on_step_end_tensor_inputs)
+        call = dict(negative_prompt=negative_prompt, height=height, width=width, num_frames=num_frames,
+                    num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+                    guidance_scale_2=guidance_scale_2, generator=generator, latents=latents,
+                    prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds,
+                    image_embeds=image_embeds, output_type=output_type, attention_kwargs=attention_kwargs,
+                    callback_on_step_end=callback_on_step_end,
+                    callback_on_step_end_tensor_inputs=list(callback_on_step_end_tensor_inputs),
+                    max_sequence_length=max_sequence_length)
+        if frame_prompts is None and image_frame_index is None:
+            with self._base_model():
+                frames = super().__call__(image=image, prompt=prompt, last_image=last_image,
+                                          num_videos_per_prompt=num_videos_per_prompt, **call).frames
+            return ReasonDiffPipelineOutput(frames=frames) if return_dict else (frames,)
         # 1. Check inputs, all of them before any work
-        self.check_reasondiff_inputs(image, prompt, narration, narrator, mode, num_frames, height, width,
-                                     negative_prompt, prompt_embeds, negative_prompt_embeds,
-                                     callback_on_step_end_tensor_inputs, guidance_scale_2, max_sequence_length)
-        common = dict(negative_prompt=negative_prompt, height=height, width=width, num_frames=num_frames,
-                      num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, generator=generator,
-                      latents=latents, negative_prompt_embeds=negative_prompt_embeds, output_type=output_type,
-                      attention_kwargs=attention_kwargs, callback_on_step_end=callback_on_step_end,
-                      callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
-                      max_sequence_length=max_sequence_length, guidance_scale_2=guidance_scale_2)
-        if mode not in NARRATED_MODES:
-            return self._call_base_model(image, prompt, prompt_embeds, narrator, mode, return_dict, **common)
-        # 2. The narration of each video: given, or written by the narrator
-        narrations = self.prepare_narrations(image, prompt, prompt_embeds, narration, narrator, num_frames)
-        video = self._generate(image, prompt, prompt_embeds, narrations, mode, **common)
-        batched = isinstance(prompt, list) or isinstance(narration, list) or len(narrations) > 1
-        return self._output(video, narrations if batched else narrations[0], prompt, return_dict)
+        self.check_inputs(prompt, negative_prompt, image, height, width, prompt_embeds, negative_prompt_embeds,
+                          image_embeds, call["callback_on_step_end_tensor_inputs"], guidance_scale_2,
+                          num_frames=num_frames, frame_prompts=frame_prompts, image_frame_index=image_frame_index,
+                          enhanced_latents=enhanced_latents, last_image=last_image,
+                          max_sequence_length=max_sequence_length)
+        # 2. One story per video: frame texts and anchor frame, repeated num_videos_per_prompt times
+        batch = self._batch_size(prompt, prompt_embeds, frame_prompts)
+        stories = _Stories.of(prompt, frame_prompts, image_frame_index, batch, num_frames, num_videos_per_prompt or 1)
+        frames = self._generate(image, stories, enhanced_latents, **call)
+        return ReasonDiffPipelineOutput(frames=frames) if return_dict else (frames,)
 
-    def _call_base_model(self, image, prompt, prompt_embeds, narrator, mode, return_dict, **common):
-        """Modes "wan" and "rewrite": diffusers' own `WanImageToVideoPipeline.__call__` on this pipeline's
-        components (both experts with Wan2.2), with ReasonDiff's LoRA off."""
-        if mode == "rewrite":
-            prompt = narrator.rewrite(image, prompt) if isinstance(prompt, str) else [
-                narrator.rewrite(image, p) for p in prompt]
-        with self._base_model():
-            frames = super().__call__(image=image, prompt=prompt, prompt_embeds=prompt_embeds, **common).frames
-        return self._output(frames, None, prompt, return_dict)
+    def _deprecated_call(self, image, prompt, negative_prompt, deprecated, given):
+        """The 0.1 call, `pipe(image, prompt, narration=..., narrator=..., mode=...)`, for one release."""
+        from .narrated import generate
 
-    def prepare_narrations(self, image, prompt, prompt_embeds, narration, narrator, num_frames) -> list[Narration]:
-        """One narration per video: the given one(s) (a single one serves the whole batch), else the narrator's."""
-        prompts = [prompt] if isinstance(prompt, str) else prompt
-        batch = len(prompts) if prompts is not None else prompt_embeds.shape[0]
-        if narration is None:
-            given = [narrator.narrate(image, p, num_frames) for p in prompts]
-        else:
-            given = narration if isinstance(narration, list) else [narration] * batch
-        narrations = [n if isinstance(n, Narration) else Narration.model_validate(n) for n in given]
-        for n in narrations:
-            if n.num_frames != num_frames:
-                raise ValueError(f"the narration describes {n.num_frames} frames but num_frames={num_frames}")
-        return narrations
+        unknown = sorted(set(deprecated) - {"narration", "narrator", "mode"})
+        if unknown:
+            raise TypeError(f"ReasonDiffPipeline.__call__() got unexpected keyword arguments {', '.join(unknown)}")
+        warnings.warn("ReasonDiffPipeline(image, prompt, narration=, narrator=, mode=) is deprecated and goes in 0.3: "
+                      "call reasondiff.generate(pipe, image, prompt, narration=..., narrator=..., mode=...), or the "
+                      "pipeline with frame_prompts= and image_frame_index=", FutureWarning, stacklevel=3)
+        if _is_narration(negative_prompt):  # the old third positional argument
+            deprecated, negative_prompt = {**deprecated, "narration": negative_prompt}, None
+        skip = ("self", "image", "prompt", "deprecated", "__class__", "frame_prompts", "image_frame_index",
+                "enhanced_latents")
+        call = {k: v for k, v in given.items() if k not in skip}
+        return generate(self, image, prompt, **deprecated, **{**call, "negative_prompt": negative_prompt})
 
-    def _generate(self, image, prompt, prompt_embeds, narrations, mode, *, num_frames, height, width,
-                  num_inference_steps, guidance_scale, guidance_scale_2, generator, latents, output_type,
-                  attention_kwargs, callback_on_step_end, callback_on_step_end_tensor_inputs, max_sequence_length,
-                  negative_prompt, negative_prompt_embeds):
-        """Steps 3-7 of the ReasonDiff modes, in diffusers' order."""
+    def _generate(self, image, stories: _Stories, enhanced_latents, *, num_frames, height, width, num_inference_steps,
+                  guidance_scale, guidance_scale_2, generator, latents, output_type, attention_kwargs,
+                  callback_on_step_end, callback_on_step_end_tensor_inputs, max_sequence_length, negative_prompt,
+                  prompt_embeds, negative_prompt_embeds, image_embeds):
+        """Steps 3-7 of ReasonDiff's conditioning, in diffusers' order."""
         self._guidance_scale = guidance_scale
         self._guidance_scale_2 = guidance_scale if guidance_scale_2 is None else guidance_scale_2
         self._attention_kwargs = attention_kwargs
         self._current_timestep = None
         self._interrupt = False
         device = self._execution_device
-        # 3. Encode the narratives (each latent frame's text) and the negative prompt
-        text = self.encode_narratives(narrations, prompt, prompt_embeds, negative_prompt, negative_prompt_embeds,
-                                      mode, max_sequence_length, device)
-        image_embeds = self.encode_condition_image(image, len(narrations), device)
+        # 3. Encode each video's frame texts and the negative prompt, and the image for CLIP's tokens
+        text = self.encode_frame_prompts(stories, prompt_embeds, negative_prompt, negative_prompt_embeds,
+                                         max_sequence_length, device)
+        image_embeds = self.encode_condition_image(image, image_embeds, len(stories.positions), device)
         # 4. Prepare timesteps
         self.scheduler.set_timesteps(num_inference_steps, device=device)
-        # 5. Condition channels (image at its narrated frame, c* elsewhere) and the initial noise
-        latents, condition = self.prepare_reasondiff_latents(image, narrations, text, mode, num_frames, height,
-                                                             width, generator, latents, device)
-        # 6. Denoising loop, each latent frame cross-attending to its own narrative
+        # 5. Condition channels (image at its frame, c* elsewhere) and the initial noise
+        latents, condition = self.prepare_reasondiff_latents(image, stories.positions, text, enhanced_latents,
+                                                             num_frames, height, width, generator, latents, device)
+        # 6. Denoising loop, each latent frame cross-attending to its own texts
         layout = FrameLayout(text.frame_to_context, image_len=0 if image_embeds is None else image_embeds.shape[1],
                              context_len=text.contexts.shape[2])
         with self._frame_layout(layout):
@@ -377,54 +400,52 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
 
     # ------------------------------------------------------------------ 3-5. encoders and latents
 
-    def encode_narratives(self, narrations, prompt, prompt_embeds, negative_prompt, negative_prompt_embeds, mode,
-                          max_sequence_length, device) -> NarrativeEmbeds:
+    def encode_frame_prompts(self, stories: _Stories, prompt_embeds, negative_prompt, negative_prompt_embeds,
+                             max_sequence_length, device) -> NarrativeEmbeds:
         """Each video's narrative contexts, built as the trainer builds them (`conditioning.frame_contexts`):
         the batch's distinct texts are encoded once (`conditioning.encode_texts`: Wan's UMT5 code, bit for bit,
         with each text's length from the tokenizer, carried to the AlignFormer's token mask), a latent frame that
-        straddles a change of description reads the frame-weighted mean. In "no_multi_prompt" every frame reads
-        the video's prompt (or its `prompt_embeds`). The negative prompt goes through diffusers' `encode_prompt`."""
+        straddles a change of text reads the frame-weighted mean. Without frame texts every frame reads the video's
+        `prompt_embeds` row. The negative prompt goes through diffusers' `encode_prompt`."""
         dtype = self.transformer.dtype
-        num_frames = narrations[0].num_frames
-        if mode == "no_multi_prompt":
-            prompts = [prompt] if isinstance(prompt, str) else prompt
-            frame_texts = [[p] * num_frames for p in prompts] if prompt_embeds is None else None
-        else:
-            frame_texts = [n.descriptions for n in narrations]
-        if frame_texts is None:  # video b reads prompt_embeds[b] at every frame
-            text_embeds = prompt_embeds.to(device)
+        videos, num_frames = len(stories.positions), stories.num_frames
+        if stories.frame_texts is None:  # video b reads prompt_embeds[b // repeats] at every frame
+            text_embeds = prompt_embeds.to(device).repeat_interleave(stories.repeats, dim=0)
             lengths = padded_lengths(text_embeds)  # a caller's embeddings come without their lengths
-            caption_index = torch.arange(len(narrations), device=device)[:, None].expand(-1, num_frames)
+            caption_index = torch.arange(videos, device=device)[:, None].expand(-1, num_frames)
         else:
-            texts = list(dict.fromkeys(t for frames in frame_texts for t in frames))
+            texts = list(dict.fromkeys(t for frames in stories.frame_texts for t in frames))
             text_embeds, lengths = encode_texts(self.tokenizer, self.text_encoder, texts, max_sequence_length,
                                                 device=device, return_lengths=True)
             index = {t: i for i, t in enumerate(texts)}
-            caption_index = torch.tensor([[index[t] for t in frames] for frames in frame_texts], device=device)
+            caption_index = torch.tensor([[index[t] for t in frames] for frames in stories.frame_texts],
+                                         device=device)
         contexts, frame_to_context, context_lengths = frame_contexts(
-            text_embeds[None].expand(len(narrations), -1, -1, -1), lengths[None].expand(len(narrations), -1),
-            caption_index)
+            text_embeds[None].expand(videos, -1, -1, -1), lengths[None].expand(videos, -1), caption_index)
         # the positive side is ours (frame-wise); given as prompt_embeds, encode_prompt encodes the negative only
+        if negative_prompt_embeds is not None:
+            negative_prompt_embeds = negative_prompt_embeds.repeat_interleave(stories.repeats, dim=0)
         _, negative = self.encode_prompt(None, negative_prompt, self.do_classifier_free_guidance,
                                          prompt_embeds=contexts[:, 0], negative_prompt_embeds=negative_prompt_embeds,
                                          max_sequence_length=max_sequence_length, device=device)
         return NarrativeEmbeds(contexts, context_lengths, frame_to_context,
                                None if negative is None else negative.to(dtype))
 
-    def encode_condition_image(self, image, batch_size: int, device) -> torch.Tensor | None:
-        """CLIP image tokens for every video (Wan's `encode_image`); None for DiTs without image cross-attention
-        (Wan2.2-I2V-A14B)."""
+    def encode_condition_image(self, image, image_embeds, batch_size: int, device) -> torch.Tensor | None:
+        """CLIP image tokens for every video (Wan's `encode_image`, or the caller's `image_embeds`); None for DiTs
+        without image cross-attention (Wan2.2-I2V-A14B)."""
         if self.transformer.config.image_dim is None:
             return None
-        return self.encode_image(image, device).repeat(batch_size, 1, 1).to(self.transformer.dtype)
+        if image_embeds is None:
+            image_embeds = self.encode_image(image, device)
+        return image_embeds.to(device).repeat(batch_size // image_embeds.shape[0], 1, 1).to(self.transformer.dtype)
 
-    def prepare_reasondiff_latents(self, image, narrations, text: NarrativeEmbeds, mode, num_frames, height, width,
-                                   generator, latents, device) -> tuple[torch.Tensor, torch.Tensor]:
-        """(initial noise, condition channels): the image at its narrated pixel frame; c* elsewhere, or zeros as in
-        Wan ("no_enhanced_latents"). Like diffusers' `prepare_latents`, for any anchor frame."""
-        positions = [n.position for n in narrations]
+    def prepare_reasondiff_latents(self, image, positions, text: NarrativeEmbeds, enhanced_latents, num_frames,
+                                   height, width, generator, latents, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(initial noise, condition channels): the image at its 1-based pixel frame; c* elsewhere, or zeros as in
+        Wan (`enhanced_latents=False`). Like diffusers' `prepare_latents`, for any anchor frame."""
         pixels = self.video_processor.preprocess(image, height=height, width=width).to(device, torch.float32)
-        if mode == "no_enhanced_latents":  # Wan's own condition, with the image at the narrated frame
+        if not enhanced_latents:  # Wan's own condition, with the image at its frame
             anchor_video = place_image(pixels.expand(len(positions), -1, -1, -1), positions, num_frames)
             condition_latents = encode_video(self.vae, anchor_video).to(device, torch.float32)
             latent_height, latent_width = condition_latents.shape[-2:]
@@ -498,8 +519,42 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
                 noise_pred = noise_uncond + scale * (noise_pred - noise_uncond)
         return noise_pred
 
-    @staticmethod
-    def _output(frames, narration, prompt, return_dict):
-        if not return_dict:
-            return frames, narration, prompt
-        return ReasonDiffPipelineOutput(frames=frames, narration=narration, prompt=prompt)
+
+
+def _is_narration(value) -> bool:
+    """A `Narration` (or its dict, or a list of them) where diffusers' order puts the negative prompt."""
+    first = value[0] if isinstance(value, list) and value else value
+    return isinstance(first, (Narration, dict))
+
+
+def _per_video(value, batch: int, name: str, item_type: type) -> list:
+    """`value` for each of `batch` videos: one shared, or a list with one per video (for frame prompts, a list of
+    lists: a flat list of texts is one video's)."""
+    if value is None:
+        return []
+    per_video = isinstance(value, list) and (item_type is not str or bool(value) and isinstance(value[0], list))
+    if not per_video:
+        return [value] * batch
+    if len(value) != batch:
+        raise ValueError(f"{len(value)} entries in {name} for a batch of {batch} prompts")
+    return value
+
+
+@dataclass
+class _Stories:
+    """What each video of the batch renders: its frame texts (None: every frame reads its prompt) and its 1-based
+    anchor frame (the conditioning code's convention), after `num_videos_per_prompt` repeats."""
+
+    frame_texts: list[list[str]] | None
+    positions: list[int]
+    num_frames: int
+    repeats: int
+
+    @classmethod
+    def of(cls, prompt, frame_prompts, image_frame_index, batch, num_frames, repeats) -> _Stories:
+        texts = _per_video(frame_prompts, batch, "frame_prompts", str) or None
+        indices = _per_video(0 if image_frame_index is None else image_frame_index, batch, "image_frame_index", int)
+        if texts is None and prompt is not None:
+            texts = [[p] * num_frames for p in ([prompt] if isinstance(prompt, str) else prompt)]
+        repeat = lambda items: [item for item in items for _ in range(repeats)]  # noqa: E731
+        return cls(None if texts is None else repeat(texts), repeat([i + 1 for i in indices]), num_frames, repeats)

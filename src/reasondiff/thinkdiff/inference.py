@@ -146,6 +146,8 @@ def render(pipe, tokens: torch.Tensor, prompt: str = "", **call_kwargs):
         call_kwargs.setdefault("max_sequence_length", pipe.transformer.config.max_text_seq_length)
     else:
         embeds = wan_embeddings(pipe, tokens, prompt, call_kwargs.get("max_sequence_length", 512))
-        if type(pipe).__name__.startswith("ReasonDiff"):  # its default mode reads a narration, not the prompt
-            call_kwargs.setdefault("mode", "wan")
+        if type(pipe).__name__.startswith("ReasonDiff") and ("mode" in call_kwargs or "narration" in call_kwargs):
+            from ..pipelines.narrated import generate  # the paper's modes ("no_multi_prompt": the image placed)
+
+            return generate(pipe, **embeds, **call_kwargs)
     return pipe(**embeds, **call_kwargs)
