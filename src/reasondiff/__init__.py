@@ -31,7 +31,7 @@ _EXPORTS = {
     "Narration": "narrator.schema",
     "VisionNarrator": "narrator.narrator",
     "ReasonDiffPipeline": "pipelines.pipeline_reasondiff",
-    "ReasonDiffPipelineOutput": "pipelines.pipeline_reasondiff",
+    "ReasonDiffPipelineOutput": "pipelines.pipeline_output",
     "generate": "pipelines.narrated",
 }
 __all__ = [*_EXPORTS, "__version__"]

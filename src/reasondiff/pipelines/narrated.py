@@ -13,6 +13,7 @@ import PIL.Image
 import torch
 
 from ..narrator.schema import Narration
+from .pipeline_output import ReasonDiffPipelineOutput
 from .settings import MODES, NARRATED_MODES
 
 # The DiT reads the user's prompt in these modes, so `prompt_embeds` (e.g. ThinkDiff's aligned tokens) can stand for it.
@@ -42,8 +43,6 @@ def generate(pipe, image, prompt: str | list[str] | None = None, *, narration: N
     Returns:
         `ReasonDiffPipelineOutput` with `frames`, `narration` (the script used; a list when batched) and `prompt`.
     """
-    from .pipeline_reasondiff import ReasonDiffPipelineOutput
-
     return_dict = call.pop("return_dict", True)
     _check(pipe, image, prompt, narration, narrator, mode, call)
     if mode in ("wan", "rewrite"):

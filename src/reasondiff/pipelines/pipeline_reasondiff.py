@@ -26,7 +26,6 @@ import PIL.Image
 import torch
 from diffusers import AutoencoderKLWan, WanImageToVideoPipeline, WanTransformer3DModel
 from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
-from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from ..frames import check_num_frames, num_latent_frames
@@ -46,21 +45,11 @@ from ..conditioning import (
     place_image,
 )
 from .limits import limits_of
+from .pipeline_output import ReasonDiffPipelineOutput
 
 # ReasonDiff's stage-1 LoRA, loaded under this adapter name (`load_reasondiff_lora`), is switched off in the
 # baseline modes: "wan" and "rewrite" are the base model, as in the paper's comparison.
 LORA_ADAPTER = "reasondiff"
-
-
-@dataclass
-class ReasonDiffPipelineOutput(BaseOutput):
-    """`frames`: the video (list of PIL lists, np array or latents). From `reasondiff.generate` also `narration`,
-    the script used (None for "wan"/"rewrite"), and `prompt`, the prompt Wan saw in "wan"/"rewrite" modes, else the
-    user's prompt (None when `prompt_embeds` were given); both are lists when the call was batched."""
-
-    frames: Any
-    narration: Narration | list[Narration] | None = None
-    prompt: str | list[str] | None = None
 
 
 @dataclass
