@@ -18,9 +18,10 @@ from .narrator.cli import TIMEOUT_HELP, open_narrator
 from .pipelines.settings import MODEL_HELP, MODES_HELP, NARRATED_MODES, SIZE_HELP
 
 hide_flag_types()
+GLOBAL_FLAGS = ("--verbose", "-v", "--quiet", "-q")  # accepted before or after the command
 app = typer.Typer(
     name="reasondiff",
-    cls=one_line_usage_errors(),
+    cls=one_line_usage_errors(GLOBAL_FLAGS),
     # no help= here: the root callback's docstring (with its examples) is the top-level help
     epilog="Exit codes: 0 success, 1 failed while running, 2 bad input or options, 130 interrupted.",
     no_args_is_help=True,
@@ -47,9 +48,12 @@ def _info(message: str) -> None:
 @app.callback()
 def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the warnings of transformers and diffusers."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show the warnings of transformers and diffusers (before or after the command)."
+    ),
     quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="Print only errors and warnings: no progress bars, no result lines."
+        False, "--quiet", "-q",
+        help="Print only errors and warnings: no progress bars, no result lines (before or after the command).",
     ),
 ) -> None:
     """Unpaired text-image-to-video generation (ReasonDiff) on diffusers' Wan2.1.
@@ -68,16 +72,24 @@ def root(
         typer.secho("error: --quiet and --verbose contradict each other; pass one", err=True, fg=typer.colors.RED)
         raise typer.Exit(EXIT_USAGE)
     _STATE["quiet"] = quiet
-    if not verbose:
-        # Library chatter (e.g. transformers' torchvision fallback note) would bury our own messages.
-        import diffusers
-        import transformers
+    _library_output(verbose, quiet or not sys.stderr.isatty())
 
+
+def _library_output(verbose: bool, no_bars: bool) -> None:
+    """Hide transformers' and diffusers' warnings unless --verbose (chatter that would bury our own messages), and
+    their loading bars with --quiet or when stderr is not a terminal: in a pipe or a log file each bar is a line
+    of carriage returns and escape codes. Our own bars (rich) draw nothing live off a terminal."""
+    import diffusers
+    import huggingface_hub
+    import transformers
+
+    if not verbose:
         transformers.utils.logging.set_verbosity_error()
         diffusers.utils.logging.set_verbosity_error()
-        if quiet:  # their loading bars too: --quiet promises no progress bars
-            transformers.utils.logging.disable_progress_bar()
-            diffusers.utils.logging.disable_progress_bar()
+    if no_bars:
+        transformers.utils.logging.disable_progress_bar()
+        diffusers.utils.logging.disable_progress_bar()
+        huggingface_hub.utils.disable_progress_bars()
 
 
 def _denoise_with_progress(pipe, steps: int, label: str, **call):
@@ -321,12 +333,22 @@ def _register_subcommands() -> None:
     app.command()(narrate)
     app.command()(demo)
     app.command()(doctor)
-    app.add_typer(data_app, name="data", help="Training and evaluation data: sample, caption, cache, build-unpaired, build-paired.")
+    app.add_typer(data_app, name="data", help=_listing("Training and evaluation data", data_app))
     eval_app.command("build-synthworld")(build_synthworld)
-    app.add_typer(eval_app, name="eval", help="The paper's evaluation: run (generate + score), score, report (Table 1, "
-                  "Fig. 5a), study; SynthWorld-Bench (build-synthworld).")
+    app.add_typer(eval_app, name="eval", help=_listing("The paper's evaluation (Table 1, Fig. 5a, the user study) and "
+                                                       "SynthWorld-Bench", eval_app))
     thinkdiff_app.command("bench")(thinkdiff_bench)
-    app.add_typer(thinkdiff_app, name="thinkdiff", help="ThinkDiff: align a VLM to diffusion decoders (extract, train, generate, cobsat).")
+    app.add_typer(thinkdiff_app, name="thinkdiff", help=_listing("ThinkDiff: align a VLM to diffusion decoders",
+                                                                 thinkdiff_app))
+
+
+def _listing(summary: str, group: typer.Typer) -> str:
+    """A group's line in `reasondiff --help`: what it is for and every command it holds, read from the group itself
+    (the hand-written lists fell behind: `thinkdiff bench` and `convert`, `eval rescore` were missing)."""
+    from typer.main import get_command_name
+
+    names = [c.name or get_command_name(c.callback.__name__) for c in group.registered_commands]
+    return f"{summary}: {', '.join(names)}."
 
 
 _register_subcommands()

@@ -48,10 +48,44 @@ def hide_flag_types() -> None:
     TyperOption.display_type_rich = display_type_rich
 
 
-def one_line_usage_errors():
+def hoist_flags(group, ctx, args: list[str], flags: tuple[str, ...]) -> list[str]:
+    """`args` with the root's `flags` moved in front when they come after a command (`reasondiff generate -v`).
+
+    Users type `--verbose` after the command, where click knows only the command's own options. The walk follows
+    the command path (`eval score`), skips every option's value (`-p -v` keeps "-v" as the prompt) and stops at
+    `--`; a command that defines one of the flags itself keeps it.
+    """
+    hoisted, rest, command, i = [], [], group, 0
+    takes_value: dict[str, int] = {}
+    own: set[str] = set()
+    while i < len(args):
+        token = args[i]
+        i += 1
+        if token == "--":
+            return hoisted + rest + [token, *args[i:]]
+        if token in flags and command is not group and token not in own:
+            hoisted.append(token)
+            continue
+        rest.append(token)
+        if token.startswith("-"):
+            skip = takes_value.get(token, 0) if "=" not in token else 0
+            rest += args[i:i + skip]
+            i += skip
+        elif hasattr(command, "get_command"):  # a group: this word names its command
+            command = command.get_command(ctx, token)
+            if command is None:  # unknown: click says so
+                return hoisted + rest + args[i:]
+            params = [p for p in command.params if getattr(p, "param_type_name", "") == "option"]
+            own = {name for p in params for name in (*p.opts, *p.secondary_opts)}
+            takes_value = {name: p.nargs for p in params if not p.is_flag and not p.count for name in p.opts}
+    return hoisted + rest
+
+
+def one_line_usage_errors(global_flags: tuple[str, ...] = ()):
     """The root command's group class (`typer.Typer(cls=one_line_usage_errors())`): click's usage errors (an unknown option, a value that is not a number, a
     missing required option) end like every other error, in one red line with exit code 2, instead of a usage
-    banner and a boxed message. Help (`--help`, or no arguments) is printed as before."""
+    banner and a boxed message. Help (`--help`, or no arguments) is printed as before. `global_flags` (the
+    root's flags, e.g. `--verbose`) are also accepted after any command (`hoist_flags`)."""
     import sys
 
     from typer.core import TyperGroup
@@ -61,6 +95,9 @@ def one_line_usage_errors():
     ClickException, NoArgsIsHelpError = click_exceptions.ClickException, click_exceptions.NoArgsIsHelpError
 
     class OneLineUsageErrors(TyperGroup):
+        def parse_args(self, ctx, args):
+            return super().parse_args(ctx, hoist_flags(self, ctx, list(args), global_flags) if global_flags else args)
+
         def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
             if not standalone_mode:
                 return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
