@@ -205,7 +205,7 @@ def generate(
     try:
         job = prepare_generation(model, (mode,), narrator=narrator, model_narrator=narration is None and mode != "wan",
                                  prompt=prompt, frames=frames, height=height, width=width, steps=steps,
-                                 guidance=guidance)
+                                 guidance=guidance, seed=seed, fps=fps, device=device, dtype=dtype)
         check_outputs(check_video_path(out), *_generation_files(out)[1:])  # all three, before any work
     except ValueError as err:
         _fail(str(err))

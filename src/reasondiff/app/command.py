@@ -59,7 +59,7 @@ def demo(
 
     try:
         job = prepare_generation(model, narrator=narrator, model_narrator=True, frames=frames, height=height,
-                                 width=width, steps=steps)
+                                 width=width, steps=steps, device=device, dtype=dtype)
         _check_server(host, port, max_upload_mb)
     except ValueError as err:
         _fail(str(err))

@@ -191,7 +191,8 @@ class Studio:
             seed = int(seed)
             try:  # the same checks as `reasondiff generate`, with the page's values
                 job = prepare_generation(self.model_name, (mode,), narrator=self.narrator, frames=int(frames),
-                                         height=int(height), width=int(width), steps=int(steps))
+                                         height=int(height), width=int(width), steps=int(steps), seed=seed,
+                                         guidance=None if guidance is None else float(guidance))
             except ValueError as err:
                 raise UserError(str(err)) from None
             frames, steps, height, width = job.frames, job.steps, job.height, job.width

@@ -89,7 +89,7 @@ def run(
 
     try:
         job = prepare_generation(model, _split(modes), narrator=narrator, frames=frames, height=height, width=width,
-                                 steps=steps, guidance=guidance)
+                                 steps=steps, guidance=guidance, fps=fps)
         cases = _cases(manifest, limit)
         settings = GenerationSettings(model=model, num_frames=job.frames, height=job.height, width=job.width,
                                       steps=job.steps, guidance_scale=job.guidance, fps=fps, seed=seed, narrator=narrator,
@@ -188,11 +188,13 @@ def score(
 
       reasondiff eval score -b bench/unpaired/benchmark.jsonl --videos my_model_videos -o scores/my_model --label mine
     """
+    from ..pipelines.settings import check_numbers
     from .manifest import read_manifest
     from .metrics import build_metrics
     from .score import score_videos
 
     try:
+        check_numbers(fps=fps)
         _check_outputs(out, "score.json", "results.jsonl", "summary.json")
         names = _split(metrics) or [*OFFLINE_METRICS, *(m for m in OPT_IN_METRICS if m not in OFFLINE_METRICS)]
         scorers = build_metrics(names, clip=clip, interpolator=interpolator, flow=flow,

@@ -6,10 +6,12 @@ Light on purpose (no torch, no diffusers): the command line's help and its cheap
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..console import TINY_NOTICE
+from ..device import check_device
 from ..frames import check_num_frames
 from .limits import limits_for
 from .loading import MAX_STEPS, MINI_GUIDANCE, MINI_STEPS, WAN_GUIDANCE, frames_warning, model_defaults
@@ -34,6 +36,12 @@ SIZE_HELP = {
     "guidance": f"Classifier-free guidance scale. Default: {MINI_GUIDANCE} (none) for mini, whose models were trained "
                 f"without caption dropout; {WAN_GUIDANCE} otherwise (Wan2.1's).",
 }
+
+
+# What torch.Generator.manual_seed takes is -2**63 .. 2**64-1, a negative seed standing for 2**64 plus it (so
+# -1 and 2**64-1 give the same video); we take the unsigned range, where each number is its own seed.
+MAX_SEED = 2**64 - 1
+MAX_FPS = 1000  # far beyond any player; ffmpeg's frame rate is a 32-bit fraction and fails past 2**31 after the run
 
 
 @dataclass(frozen=True)
@@ -76,14 +84,33 @@ def check_size(frames: int, height: int, width: int, steps: int, model: str | No
         limits.check(frames, height, width, f"model {model!r}")
 
 
+def check_numbers(guidance: float | None = None, seed: int | None = None, fps: float | None = None) -> None:
+    """ValueError naming the option for a value no generation can use: non-finite or negative guidance (inf
+    made an all-black video and was recorded as null), a seed torch.Generator cannot take (it failed only
+    after the model loaded), a frame rate of 0 or less (0 was written as 16 fps, -1 stopped ffmpeg after the
+    whole generation) or above MAX_FPS. None: not given."""
+    if guidance is not None and not (math.isfinite(guidance) and guidance >= 0):
+        raise ValueError(f"--guidance must be a finite number >= 0 (1 or less: no guidance), got {guidance}")
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"--seed must be within 0..{MAX_SEED} (what torch.Generator takes), got {seed}")
+    if fps is not None and not (math.isfinite(fps) and 0 < fps <= MAX_FPS):
+        raise ValueError(f"--fps must be a frame rate above 0 and at most {MAX_FPS}, got {fps}")
+
+
 def prepare_generation(model: str, modes: Sequence[str] = ("reasondiff",), *, narrator: str | None = None,
                        model_narrator: bool = False, prompt: str | None = None, frames: int | None = None,
                        height: int | None = None, width: int | None = None,
-                       steps: int | None = None, guidance: float | None = None) -> Generation:
+                       steps: int | None = None, guidance: float | None = None, seed: int | None = None,
+                       fps: float | None = None, device: str | None = None, dtype: str = "auto") -> Generation:
     """The settings for generating with `model`, the ones not given taken from the model's defaults, checked
     cheapest first (no file read but the model's config, no model loaded). Raises ValueError with one line.
 
-    `model_narrator`: use the model's own narrator (mini: `synthworld:`) when no `narrator` is named."""
+    `model_narrator`: use the model's own narrator (mini: `synthworld:`) when no `narrator` is named.
+    `seed`, `fps`, `device` and `dtype`: checked only (`check_numbers`, `device.check_device`: torch is imported
+    for the device alone), for the commands that take them."""
+    check_numbers(guidance, seed, fps)
+    if device is not None:
+        check_device(device, dtype)
     settings = model_defaults(model, frames=frames, height=height, width=width, steps=steps, guidance=guidance)
     if narrator is None and model_narrator:
         narrator = settings["narrator"]

@@ -25,7 +25,11 @@ VISION_TOWERS = ("clip", "eva")
 
 
 def _device(device: str) -> str:
-    return resolve_device(device)[0]
+    """The device to run on, or one line for one this machine does not have (`device.check_device`)."""
+    try:
+        return resolve_device(device)[0]
+    except ValueError as err:
+        _fail(str(err))
 
 
 def _sampling(sample: bool | None, vlm: str) -> dict | None:
@@ -377,6 +381,7 @@ def generate(
 
     offline = _offline_model(model)
     decoder, video = _checked_options(model, offline, decoder, variant, out, aligner, vlm, text)
+    _checked_numbers(steps, guidance, height, width, frames, seed, max_new_tokens, device)
     items = _episode(ctx, image, text, prompt, offline) if variant == "lvlm" else None
     images = [i for i in items if not isinstance(i, str)] if items is not None else _load_images(image)
     if not images and not (items or prompt):
@@ -436,6 +441,29 @@ def _checked_options(model: str, offline, decoder, variant: str, out: Path, alig
     if variant == "clip" and text:
         _fail("--variant clip composes images with one --prompt; --text is for the LVLM's episodes")
     return decoder, video
+
+
+def _checked_numbers(steps, guidance, height, width, frames, seed, max_new_tokens, device: str) -> None:
+    """One line for a number no decoder can use, before any model loads (the checks of `reasondiff generate`
+    where they apply): a seed torch cannot take and --steps 0 failed inside the pipeline, NaN guidance drew
+    a picture anyway, a height of 2 failed in the decoder after the VLM had answered; --device too."""
+    from ..pipelines.loading import MAX_STEPS
+    from ..pipelines.settings import check_numbers
+
+    try:
+        check_numbers(guidance=guidance, seed=seed)
+    except ValueError as err:
+        _fail(str(err))
+    if steps is not None and not 1 <= steps <= MAX_STEPS:
+        _fail(f"--steps must be within 1..{MAX_STEPS} (the schedulers' timesteps), got {steps}")
+    for name, side in (("--height", height), ("--width", width)):
+        if side is not None and (side < 16 or side % 16):
+            _fail(f"{name} must be a positive multiple of 16 (the decoders' patches), got {side}")
+    if frames is not None and frames < 1:
+        _fail(f"--frames must be at least 1, got {frames}")
+    if max_new_tokens is not None and max_new_tokens < 0:
+        _fail(f"--max-new-tokens must be 0 or more, got {max_new_tokens}")
+    _device(device)
 
 
 def _load_images(paths: list[Path]) -> list:
