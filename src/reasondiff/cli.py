@@ -117,12 +117,7 @@ def _narration_for(narration_file: Path | None, image: Path | None, prompt: str 
     from .narrator.schema import Narration
 
     if narration_file is not None:
-        if not narration_file.is_file():
-            raise ValueError(f"narration file not found: {narration_file}")
-        try:
-            return Narration.from_json(narration_file.read_text())
-        except ValueError as err:  # pydantic's ValidationError (a ValueError) names the field at fault
-            raise ValueError(f"{narration_file} is not a valid narration: {err}") from err
+        return Narration.from_file(narration_file)
     if mode not in NARRATED_MODES or narrator is not None:
         return None
     if image is None and prompt is None:

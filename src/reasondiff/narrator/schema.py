@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..frames import group_by_latent_frame, pixel_to_latent_index
 
@@ -25,6 +26,14 @@ class Narration(BaseModel):
     position: int = Field(ge=1, description="1-based frame at which the condition image appears")
     descriptions: list[str] = Field(min_length=1, description="one description per pixel frame")
     metadata: dict[str, Any] = Field(default_factory=dict, description="provenance and repair notes")
+
+    @field_validator("position", mode="before")
+    @classmethod
+    def _not_a_flag(cls, value: Any) -> Any:
+        """JSON `true` would pass as frame 1 (pydantic reads a bool as an int): a script saying `true` is broken."""
+        if isinstance(value, bool):
+            raise ValueError(f"must be a frame number (1, 2, ...), got {str(value).lower()}")
+        return value
 
     @model_validator(mode="after")
     def _fits(self) -> "Narration":
@@ -88,3 +97,36 @@ class Narration(BaseModel):
     @classmethod
     def from_json(cls, text: str | bytes) -> "Narration":
         return cls.model_validate_json(text)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Narration":
+        """The script in the JSON file `path`, or ValueError with one line naming the file, the field and the
+        problem (pydantic's own message spans 3 to 52 lines with links, one block per fault)."""
+        path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"narration file {path} is a folder, not a JSON file")
+        if not path.is_file():
+            raise ValueError(f"narration file not found: {path}")
+        try:
+            return cls.from_json(path.read_bytes())
+        except OSError as err:
+            raise ValueError(f"cannot read narration file {path}: {err.strerror or err}") from None
+        except ValidationError as err:
+            raise ValueError(f"{path} is not a valid narration: {one_line(err)}") from None
+
+
+def one_line(err: ValidationError) -> str:
+    """The first fault of a pydantic error as `field: problem (got value)`, and how many more there are."""
+    faults = err.errors(include_url=False)
+    first = faults[0]
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "json_invalid":
+        message = f"not JSON ({message.removeprefix('Invalid JSON: ')})"
+    elif first["type"] == "extra_forbidden":
+        message = "not a field of a narration (position, descriptions, metadata)"
+    elif first["type"] not in ("value_error", "missing") and where:
+        shown = repr(first.get("input"))
+        message += f", got {shown if len(shown) <= 40 else shown[:37] + '...'}"
+    more = f" (and {len(faults) - 1} more)" if len(faults) > 1 else ""
+    return f"{where}: {message}{more}" if where else f"{message}{more}"
