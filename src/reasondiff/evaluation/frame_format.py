@@ -34,14 +34,37 @@ def to_uint8_frames(video) -> np.ndarray:
     raise ValueError(f"frames must be uint8 or floats in [0, 1], got {video.dtype}")
 
 
+def count_frames(path: str | Path) -> int:
+    """The number of frames of the video at `path`, from its header when it says (mp4 does), else by decoding;
+    ValueError with one line naming the file when it is no readable video (empty, cut short, not a video)."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"video file not found: {path}")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ValueError(f"{path} holds no video stream")
+            stream = container.streams.video[0]
+            return stream.frames or sum(1 for _ in container.decode(stream))
+    except av.FFmpegError as err:
+        raise ValueError(f"{path} is not a readable video ({getattr(err, 'strerror', None) or err})") from None
+
+
 def read_video(path: str | Path) -> np.ndarray:
-    """Decode an .mp4/.gif (imageio) into uint8 `[F, H, W, 3]`."""
+    """Decode an .mp4/.gif (imageio) into uint8 `[F, H, W, 3]`; ValueError with one line for a file that is no
+    readable video (imageio's message carries ffmpeg's whole banner and log, about 30 lines)."""
     import imageio.v3 as iio
 
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"video file not found: {path}")
-    frames = iio.imread(path, index=None)
+    try:
+        frames = iio.imread(path, index=None)
+    except (OSError, RuntimeError, ValueError) as err:  # imageio-ffmpeg raises OSError; its plugins others
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path} is not a readable video ({first})") from None
     if frames.ndim == 3:  # a single frame
         frames = frames[None]
     return to_uint8_frames(frames[..., :3])

@@ -9,6 +9,11 @@ Fields read (anything else on a line is ignored, so `reasondiff data build-unpai
   ground-truth narration need them.
 - `position` (int ≥ 1, optional): the real frame the image shows (1-based, within `captions`); the
   ground-truth narration needs it.
+- `frames` (int ≥ 1, optional): the frame count every video of the case has (SynthWorld-Bench: 17); `eval score`
+  refuses a video with another.
+
+`captions` and `position` are in every row or in none: a row without them would be dropped from the metrics
+that read them (CLIP Text, SynthWorld's four) and the means would be over fewer cases than the benchmark has.
 """
 
 from __future__ import annotations
@@ -42,6 +47,18 @@ def _fail(path: Path, line: int, message: str) -> ValueError:
     return ValueError(f"{path}:{line}: {message}")
 
 
+def _check_like_first(path: Path, number: int, row: dict, first: tuple[int, dict] | None) -> None:
+    """ValueError naming the row when it lacks `captions`/`position` the first row has, or has them without it."""
+    if first is None:
+        return
+    line, model = first
+    for key in ("position", "captions"):
+        if (row.get(key) is None) != (model.get(key) is None):
+            has, lacks = (line, number) if row.get(key) is None else (number, line)
+            raise _fail(path, number, f"line {lacks} has no {key!r} while line {has} has one: give every case "
+                        f"its {key!r} (or none), else it drops out of the metrics that read it")
+
+
 def read_manifest(path: str | Path) -> list[EvalCase]:
     """Parse and check every line; errors name the file, the line and the field."""
     path = Path(path)
@@ -49,6 +66,7 @@ def read_manifest(path: str | Path) -> list[EvalCase]:
         raise ValueError(f"manifest not found: {path}")
     cases: list[EvalCase] = []
     seen: set[str] = set()
+    first = None  # (line, row) of the first case: the others hold the same optional fields
     for number, text in enumerate(path.read_text().splitlines(), start=1):
         if not text.strip():
             continue
@@ -84,6 +102,11 @@ def read_manifest(path: str | Path) -> list[EvalCase]:
                 raise _fail(path, number, f"'position' must be a 1-based frame number, got {position!r}")
             if captions is not None and position > len(captions):
                 raise _fail(path, number, f"'position' {position} is beyond the {len(captions)} captioned frames")
+        frames = row.get("frames")
+        if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
+            raise _fail(path, number, f"'frames' must be a frame count of at least 1, got {frames!r}")
+        _check_like_first(path, number, row, first)
+        first = first or (number, row)
         known = {"id", "image", "prompt", "captions", "position"}
         cases.append(EvalCase(case_id, image.resolve(), prompt, captions, position,
                               {k: v for k, v in row.items() if k not in known}))

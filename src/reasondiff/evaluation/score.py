@@ -26,7 +26,7 @@ from ..data.jsonl import append_rows, read_jsonl, write_atomically
 from .manifest import EvalCase
 from .metrics import Sample, measured_with
 from .stats import mean_ci
-from .frame_format import read_video
+from .frame_format import count_frames, read_video
 
 RESULTS = "results.jsonl"
 
@@ -71,6 +71,7 @@ def score_videos(cases: Sequence[EvalCase], videos: str | Path, out_dir: str | P
     missing = [case.id for case in cases if not (videos / f"{case.id}.mp4").is_file()]
     if missing:
         raise ValueError(f"{len(missing)} of {len(cases)} videos are missing from {videos} (first: {missing[0]}.mp4)")
+    check_frame_counts(cases, videos)
     _check_folder(out, {"videos": str(videos.resolve()), "label": label, "fps": fps,
                         "metrics": [m.name for m in metrics], "measured_with": measured_with(metrics)})
     path = out / RESULTS
@@ -90,6 +91,18 @@ def score_videos(cases: Sequence[EvalCase], videos: str | Path, out_dir: str | P
     summary = {m.name: mean_ci([row["metrics"].get(m.name) for row in rows]) for m in metrics}
     write_atomically(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return out / "summary.json"
+
+
+def check_frame_counts(cases: Sequence[EvalCase], videos: Path) -> None:
+    """ValueError naming the first video that cannot be read, or whose frame count is not the `frames` its case
+    gives, before anything is scored: a 9-frame video of a 17-frame case was scored against a true clip
+    stretched to fit, and an empty file stopped the run midway with ffmpeg's log."""
+    for case in cases:
+        path = videos / f"{case.id}.mp4"
+        count, expected = count_frames(path), case.extra.get("frames")
+        if expected is not None and count != expected:
+            raise ValueError(f"{path} has {count} frames, but the benchmark's case {case.id} has {expected}: "
+                             f"score videos made with --frames {expected}")
 
 
 def finite_score(value, name):
