@@ -200,4 +200,10 @@ def read_captions(root: str | Path) -> dict[str, list[str]]:
         path = path / CAPTIONS_FILE
     if not path.is_file():
         raise ValueError(f"no captions at {path}: run `reasondiff data caption` first")
-    return {row["clip_id"]: row["captions"] for row in read_jsonl(path)}
+    rows = read_jsonl(path)
+    for line, row in enumerate(rows, start=1):
+        captions = row.get("captions")
+        if "clip_id" not in row or not isinstance(captions, list) or not all(isinstance(c, str) for c in captions):
+            raise ValueError(f"{path}: row {line} needs 'clip_id' and 'captions' (a list of strings), as "
+                             "`reasondiff data caption` writes")
+    return {row["clip_id"]: row["captions"] for row in rows}

@@ -24,11 +24,20 @@ app = typer.Typer(
 
 
 def _logging() -> None:
-    if not logging.getLogger("reasondiff").handlers:
+    """reasondiff's warnings (a skipped video, ...) on stderr: the stderr of this call, not the one the handler
+    was made for (a second command in one process, as the tests run them, wrote to a closed stream)."""
+    import sys
+
+    logger = logging.getLogger("reasondiff")
+    ours = [handler for handler in logger.handlers if getattr(handler, "reasondiff_cli", False)]
+    if ours:
+        ours[0].stream = sys.stderr  # not setStream: it flushes the old stream, which may be closed
+    elif not logger.handlers:
         handler = logging.StreamHandler()
+        handler.reasondiff_cli = True
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-        logging.getLogger("reasondiff").addHandler(handler)
-        logging.getLogger("reasondiff").setLevel(logging.INFO)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 @app.command()
@@ -54,11 +63,13 @@ def sample(
 
     Example: reasondiff data sample videos/ clips/ --frames 33 --interval 0.2 --size 512
     """
+    from ..media import check_outputs
     from .sampling import sample_videos
     from .video import parse_size
 
     _logging()
     try:
+        check_outputs(*(output / name for name in ("meta.json", "manifest.jsonl", "skipped.jsonl")))  # before any video
         report = sample_videos(input_path, output, num_frames=frames, interval=interval, size=parse_size(size),
                                clips_per_video=clips_per_video, clips_per_shard=shard_size, store=store,
                                quality=quality, workers=workers, limit=limit, progress=progress)
@@ -156,6 +167,7 @@ def cache(
     """
     import torch
 
+    from ..device import check_device
     from ..frames import check_num_frames
     from .cache import CacheInput, write_cache
     from .captioning import read_captions
@@ -179,8 +191,7 @@ def cache(
                              "run `reasondiff data caption` first")
         if store_dtype not in ("float32", "bfloat16", "float16"):
             raise ValueError(f"--store-dtype must be float32, bfloat16 or float16, got {store_dtype!r}")
-        if dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ValueError(f"--dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
+        check_device(device, dtype)  # a device this machine lacks, before the encoders load
     except ValueError as err:
         _fail(str(err))
     try:
@@ -209,9 +220,11 @@ def build_unpaired_cmd(
 ) -> None:
     """The paper's unpaired set: the first or last frame as the image (half each, seeded), the caption of the
     opposite end as the prompt, and the ground truth (true position, every frame's caption) for scoring."""
+    from ..media import check_outputs
     from .benchmarks import build_unpaired
 
     try:
+        check_outputs(output / "benchmark.jsonl", output / "info.json")  # a file in OUTPUT's place, before any work
         path = build_unpaired(dataset, output, captions=captions, num=num, seed=seed)
     except ValueError as err:
         _fail(str(err))
@@ -228,9 +241,11 @@ def build_paired_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of the subset."),
 ) -> None:
     """MSR-VTT-style paired set: the first frame as the image and the clip's caption as the prompt."""
+    from ..media import check_outputs
     from .benchmarks import build_paired
 
     try:
+        check_outputs(output / "benchmark.jsonl", output / "info.json")  # a file in OUTPUT's place, before any work
         path = build_paired(dataset, output, captions=captions, prompt=prompt, num=num, seed=seed)
     except ValueError as err:
         _fail(str(err))

@@ -322,7 +322,17 @@ def sample_videos(
                 report.kept_videos += 1
             checkpoint()
         writer.flush()
+    if writer.shard == 0:  # not one clip in the dataset, from this run or an earlier one
+        raise ValueError(_nothing_sampled(input_path, writer.skipped_path))
     return report
+
+
+def _nothing_sampled(input_path: str | Path, skipped_path: Path) -> str:
+    """Why a run ended with an empty dataset: every video was skipped (exit 0 with "0 clips" read as success)."""
+    skipped = read_jsonl(skipped_path)
+    first = f" (first: {skipped[0]['reason']})" if skipped else ""
+    return (f"no clip could be sampled from {input_path}: all {len(skipped)} videos were skipped as unreadable, "
+            f"corrupt or too short{first}; the list is in {skipped_path}")
 
 
 class SampledClips:

@@ -57,8 +57,12 @@ class VideoClips:
     notes: list[str] = field(default_factory=list)
 
 
+MAX_SIDE = 4096  # a 33-frame clip that size is 1.6 GB of uint8 frames; past ~16k ffmpeg's scaler fails every video
+
+
 def parse_size(text: str | int) -> tuple[int, int]:
-    """'512' -> (512, 512); '832x480' -> (832, 480) as width x height."""
+    """'512' -> (512, 512); '832x480' -> (832, 480) as width x height; ValueError past MAX_SIDE (a size of
+    20000 had every good video skipped as "cannot decode", and the run ended with no clip)."""
     parts = str(text).lower().replace("*", "x").split("x")
     try:
         values = [int(p) for p in parts]
@@ -68,6 +72,8 @@ def parse_size(text: str | int) -> tuple[int, int]:
         values = values * 2
     if len(values) != 2 or min(values) < 1:
         raise ValueError(f"size must be PX or WIDTHxHEIGHT with positive numbers, got {text!r}")
+    if max(values) > MAX_SIDE:
+        raise ValueError(f"--size {text} is beyond {MAX_SIDE} pixels a side (the frames are held in memory)")
     return values[0], values[1]
 
 
