@@ -19,6 +19,7 @@ Splits:
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -32,6 +33,8 @@ from .world import AGENTS, HELD_OUT_OBJECT_BANDS, OBJECTS, ROOMS, EventScript, d
 SPLITS = ("unpaired", "unseen-pairs", "counterfactual")
 MIN_DISTANCE = 5.0  # RMS on the 0-255 scale; v1 test images sat at 0 (identical), held-out scenes at a median of 17
 TRAIN_CLIPS = 1500  # the shipped model's training set: `training_clips(1500)` (scripts/train_mini.sh)
+MAX_CASES = 100_000  # ~60 ms a case on one core: about 2 hours
+MAX_TRAIN_CLIPS = 10 * TRAIN_CLIPS
 
 
 class NearestTraining:
@@ -83,6 +86,28 @@ def _stories(split: str, rng: np.random.Generator, frames: int):
             yield [(script, ends[rng.integers(3)])]
 
 
+def check_settings(cases: int, seed: int, frames: int, train_clips: int, min_distance: float) -> None:
+    """ValueError naming the option for a setting no benchmark can be built with, before anything is drawn:
+    `--cases 1000000000` ran on for days and `--train-clips` that size ran out of memory (the training set's
+    frames are held as float32, 0.8 MB a clip); NaN `--min-distance` rejected nothing."""
+    from ..frames import check_num_frames
+    from ..pipelines.limits import limits_for
+
+    if not 1 <= cases <= MAX_CASES:
+        raise ValueError(f"--cases must be within 1..{MAX_CASES} (case ids have five digits), got {cases}")
+    if not 1 <= train_clips <= MAX_TRAIN_CLIPS:
+        raise ValueError(f"--train-clips must be within 1..{MAX_TRAIN_CLIPS} (held in memory, 0.8 MB a clip), "
+                         f"got {train_clips}")
+    if not (math.isfinite(min_distance) and min_distance >= 0):
+        raise ValueError(f"--min-distance must be a finite distance >= 0, got {min_distance}")
+    if seed < 0:
+        raise ValueError(f"--seed must be 0 or more, got {seed}")
+    check_num_frames(frames)
+    limits = limits_for("mini")
+    if limits is not None and frames > limits.max_frames:
+        raise ValueError(f"--frames {frames} is more than ReasonDiff-mini can make: at most {limits.max_frames}")
+
+
 def build_synthworld(out_dir: str | Path, split: str, cases: int, seed: int = 0, frames: int = 17, size: int = 64,
                      train_clips: int = TRAIN_CLIPS, min_distance: float = MIN_DISTANCE, log=print) -> dict:
     """Write `OUT/benchmark.jsonl`, `OUT/images/`, `OUT/truth/` and `OUT/report.json`; returns the report.
@@ -93,8 +118,7 @@ def build_synthworld(out_dir: str | Path, split: str, cases: int, seed: int = 0,
 
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
-    if cases < 1:
-        raise ValueError(f"--cases must be at least 1, got {cases}")
+    check_settings(cases, seed, frames, train_clips, min_distance)
     out = Path(out_dir)
     first = f"{split}-{seed}-{0:05d}"
     check_outputs(out / "benchmark.jsonl", out / "report.json", out / "images" / f"{first}.png",
