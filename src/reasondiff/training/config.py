@@ -13,7 +13,9 @@ from ..settings_names import renamed_settings
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Unknown keys and non-finite numbers (YAML's .nan and .inf) are refused: no setting of a run means them."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class AlignFormerSettings(_Strict):
@@ -66,18 +68,18 @@ class TrainConfig(_Strict):
     alignformer: AlignFormerSettings = AlignFormerSettings()
     narrator_error: NarratorError | None = Field(None, description="off unless set (the authors use p 0.5, 3 frames)")
 
-    lora_rank: int = 32
+    lora_rank: int = Field(32, ge=1)
     lora_alpha: float = 32.0
     lora_target_modules: list[str] = ["to_q", "to_k", "to_v", "to_out.0"]
 
-    learning_rate: float = 1e-5
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    lr_warmup_steps: int = 0
+    learning_rate: float = Field(1e-5, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_grad_norm: float = Field(1.0, gt=0.0)
+    lr_warmup_steps: int = Field(0, ge=0)
     batch_size: int = 8
     gradient_accumulation_steps: int = 1
     num_epochs: int = 1
-    max_steps: int | None = None
+    max_steps: int | None = Field(None, ge=1)
 
     beta: float = Field(0.2, description="weight of the reconstruction term ||c* - c||^2 in stage 2 (Eq. 6)")
     anchor_weight: float = Field(
@@ -96,10 +98,10 @@ class TrainConfig(_Strict):
 
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     gradient_checkpointing: bool = False
-    seed: int = 0
-    checkpoint_every: int = 500
-    keep_last: int = 3
-    log_every: int = 10
+    seed: int = Field(0, ge=0, le=2**64 - 1)  # torch.manual_seed's unsigned range
+    checkpoint_every: int = Field(500, ge=1)  # a step count modulo 0 stopped the run at its first step
+    keep_last: int = Field(3, ge=1)
+    log_every: int = Field(10, ge=1)
     report_to: Literal["none", "tensorboard"] = "none"
     num_workers: int = 0
 
@@ -126,22 +128,45 @@ class TrainConfig(_Strict):
 
 def _set(tree: dict, dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
-    for key in parents:
+    for depth, key in enumerate(parents):
         tree = tree.setdefault(key, {})
+        if not isinstance(tree, dict):
+            raise ValueError(f"override {dotted}=...: {'.'.join(parents[:depth + 1])} is a value, not a group of "
+                             "settings")
     tree[leaf] = value
+
+
+def _yaml(text: str, where: str) -> Any:
+    """`text` parsed as YAML, or ValueError with one line: `where`, line and column, and what is wrong there
+    (PyYAML's own message spans several lines and pointed at "<unicode string>", not at the file)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = " ".join(part for part in (err.context, err.problem) if part)
+        raise ValueError(f"{where}{at}: not valid YAML ({problem})") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"{where}: not valid YAML ({' '.join(str(err).split())})") from None
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
     """Read a YAML config and apply `key=value` overrides (dotted keys reach nested settings)."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"config file not found: {path}")
-    data = yaml.safe_load(path.read_text()) or {}
+        raise ValueError(f"config file not found: {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
+    data = _yaml(text, str(path)) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold settings as `key: value` lines, not a {type(data).__name__}")
     for item in overrides:
         if "=" not in item:
             raise ValueError(f"override {item!r} must look like key=value")
         key, value = item.split("=", 1)
-        _set(data, key.strip(), yaml.safe_load(value))
+        _set(data, key.strip(), _yaml(value, f"override {item!r}"))
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as err:
