@@ -97,6 +97,8 @@ def _denoise_with_progress(pipe, steps: int, label: str, **call):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from .pipelines.narrated import generate
+
     pipe.set_progress_bar_config(disable=True)  # diffusers' tqdm bar would print beside ours
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
@@ -107,7 +109,7 @@ def _denoise_with_progress(pipe, steps: int, label: str, **call):
             bar.update(task, completed=i + 1)
             return {}
 
-        return pipe(**call, num_inference_steps=steps, callback_on_step_end=on_step)
+        return generate(pipe, **call, num_inference_steps=steps, callback_on_step_end=on_step)
 
 
 def _narration_for(narration_file: Path | None, image: Path | None, prompt: str | None, num_frames: int, mode: str,

@@ -32,6 +32,7 @@ from ..example import bundled_example
 from ..media import load_image, save_video
 from ..narrator.errors import NarrationError, NarratorError
 from ..narrator.schema import Narration
+from ..pipelines import narrated
 from ..pipelines.settings import MODES, NARRATED_MODES, prepare_generation
 from . import timeline
 from .uploads import DEFAULT_MAX_MB, check_image_upload, read_image_upload
@@ -175,8 +176,8 @@ class Studio:
             return {}
 
         progress((0, steps), desc=f"{label}: encoding")
-        return self.pipeline(
-            image.resize((width, height)), prompt, narration=script, narrator=self.narrator, mode=mode,
+        return narrated.generate(
+            self.pipeline, image.resize((width, height)), prompt, narration=script, narrator=self.narrator, mode=mode,
             negative_prompt=negative or None, num_frames=frames, height=height, width=width,
             num_inference_steps=steps, guidance_scale=guidance,
             generator=torch.Generator(device="cpu").manual_seed(seed), output_type="np", callback_on_step_end=on_step,

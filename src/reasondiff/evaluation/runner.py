@@ -196,8 +196,10 @@ def _generate_and_score(pipe, case, mode, settings, narrator, metrics, out_dir) 
             source = "narrator"
     seed = case_seed(case.id, settings.seed)
     start = time.perf_counter()
-    output = pipe(
-        condition, case.prompt, narration=narration, narrator=narrator, mode=mode,
+    from ..pipelines.narrated import generate
+
+    output = generate(
+        pipe, condition, case.prompt, narration=narration, narrator=narrator, mode=mode,
         negative_prompt=settings.negative_prompt, num_frames=settings.num_frames, height=settings.height,
         width=settings.width, num_inference_steps=settings.steps, guidance_scale=settings.guidance_scale,
         generator=torch.Generator(device="cpu").manual_seed(seed), output_type="np",
