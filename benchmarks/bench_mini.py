@@ -25,7 +25,7 @@ from reasondiff import VisionNarrator
 from reasondiff.example import bundled_example
 from reasondiff.media import load_image
 from reasondiff.mini.pretrained import load_pipeline
-from reasondiff.pipelines.loading import MINI_GUIDANCE, MINI_STEPS
+from reasondiff.mini.pretrained import MINI_GUIDANCE, MINI_STEPS
 from reasondiff.pipelines.narrated import generate
 
 

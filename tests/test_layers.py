@@ -17,7 +17,7 @@ import reasondiff
 
 SRC = Path(reasondiff.__file__).parent
 LAYERS = [
-    {"_lazy", "faults", "frames", "device", "console", "settings_names"},  # no ReasonDiff imports
+    {"_lazy", "faults", "frames", "device", "console", "settings_names", "plugins"},  # no ReasonDiff imports
     {"media", "conditioning", "models"},  # images and videos on disk; tensors in, tensors out
     {"narrator"},  # frame-wise scripts (reads images through media)
     {"example", "pipelines", "data"},  # the bundled example; the diffusers pipeline; training data and its cache
@@ -29,7 +29,7 @@ LAYERS = [
     {"__main__"},
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
-PLUGIN = ("__init__", "mini")  # `import reasondiff` imports mini, which registers itself with the layers below
+PLUGIN = ("__init__", "plugins")  # `import reasondiff` loads the entry-point plugins (mini), which register below
 
 
 def _unit(path: Path) -> str:

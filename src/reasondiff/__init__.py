@@ -37,4 +37,8 @@ _EXPORTS = {
 __all__ = [*_EXPORTS, "__version__"]
 __getattr__ = lazy_exports(__name__, _EXPORTS)
 
-from . import mini  # noqa: E402,F401  (registers the offline world's model, narrator and measures)
+from .plugins import load_plugins  # noqa: E402
+
+# Registered through the `reasondiff.plugins` entry points: the offline world (ReasonDiff-mini: its model, narrator,
+# measures and ThinkDiff-mini) and any other package's. The core imports none of them.
+load_plugins()

@@ -16,6 +16,7 @@ from .console import hide_flag_types, one_line_usage_errors
 from .device import DEVICE_HELP
 from .narrator.cli import TIMEOUT_HELP, open_narrator
 from .pipelines.settings import MODEL_HELP, MODES_HELP, NARRATED_MODES, SIZE_HELP
+from .pipelines.registry import default_model
 
 hide_flag_types()
 GLOBAL_FLAGS = ("--verbose", "-v", "--quiet", "-q")  # accepted before or after the command
@@ -170,7 +171,7 @@ def generate(
     ),
     timeout: float = typer.Option(None, "--timeout", help=TIMEOUT_HELP),
     mode: str = typer.Option("reasondiff", help=MODES_HELP),
-    model: str = typer.Option("mini", help=MODEL_HELP),
+    model: str = typer.Option(default_model(), help=MODEL_HELP),
     alignformer: Path = typer.Option(None, help="AlignFormer folder to use with a plain Wan2.1-I2V --model."),
     lora: Path = typer.Option(None, help="Stage-1 LoRA weights for the DiT (a file or folder load_lora_weights reads)."),
     frames: int = typer.Option(None, "--frames", "--num-frames", help=SIZE_HELP["frames"]),
@@ -322,19 +323,19 @@ def _register_subcommands() -> None:
     from .data.cli import app as data_app
     from .doctor import doctor
     from .evaluation.cli import app as eval_app
-    from .mini.cli import build_synthworld  # importing mini also plugs the SynthWorld judge's metrics in
     from .narrator.cli import narrate
-    from .mini.thinkdiff.cli import bench as thinkdiff_bench
+    from .plugins import COMMANDS, command_function
     from .thinkdiff.cli import app as thinkdiff_app
 
     app.command()(narrate)
     app.command()(demo)
     app.command()(doctor)
+    groups = {"data": data_app, "eval": eval_app, "thinkdiff": thinkdiff_app}
+    for group, name, target in COMMANDS:  # plugins' commands (SynthWorld's build-synthworld, thinkdiff bench)
+        groups[group].command(name)(command_function(target))
     app.add_typer(data_app, name="data", help=_listing("Training and evaluation data", data_app))
-    eval_app.command("build-synthworld")(build_synthworld)
     app.add_typer(eval_app, name="eval", help=_listing("The paper's evaluation (Table 1, Fig. 5a, the user study) and "
                                                        "SynthWorld-Bench", eval_app))
-    thinkdiff_app.command("bench")(thinkdiff_bench)
     app.add_typer(thinkdiff_app, name="thinkdiff", help=_listing("ThinkDiff: align a VLM to diffusion decoders",
                                                                  thinkdiff_app))
 

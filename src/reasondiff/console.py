@@ -11,12 +11,6 @@ from __future__ import annotations
 import typer
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-TINY_NOTICE = (
-    "NOTICE: --model tiny is an install smoke test: Wan2.1-I2V's real classes with tiny RANDOM weights and an "
-    "untrained AlignFormer. The video is noise. The trained offline model is --model mini (the default)."
-)
-
-
 def fail(message: str, code: int = EXIT_USAGE) -> None:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)

@@ -128,15 +128,21 @@ def _weight_checks() -> list[Check]:
             checks.append(Check("weights", repo, f"in the local cache ({what})"))
         else:
             checks.append(Check("weights", repo, "not downloaded", NOTE, f"hf download {repo}"))
-    checks.append(Check("weights", "tiny", "built in (random weights: an install smoke test, not a video model)"))
-    from .mini.pretrained import shipped_path
+    from .pipelines.registry import registered_models
+    from .plugins import load_plugins
 
-    mini = shipped_path()
-    if (mini / "model_index.json").is_file():
-        size = sum(f.stat().st_size for f in mini.rglob("*") if f.is_file()) / 2**20
-        checks.append(Check("weights", "mini", f"shipped, {size:.1f} MB (ReasonDiff-mini, the default --model)"))
-    else:
-        checks.append(Check("weights", "mini", f"missing from {mini}", PROBLEM, "reinstall reasondiff"))
+    for spec in registered_models():  # the models plugins registered, and tiny
+        if spec.folder is None:
+            checks.append(Check("weights", spec.name, f"built in ({spec.description})"))
+        elif (spec.folder() / "model_index.json").is_file():
+            size = sum(f.stat().st_size for f in spec.folder().rglob("*") if f.is_file()) / 2**20
+            default = ", the default --model" if spec.default else ""
+            checks.append(Check("weights", spec.name, f"shipped, {size:.1f} MB ({spec.description}{default})"))
+        else:
+            checks.append(Check("weights", spec.name, f"missing from {spec.folder()}", PROBLEM, spec.missing))
+    for plugin, fault in load_plugins().items():
+        if fault is not None:
+            checks.append(Check("plugins", plugin, f"did not load: {fault}", PROBLEM, "reinstall reasondiff"))
     return checks
 
 

@@ -15,7 +15,7 @@ from reasondiff.media import load_image
 from reasondiff.mini.judge import SceneJudge
 from reasondiff.mini.measures import psnr
 from reasondiff.mini.pretrained import load_pipeline
-from reasondiff.pipelines.loading import MINI_GUIDANCE, MINI_STEPS
+from reasondiff.mini.pretrained import MINI_GUIDANCE, MINI_STEPS
 from reasondiff.pipelines.narrated import generate
 
 # Measured on this example (seeds 0-2, v2 weights): ReasonDiff-mini's frame 17 is 25.5-28.1 dB from the image.

@@ -7,7 +7,7 @@ from safetensors.torch import save_file
 
 from reasondiff import AlignFormer
 from reasondiff.models import tiny_wan
-from reasondiff.pipelines.loading import LORA_FILE, find_alignformer, find_lora
+from reasondiff.pipelines.hub import LORA_FILE, find_alignformer, find_lora
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from reasondiff.console import TINY_NOTICE
+from reasondiff.pipelines.registry import TINY
 from reasondiff.pipelines.settings import MODES, NARRATED_MODES, prepare_generation
 
 
@@ -21,7 +21,7 @@ def test_each_model_brings_its_own_defaults_and_given_values_win():
 
 
 def test_notices_say_what_a_run_is_not():
-    assert prepare_generation("tiny").notices == (TINY_NOTICE,)
+    assert prepare_generation("tiny").notices == (TINY.notice,)
     assert prepare_generation("mini").notices == ()
     (warning,) = prepare_generation("mini", frames=33).notices
     assert "trained on 17-frame videos" in warning

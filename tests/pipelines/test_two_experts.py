@@ -12,7 +12,8 @@ from wan22 import BOUNDARY_RATIO, two_expert_components, two_expert_pipeline
 
 from reasondiff import Narration, ReasonDiffPipeline
 from reasondiff.pipelines import MODES
-from reasondiff.pipelines.loading import LORA_FILE, load_pipeline
+from reasondiff.pipelines.hub import LORA_FILE
+from reasondiff.pipelines.loading import load_pipeline
 from reasondiff.pipelines.narrated import generate
 
 PROMPT = "a cat plays in the room"

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import typer
 
-from ..console import TINY_NOTICE
 from ..console import fail as _fail
 from ..device import DEVICE_HELP
 from ..narrator.cli import TIMEOUT_HELP, open_narrator
 from ..pipelines.settings import MODEL_HELP, SIZE_HELP
+from ..pipelines.registry import default_model, model_spec
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def demo(
-    model: str = typer.Option("mini", help=MODEL_HELP),
+    model: str = typer.Option(default_model(), help=MODEL_HELP),
     narrator: str = typer.Option(
         None, "--narrator",
         help="MLLM that writes the script: openai:gpt-4o | openai:MODEL@http://HOST:PORT/v1 | transformers:PATH. "
@@ -75,7 +75,7 @@ def demo(
         pipe, writer, height=job.height, width=job.width, frames=job.frames, max_frames=max(81, job.frames),
         steps=job.steps, guidance_scale=job.guidance, max_upload_mb=max_upload_mb, output_dir=output_dir,
         model_name=model,
-        notice=TINY_NOTICE if model == "tiny" else None,
+        notice=model_spec(model).notice,
     )
     typer.echo(f"ReasonDiff studio: model {model} on {device}; narrator {job.narrator or 'none (typed or bundled scripts)'}")
     launch(blocks, host, port or None, max_upload_mb=max_upload_mb)

@@ -15,6 +15,7 @@ from ..console import fail as _fail
 from ..device import DEVICE_HELP, resolve_device
 from ..narrator.cli import TIMEOUT_HELP
 from ..pipelines.settings import MODEL_HELP, SIZE_HELP
+from ..pipelines.registry import default_model
 from .metrics import METRICS, OPT_IN_METRICS
 
 app = typer.Typer(
@@ -48,7 +49,7 @@ def _load_pipeline(model: str, alignformer: Path | None, lora: Path | None, devi
 def run(
     manifest: Path = typer.Option(..., "--manifest", "-m", help="Benchmark JSONL: id, image, prompt, [captions, position]."),
     out: Path = typer.Option(Path("eval_runs/run"), "--out", "-o", help="Run folder (results.jsonl, videos/, summary.json)."),
-    model: str = typer.Option("mini", help=MODEL_HELP),
+    model: str = typer.Option(default_model(), help=MODEL_HELP),
     alignformer: Path = typer.Option(None, help="AlignFormer folder for a plain Wan2.1-I2V --model."),
     lora: Path = typer.Option(None, help="Stage-1 LoRA weights for the DiT."),
     modes: str = typer.Option("reasondiff,wan", help="Comma-separated modes: reasondiff, wan, rewrite, "

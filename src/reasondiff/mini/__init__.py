@@ -1,30 +1,30 @@
 """ReasonDiff-mini: SynthWorld, a procedural world of causal events, and models trained on it.
 
-The world plugs into the layers below it instead of being imported by them; `import reasondiff` imports this
-package, which registers `--model mini` (the shipped pipeline), the `synthworld:` narrator backend, and the
-judge's measures (anchor_psnr, text_adherence, causal_order, continuity) as opt-in metrics.
+The world plugs into the layers below it instead of being imported by them: `register` is a `reasondiff.plugins`
+entry point (pyproject.toml), called once by `import reasondiff`. It registers `--model mini` (the shipped
+pipeline), the `synthworld:` narrator backend, the judge's measures (anchor_psnr, text_adherence, causal_order,
+continuity) as opt-in metrics, and ThinkDiff-mini.
 """
 
 from .world import AGENTS, OBJECTS, ROOMS, EventScript, FrameState, sample_script
 
 
-def _register() -> None:
+def register() -> None:
     from ..evaluation.metrics import register_metrics
     from ..narrator.registry import register_backend
-    from ..pipelines.loading import register_model
-
-    def shipped():
-        from .pretrained import shipped_path
-
-        return shipped_path()
+    from ..pipelines.registry import register_model
+    from ..plugins import register_command
+    from .pretrained import model_spec
 
     def synthworld(target, **options):  # the world's rule-based stand-in for GPT-4o
         from .narrator import backend_factory
 
         return backend_factory(target, **options)
 
-    register_model("mini", shipped, missing="reinstall reasondiff, or build it with scripts/train_mini.sh")
-    register_backend("synthworld", synthworld, replace=True)
+    register_model(model_spec(), replace_existing=True)
+    register_command("eval", "build-synthworld", "reasondiff.mini.cli:build_synthworld")
+    register_command("thinkdiff", "bench", "reasondiff.mini.thinkdiff.cli:bench")
+    register_backend("synthworld", synthworld, replace=True, num_frames=17)
 
     columns = {"anchor_psnr": "Anchor PSNR", "text_adherence": "Text Adherence", "causal_order": "Causal Order",
                "continuity": "Continuity"}
@@ -59,7 +59,5 @@ def _register() -> None:
 
     OFFLINE_MODELS["mini"] = thinkdiff_mini
 
-
-_register()
 
 __all__ = ["AGENTS", "OBJECTS", "ROOMS", "EventScript", "FrameState", "sample_script"]

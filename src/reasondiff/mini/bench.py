@@ -91,7 +91,8 @@ def check_settings(cases: int, seed: int, frames: int, train_clips: int, min_dis
     `--cases 1000000000` ran on for days and `--train-clips` that size ran out of memory (the training set's
     frames are held as float32, 0.8 MB a clip); NaN `--min-distance` rejected nothing."""
     from ..frames import check_num_frames
-    from ..pipelines.limits import limits_for
+    from ..pipelines.registry import model_spec
+    from .pretrained import NAME
 
     if not 1 <= cases <= MAX_CASES:
         raise ValueError(f"--cases must be within 1..{MAX_CASES} (case ids have five digits), got {cases}")
@@ -103,7 +104,7 @@ def check_settings(cases: int, seed: int, frames: int, train_clips: int, min_dis
     if seed < 0:
         raise ValueError(f"--seed must be 0 or more, got {seed}")
     check_num_frames(frames)
-    limits = limits_for("mini")
+    limits = model_spec(NAME).size_limits()
     if limits is not None and frames > limits.max_frames:
         raise ValueError(f"--frames {frames} is more than ReasonDiff-mini can make: at most {limits.max_frames}")
 

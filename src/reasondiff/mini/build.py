@@ -25,7 +25,7 @@ from ..console import script_app
 
 from ..data.cache import write_cache
 from ..models.alignformer import AlignFormer
-from ..pipelines.loading import LORA_FILE
+from ..pipelines.hub import LORA_FILE
 from ..pipelines.pipeline_reasondiff import ReasonDiffPipeline
 from .components import components
 from .splits import training_clips

@@ -80,13 +80,13 @@ def narrate(
     from ..media import check_writable, load_image
     from .errors import NarrationError, NarratorError
     from .narrator import VisionNarrator
-    from .registry import default_spec, parse_spec
+    from .registry import default_num_frames, default_spec
 
     out = out if out is not None else Path(f"{image.stem}.narration.json")
     try:
         spec = narrator or default_spec()
         if frames is None:
-            frames = 17 if parse_spec(spec)[0] == "synthworld" else 81
+            frames = default_num_frames(spec)
         check_num_frames(frames)
         if not prompt.strip():
             raise ValueError("the prompt is empty")

@@ -18,15 +18,25 @@ DEFAULT_SPEC = "openai:gpt-4o"
 
 BackendFactory = Callable[..., ChatBackend]
 _FACTORIES: dict[str, BackendFactory] = {}
+_NUM_FRAMES: dict[str, int] = {}  # backend -> the frame count it scripts by default (its world's clip length)
+DEFAULT_NUM_FRAMES = 81  # Wan2.1's
 
 
-def register_backend(name: str, factory: BackendFactory, *, replace: bool = False) -> None:
-    """Make `NAME:TARGET` specs call `factory(TARGET, **options)`."""
+def register_backend(name: str, factory: BackendFactory, *, replace: bool = False,
+                     num_frames: int | None = None) -> None:
+    """Make `NAME:TARGET` specs call `factory(TARGET, **options)`; `num_frames`: its scripts' default length."""
     if not name or ":" in name or not name.replace("_", "").replace("-", "").isalnum():
         raise ValueError(f"backend names are short words without ':', got {name!r}")
     if name in _FACTORIES and not replace and _FACTORIES[name] is not factory:
         raise ValueError(f"a narrator backend named {name!r} is already registered (pass replace=True to override)")
     _FACTORIES[name] = factory
+    if num_frames is not None:
+        _NUM_FRAMES[name] = num_frames
+
+
+def default_num_frames(spec: str) -> int:
+    """How many frames `narrate` scripts with `spec` when not told: its backend's own length, else Wan2.1's."""
+    return _NUM_FRAMES.get(parse_spec(spec)[0], DEFAULT_NUM_FRAMES)
 
 
 def available_backends() -> list[str]:

@@ -60,16 +60,10 @@ def _read(path: Path) -> dict | None:
         return None
 
 
-def limits_for(model: str) -> SizeLimits | None:
-    """Limits of a `--model` name without loading it: mini, tiny or a local folder; None when unknown (a hub id
-    not downloaded yet): the pipeline checks again once loaded, still before the narrator and the denoiser."""
-    if model == "tiny":
-        from ..models import tiny_wan
-
-        return limits_from_configs(tiny_wan.transformer_config(), 8)
-    from .loading import named_folder
-
-    folder = named_folder(model) or Path(model)
+def limits_of_folder(folder: Path) -> SizeLimits | None:
+    """Limits of a diffusers folder, from its transformer's and VAE's configs; None when it has no readable
+    transformer config (a hub id not downloaded yet: the pipeline checks again once loaded, still before the
+    narrator and the denoiser)."""
     transformer = _read(folder / "transformer" / "config.json")
     if transformer is None:
         return None

@@ -14,10 +14,7 @@ import torch
 
 from ..narrator.schema import Narration
 from .pipeline_output import ReasonDiffPipelineOutput
-from .settings import MODES, NARRATED_MODES
-
-# The DiT reads the user's prompt in these modes, so `prompt_embeds` (e.g. ThinkDiff's aligned tokens) can stand for it.
-PROMPT_MODES = ("wan", "no_multi_prompt")
+from .modes import MODES, NARRATED_MODES, PROMPT_MODES
 
 
 class Narrator(Protocol):

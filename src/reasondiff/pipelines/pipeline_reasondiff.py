@@ -130,8 +130,8 @@ class ReasonDiffPipeline(WanImageToVideoPipeline):
     @staticmethod
     def _load_alignformer(path, dtype) -> AlignFormer | None:
         # diffusers' loader only knows diffusers/transformers classes, so our component is loaded here,
-        # from a local folder or a hub id (see loading.find_alignformer).
-        from .loading import find_alignformer
+        # from a local folder or a hub id (see hub.find_alignformer).
+        from .hub import find_alignformer
 
         folder = find_alignformer(path)
         return AlignFormer.from_pretrained(folder, dtype=dtype) if folder is not None else None

@@ -10,31 +10,31 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..console import TINY_NOTICE
 from ..device import check_device
 from ..frames import check_num_frames
-from .limits import limits_for
-from .loading import MAX_STEPS, MINI_GUIDANCE, MINI_STEPS, WAN_GUIDANCE, frames_warning, model_defaults
+from .modes import MODE_HELP, MODES, MODES_HELP, NARRATED_MODES  # noqa: F401 (re-exported: the CLI's help)
+from .registry import ModelSpec, model_spec, registered_models
 
-MODES = ("reasondiff", "wan", "rewrite", "no_enhanced_latents", "no_multi_prompt")
-NARRATED_MODES = ("reasondiff", "no_enhanced_latents", "no_multi_prompt")  # render a frame-wise script
-MODE_HELP = {
-    "reasondiff": "full method",
-    "wan": "plain Wan2.1 I2V",
-    "rewrite": "the narrator rewrites the prompt for plain Wan",
-    "no_enhanced_latents": "ablation: no c*",
-    "no_multi_prompt": "ablation: one prompt for every frame",
-}
-MODES_HELP = " | ".join(f"{mode} ({what})" for mode, what in MODE_HELP.items()) + "."
-MODEL_HELP = ("'mini' (ReasonDiff-mini, shipped, trained on SynthWorld), 'tiny' (random weights: an install check), "
-              "a hub id, or a local diffusers folder (Wan2.1-I2V or ReasonDiff).")
+MAX_STEPS = 1000  # the flow-matching scheduler's training timesteps: more steps than that repeat timesteps
+HUB = ModelSpec(name="a hub id or folder")  # Wan2.1's defaults, what an unregistered --model gets
+
+
+def _defaults(attribute: str) -> str:
+    """'Default: 17 for mini; 17 for tiny; 81 for a hub id or folder', from the registered models (the help is
+    read after `import reasondiff` has registered its plugins')."""
+    return "Default: " + "; ".join(f"{getattr(spec, attribute):g} for {spec.name}"
+                                   for spec in (*registered_models(), HUB)) + "."
+
+
+MODEL_HELP = ("A registered model (" + "; ".join(f"'{spec.name}': {spec.description}" for spec in registered_models())
+              + "), a hub id, or a local diffusers folder (Wan2.1-I2V or ReasonDiff). Default: the shipped one.")
 SIZE_HELP = {
-    "frames": "Frames to generate, 4k+1 (17, 33, 81). Default: 17 for mini/tiny, 81 otherwise.",
-    "height": "Height in pixels, a multiple of 16. Default: 64 for mini/tiny, 480 otherwise.",
-    "width": "Width in pixels, a multiple of 16. Default: 64 for mini/tiny, 832 otherwise.",
-    "steps": f"Denoising steps. Default: {MINI_STEPS} for mini, 4 for tiny, 50 otherwise (the paper's).",
-    "guidance": f"Classifier-free guidance scale. Default: {MINI_GUIDANCE} (none) for mini, whose models were trained "
-                f"without caption dropout; {WAN_GUIDANCE} otherwise (Wan2.1's).",
+    "frames": "Frames to generate, 4k+1 (17, 33, 81). " + _defaults("frames"),
+    "height": "Height in pixels, a multiple of 16. " + _defaults("height"),
+    "width": "Width in pixels, a multiple of 16. " + _defaults("width"),
+    "steps": "Denoising steps. " + _defaults("steps"),
+    "guidance": "Classifier-free guidance scale (1 or less: none). " + _defaults("guidance") + " Models trained "
+                "without caption dropout (the mini ones) have no unconditional model to guide from.",
 }
 
 
@@ -79,7 +79,7 @@ def check_size(frames: int, height: int, width: int, steps: int, model: str | No
     if not 1 <= steps <= MAX_STEPS:
         raise ValueError(f"steps must be at least 1 and at most {MAX_STEPS} (Wan's scheduler has {MAX_STEPS} "
                          f"timesteps), got {steps}")
-    limits = limits_for(model) if model is not None else None
+    limits = model_spec(model).size_limits() if model is not None else None
     if limits is not None:
         limits.check(frames, height, width, f"model {model!r}")
 
@@ -111,13 +111,14 @@ def prepare_generation(model: str, modes: Sequence[str] = ("reasondiff",), *, na
     check_numbers(guidance, seed, fps)
     if device is not None:
         check_device(device, dtype)
-    settings = model_defaults(model, frames=frames, height=height, width=width, steps=steps, guidance=guidance)
+    spec = model_spec(model)
+    settings = spec.defaults(frames=frames, height=height, width=width, steps=steps, guidance=guidance)
     if narrator is None and model_narrator:
         narrator = settings["narrator"]
     modes = check_modes(modes, narrator)
     if prompt is not None and not prompt.strip():
         raise ValueError("the prompt is empty")
     check_size(settings["frames"], settings["height"], settings["width"], settings["steps"], model)
-    notices = (TINY_NOTICE if model == "tiny" else None, frames_warning(model, settings["frames"]))
+    notices = (spec.notice, spec.frames_warning(settings["frames"]))
     return Generation(model, modes, settings["frames"], settings["height"], settings["width"], settings["steps"],
                       settings["guidance"], narrator, tuple(n for n in notices if n))

@@ -447,7 +447,7 @@ def _checked_numbers(steps, guidance, height, width, frames, seed, max_new_token
     """One line for a number no decoder can use, before any model loads (the checks of `reasondiff generate`
     where they apply): a seed torch cannot take and --steps 0 failed inside the pipeline, NaN guidance drew
     a picture anyway, a height of 2 failed in the decoder after the VLM had answered; --device too."""
-    from ..pipelines.loading import MAX_STEPS
+    from ..pipelines.settings import MAX_STEPS
     from ..pipelines.settings import check_numbers
 
     try:

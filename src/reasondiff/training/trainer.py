@@ -46,7 +46,7 @@ from ..models import tiny_wan
 from ..models.alignformer import AlignFormer
 from ..models.attention import FrameLayout, install_framewise_attention
 from ..conditioning import anchor_latent_index, condition_mask, enhanced_condition, frame_contexts, narratives_per_frame
-from ..pipelines.loading import LORA_FILE
+from ..pipelines.hub import LORA_FILE
 from ..pipelines.pipeline_reasondiff import ReasonDiffPipeline
 from .augment import generic_embedding, replace_frame_prompts
 from .checkpoints import STATE_FILE, file_sizes, newest_usable
