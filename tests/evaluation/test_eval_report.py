@@ -110,3 +110,16 @@ def test_interval_table_and_paired_differences_from_the_baseline(tmp_path):
     assert "Model − Wan2.1" in written["differences"].read_text()
     with pytest.raises(ValueError, match="baseline 'cogvideox'"):
         differences(data, "cogvideox")
+
+
+def test_the_report_says_which_bootstrap_it_used(tmp_path):
+    """Rows that name their image (`image_key`) get intervals over images; rows that do not, over cases."""
+    data = [{**row, "image_key": "same-image"} for row in rows()]  # both cases show one image
+    written = write_report(summarise(data), tmp_path / "clustered", rows=data)
+    assert written["intervals"].read_text().splitlines()[-1] == (
+        "Intervals: clustered bootstrap over the cases' images, 1 images for 2 cases (cases that share an image "
+        "are resampled together).")
+    assert written["differences"].read_text().splitlines()[-1].startswith("Intervals: clustered bootstrap")
+    assert summarise(data)["wan"]["dynamic_degree"]["ci95"] == [0.5, 0.5]  # one image: nothing to resample
+    plain = write_report(summarise(rows()), tmp_path / "plain", rows=rows())
+    assert plain["intervals"].read_text().splitlines()[-1].startswith("Intervals: bootstrap over cases")

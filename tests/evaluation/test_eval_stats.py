@@ -34,3 +34,23 @@ def test_empty_and_missing_values():
     assert mean_ci([None, 1.0, 3.0]) == {"mean": 2.0, "ci95": [1.0, 3.0], "n": 2}
     assert mean_ci([])["n"] == 0 and np.isnan(mean_ci([])["mean"])
     assert paired_difference({"a": 1.0, "b": None}, {"a": 0.5, "c": 2.0})["n"] == 1
+
+
+def test_cases_that_share_an_image_are_resampled_together():
+    """The counterfactual split asks four prompts of each image: a method's luck on an image is shared by its four
+    cases, so the interval must be the one over images (about twice as wide here), not over cases."""
+    from reasondiff.evaluation.stats import cluster_bootstrap_ci
+
+    per_image = np.random.default_rng(2).random(25)
+    values, images = np.repeat(per_image, 4), np.repeat([f"img{i}" for i in range(25)], 4)
+    lo, hi = cluster_bootstrap_ci(values, images)
+    assert (lo, hi) == pytest.approx(bootstrap_ci(per_image), abs=0.03)  # the bootstrap of the 25 images
+    case_lo, case_hi = bootstrap_ci(values)
+    assert hi - lo > 1.6 * (case_hi - case_lo)
+    assert mean_ci(list(values), clusters=list(images))["clusters"] == 25
+    a = {f"c{i}": float(v) for i, v in enumerate(values)}
+    b = {key: 0.0 for key in a}
+    clustered = paired_difference(a, b, clusters={f"c{i}": image for i, image in enumerate(images)})
+    plain = paired_difference(a, b)
+    assert clustered["mean"] == plain["mean"] and clustered["clusters"] == 25
+    assert np.diff(clustered["ci95"])[0] > 1.6 * np.diff(plain["ci95"])[0]

@@ -85,3 +85,17 @@ def test_build_command_writes_the_documented_layout(tmp_path):
     assert json.loads((tmp_path / "report.json").read_text())["nn_image_distance"]["min"] >= 5.0
     bad = runner.invoke(app, ["eval", "build-synthworld", "--split", "paired", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "unknown split" in bad.output
+
+
+def test_counterfactual_cases_sharing_an_image_are_bootstrapped_by_image(tmp_path):
+    """Four prompts per image: `eval score` records each case's image and `eval report` resamples images."""
+    bench = tmp_path / "bench"
+    build_synthworld(bench, "counterfactual", 8, seed=4, train_clips=20, log=lambda m: None)
+    write(bench, "static", tmp_path / "static")
+    assert score(bench, tmp_path / "static", tmp_path / "s", "--metrics", "sharpness").exit_code == 0
+    rows = [json.loads(line) for line in (tmp_path / "s" / "results.jsonl").read_text().splitlines()]
+    assert len({row["image_key"] for row in rows}) == 2 and len(rows) == 8
+    assert json.loads((tmp_path / "s" / "summary.json").read_text())["sharpness"]["clusters"] == 2
+    report = runner.invoke(app, ["eval", "report", str(tmp_path / "s"), "-o", str(tmp_path / "report")])
+    assert report.exit_code == 0, report.output
+    assert "Intervals: clustered bootstrap over the cases' images, 2 images for 8 cases" in report.output

@@ -260,7 +260,7 @@ def report(
 ) -> None:
     """Write Table 1 (Markdown + CSV), the same with 95 % intervals, paired differences from a baseline, and the
     Fig. 5a ablation chart (PNG) from `eval run` / `eval score` folders."""
-    from .report import add_user_rank, summarise, write_report
+    from .report import add_user_rank, bootstrap_note, summarise, write_report
     from .runner import read_results
 
     try:
@@ -276,6 +276,7 @@ def report(
     except OSError as err:  # the previous report stays whole (write_report places its files as one set)
         _fail(str(err), EXIT_FAILED)
     typer.echo(written["markdown"].read_text(), nl=False)
+    typer.echo(bootstrap_note(summary))
     typer.echo("wrote " + ", ".join(str(p) for p in written.values()))
 
 

@@ -7,7 +7,10 @@ so its std is sqrt(p(1 − p)) as in the paper's Table 2. Best/second are decide
 
 A std describes the cases, not how sure the mean is: `table_ci.md` gives each mean's bootstrap 95 % interval,
 and `differences.md` each method's paired difference from a baseline (default: plain I2V, `wan`) with its
-interval — the figure that says whether a gap is evidence.
+interval — the figure that says whether a gap is evidence. Where cases share an image (SynthWorld-Bench's
+counterfactual split: four prompts per image) the intervals resample images, not cases (`stats`), from the
+`image_key` each row records; both files end with a line saying which bootstrap was used, and `eval report`
+prints it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .metrics import HIGHER_IS_BETTER, METRICS, OPT_IN_METRICS
-from .stats import bootstrap_ci, paired_difference
+from .stats import bootstrap_ci, cluster_bootstrap_ci, paired_difference
 
 COLUMNS = {**METRICS, "user_rank": "User Rank"}
 DISPLAY_NAMES = {
@@ -41,23 +44,54 @@ REFERENCE = "reasondiff"
 Summary = dict[str, dict[str, dict[str, Any]]]  # method -> metric -> {"mean", "std", "ci95", "n"}
 
 
-def stats(values: Sequence[float]) -> dict[str, Any]:
-    array = np.asarray([v for v in values if v is not None], dtype=np.float64)
+def stats(values: Sequence[float], clusters: Sequence | None = None) -> dict[str, Any]:
+    """mean, population std, n and the bootstrap 95 % interval; with `clusters` (one per value: the case's
+    image) the clustered bootstrap's interval, and `"clusters"`: how many images."""
+    keep = [i for i, v in enumerate(values) if v is not None]
+    array = np.asarray([values[i] for i in keep], dtype=np.float64)
     if array.size == 0:
         return {"mean": math.nan, "std": math.nan, "ci95": [math.nan, math.nan], "n": 0}
-    return {"mean": float(array.mean()), "std": float(array.std()), "ci95": list(bootstrap_ci(array)),
-            "n": int(array.size)}
+    entry = {"mean": float(array.mean()), "std": float(array.std()), "n": int(array.size)}
+    if clusters is None:
+        return {**entry, "ci95": list(bootstrap_ci(array))}
+    groups = [clusters[i] for i in keep]
+    return {**entry, "ci95": list(cluster_bootstrap_ci(array, groups)), "clusters": len(set(groups))}
+
+
+def image_clusters(rows: Sequence[Mapping[str, Any]]) -> dict[str, str] | None:
+    """case id -> the case's image (`image_key`, which `eval run` and `eval score` record), or None when some row
+    has none (rows scored before the key was recorded): then intervals resample cases."""
+    if not rows or any("image_key" not in row for row in rows):
+        return None
+    return {row["case_id"]: row["image_key"] for row in rows}
 
 
 def summarise(rows: Sequence[Mapping[str, Any]]) -> Summary:
-    """Mean ± std per method and metric over the result rows (methods in order of first appearance)."""
-    values: dict[str, dict[str, list[float]]] = {}
+    """Mean ± std per method and metric over the result rows (methods in order of first appearance); intervals
+    resample the cases' images when the rows name them (`image_clusters`: cases sharing an image move together)."""
+    keys = image_clusters(rows)
+    values: dict[str, dict[str, list[tuple[float, str]]]] = {}
     for row in rows:
         per_metric = values.setdefault(row.get("method", row["mode"]), {})
         for metric, value in row["metrics"].items():
             if value is not None:
-                per_metric.setdefault(metric, []).append(value)
-    return {method: {metric: stats(v) for metric, v in per_metric.items()} for method, per_metric in values.items()}
+                per_metric.setdefault(metric, []).append((value, row.get("case_id")))
+    return {method: {metric: stats([v for v, _ in pairs], None if keys is None else [keys[c] for _, c in pairs])
+                     for metric, pairs in per_metric.items()} for method, per_metric in values.items()}
+
+
+def bootstrap_note(summary: Summary) -> str:
+    """Which bootstrap the intervals used, in one line (`eval report` prints it; table_ci.md and differences.md
+    end with it)."""
+    entries = [e for metrics in summary.values() for e in metrics.values() if "ci95" in e and e.get("n")]
+    clustered = [e for e in entries if "clusters" in e]
+    if not clustered:
+        return ("Intervals: bootstrap over cases (the rows name no image, so cases that share one count as "
+                "independent; score them again with this version to cluster by image).")
+    widest = max(clustered, key=lambda e: e["n"])
+    shared = " (cases that share an image are resampled together)" if widest["clusters"] < widest["n"] else ""
+    return (f"Intervals: clustered bootstrap over the cases' images, {widest['clusters']} images for "
+            f"{widest['n']} cases{shared}.")
 
 
 def add_user_rank(summary: Summary, user_rank: Mapping[str, Mapping[str, float]]) -> Summary:
@@ -144,7 +178,9 @@ def interval_table(summary: Summary, methods: Sequence[str] | None = None, digit
 
 
 def differences(rows: Sequence[Mapping[str, Any]], baseline: str) -> dict[str, dict[str, dict[str, Any]]]:
-    """method -> metric -> paired difference from `baseline` over the cases both have (`stats.paired_difference`)."""
+    """method -> metric -> paired difference from `baseline` over the cases both have (`stats.paired_difference`;
+    clustered by image when the rows name the images)."""
+    keys = image_clusters(rows)
     scores: dict[str, dict[str, dict[str, float]]] = {}
     for row in rows:
         per_metric = scores.setdefault(row.get("method", row["mode"]), {})
@@ -152,7 +188,7 @@ def differences(rows: Sequence[Mapping[str, Any]], baseline: str) -> dict[str, d
             per_metric.setdefault(metric, {})[row["case_id"]] = value
     if baseline not in scores:
         raise ValueError(f"no results for the baseline {baseline!r}; have {', '.join(scores)}")
-    return {method: {metric: paired_difference(values, scores[baseline].get(metric, {}))
+    return {method: {metric: paired_difference(values, scores[baseline].get(metric, {}), clusters=keys)
                      for metric, values in per_metric.items() if metric in scores[baseline]}
             for method, per_metric in scores.items() if method != baseline}
 
@@ -260,10 +296,11 @@ def write_report(summary: Summary, out_dir: str | Path, methods: Sequence[str] |
 
     out_dir = Path(out_dir)
     check_outputs(*(out_dir / name for name in REPORT_FILES.values()))
-    texts = {"markdown": markdown_table(summary, methods, digits), "intervals": interval_table(summary, methods, digits),
-             "csv": csv_table(summary, methods)}
+    note = "\n" + bootstrap_note(summary) + "\n"
+    texts = {"markdown": markdown_table(summary, methods, digits),
+             "intervals": interval_table(summary, methods, digits) + note, "csv": csv_table(summary, methods)}
     if rows is not None and any(row.get("method", row["mode"]) == baseline for row in rows):
-        texts["differences"] = differences_table(differences(rows, baseline), baseline, digits)
+        texts["differences"] = differences_table(differences(rows, baseline), baseline, digits) + note
     variants = [m for m in (methods or summary) if m != reference]
     ratios = ablation_ratios(summary, reference, variants) if reference in summary and variants else None
     if ratios is not None:

@@ -30,7 +30,7 @@ from ..data.jsonl import read_jsonl, write_atomically
 from ..pipelines.settings import NARRATED_MODES
 from .manifest import EvalCase
 from .metrics import METRICS, measured_with
-from .score import case_sample, finite_score, settings_changes
+from .score import case_sample, finite_score, image_key, settings_changes
 from .frame_format import read_video, to_uint8_frames
 
 RESULTS = "results.jsonl"
@@ -215,7 +215,8 @@ def _generate_and_score(pipe, case, mode, settings, narrator, metrics, out_dir) 
     used = output.narration
     return {
         "case_id": case.id, "mode": mode, "method": mode, "model": settings.model, "seed": seed,
-        "video": str(video), "image": str(case.image), "prompt": case.prompt, "prompt_used": output.prompt,
+        "video": str(video), "image": str(case.image), "image_key": image_key(image), "prompt": case.prompt,
+        "prompt_used": output.prompt,
         "narration_source": source, "position_used": used.position if used is not None else None,
         "true_position": case.position, "num_frames": int(frames.shape[0]), "height": int(frames.shape[1]),
         "width": int(frames.shape[2]), "fps": settings.fps, "seconds": round(seconds, 3), "metrics": scores,

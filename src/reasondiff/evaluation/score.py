@@ -9,7 +9,8 @@ Layout of ODIR (the rows have `eval run`'s shape, so `eval report` reads score f
 
     score.json      benchmark, videos folder, method label and metric names (a rerun with others is refused)
     results.jsonl   one row per case, appended and fsynced as it is scored (a rerun resumes after them)
-    summary.json    {"<metric>": {"mean": m, "ci95": [lo, hi], "n": n}}, bootstrap over cases
+    summary.json    {"<metric>": {"mean": m, "ci95": [lo, hi], "n": n, "clusters": k}}, bootstrap over the
+                    cases' images (rows record each case's `image_key`; cases sharing an image move together)
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ def case_sample(case: EvalCase, frames: np.ndarray, image: PIL.Image.Image, fps:
     position = case.ground_truth_narration(frames.shape[0]).position if case.captions and case.position else None
     return Sample(frames=frames, fps=fps, image=image, captions=case.captions, position=position,
                   agent=case.extra.get("agent"), truth=case.extra)
+
+
+def image_key(image: PIL.Image.Image) -> str:
+    """The condition image's identity for the clustered bootstrap (`stats`): a hash of its RGB pixels and size, so
+    cases that share an image (even from separate files) share a key."""
+    import hashlib
+
+    rgb = image.convert("RGB")
+    return hashlib.sha1(f"{rgb.width}x{rgb.height}:".encode() + rgb.tobytes()).hexdigest()[:16]
 
 
 def fit_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -83,12 +93,14 @@ def score_videos(cases: Sequence[EvalCase], videos: str | Path, out_dir: str | P
         frames = fit_frames(read_video(videos / f"{case.id}.mp4"), image.height, image.width)
         scores = {m.name: finite_score(m.score(case_sample(case, frames, image, fps)), m.name) for m in metrics}
         row = {"case_id": case.id, "mode": label, "method": label, "video": str(videos / f"{case.id}.mp4"),
-               "metrics": scores}
+               "image_key": image_key(image), "metrics": scores}
         append_rows(path, [row])
         rows.append(row)
         log(f"[{number}/{len(todo)}] {case.id}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
                                                               if v is not None))
-    summary = {m.name: mean_ci([row["metrics"].get(m.name) for row in rows]) for m in metrics}
+    keys = [row.get("image_key") for row in rows]  # cases sharing an image are resampled together
+    clusters = keys if all(keys) else None
+    summary = {m.name: mean_ci([row["metrics"].get(m.name) for row in rows], clusters=clusters) for m in metrics}
     write_atomically(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return out / "summary.json"
 
