@@ -1,0 +1,44 @@
+"""Wan2.1/Wan2.2 VACE (`WanVACEPipeline`): the image at any frame through VACE's conditioning video and mask,
+built automatically.
+
+VACE reads a video and a mask of the same length. Mask convention (diffusers maps the mask image to [0, 1] and
+thresholds it at 0.5): BLACK (0) = keep this pixel from the video, WHITE (255) = generate it. So the video is
+the image at its frame and VACE's neutral grey elsewhere, and the mask is black at that frame, white elsewhere.
+"""
+
+from __future__ import annotations
+
+import PIL.Image
+
+from .common import KeyframeBackend
+
+# The grey of diffusers' own VACE example: 128/255 (the original code's 127.5 is not an 8-bit value).
+GREY = (128, 128, 128)
+KEEP, GENERATE = 0, 255
+
+
+def vace_keyframe(image: PIL.Image.Image, image_frame_index: int, num_frames: int, height: int,
+                  width: int) -> tuple[list[PIL.Image.Image], list[PIL.Image.Image]]:
+    """The conditioning `video` and `mask` for one image at 0-based pixel frame `image_frame_index`."""
+    keyframe = image.convert("RGB").resize((width, height))
+    grey = PIL.Image.new("RGB", (width, height), GREY)
+    video = [keyframe if i == image_frame_index else grey for i in range(num_frames)]
+    mask = [PIL.Image.new("L", (width, height), KEEP if i == image_frame_index else GENERATE)
+            for i in range(num_frames)]
+    return video, mask
+
+
+class WanVACEBackend(KeyframeBackend):
+    """`strength` scales VACE's control stream (`conditioning_scale`): VACE has no per-frame strength, so below 1
+    it loosens the keyframe and the grey frames' "generate here" alike."""
+
+    name = "wan-vace"
+    default_frames = 81
+
+    def render(self, image, prompt, image_frame_index, strength, **call):
+        if "video" in call or "mask" in call or "conditioning_scale" in call:
+            raise ValueError("the wan-vace backend builds video, mask and conditioning_scale itself: pass "
+                             "image, image_frame_index and strength")
+        video, mask = vace_keyframe(image, image_frame_index, call.get("num_frames", 81), call.get("height", 480),
+                                    call.get("width", 832))
+        return self.pipe(prompt=prompt, video=video, mask=mask, conditioning_scale=float(strength), **call)

@@ -1,0 +1,129 @@
+"""Keyframe backends on tiny random configs of the real diffusers classes (no downloads): a plain call is
+diffusers' own bit for bit, the image sits at exactly the frame it is given, bad frames/strengths are refused."""
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from diffusers import LTXConditionPipeline, WanVACEPipeline
+
+from reasondiff.models import tiny_backends
+from reasondiff.pipelines.backends import LTXBackend, WanVACEBackend, story_prompt, wrap
+from reasondiff.pipelines.backends.ltx import ltx_conditions
+from reasondiff.pipelines.backends.wan_vace import vace_keyframe
+
+SIZE = dict(height=32, width=32, num_frames=9)
+
+
+def _image(seed=0):
+    rng = np.random.default_rng(seed)
+    return PIL.Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+
+
+def _call(**extra):
+    return dict(**SIZE, num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="np", **extra)
+
+
+@pytest.fixture(scope="module")
+def vace():
+    pipe = WanVACEPipeline(**tiny_backends.vace_components(seed=0))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def ltx():
+    pipe = LTXConditionPipeline(**tiny_backends.ltx_components(seed=0))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def test_vace_with_the_image_at_frame_1_is_diffusers_own_first_frame_recipe_bit_for_bit(vace):
+    image = _image()
+    # diffusers' documented VACE recipe: the frame, grey (128) elsewhere, a black (keep) mask at it, white elsewhere
+    grey = PIL.Image.new("RGB", (32, 32), (128, 128, 128))
+    video = [image] + [grey] * 8
+    mask = [PIL.Image.new("L", (32, 32), 0)] + [PIL.Image.new("L", (32, 32), 255)] * 8
+    theirs = vace(prompt="a cat plays", video=video, mask=mask, **_call()).frames
+    ours = WanVACEBackend(vace)(image, "a cat plays", image_frame_index=0, **_call()).frames
+    assert np.array_equal(ours, theirs)
+    assert not np.array_equal(ours, WanVACEBackend(vace)(image, "a cat plays", image_frame_index=4, **_call()).frames)
+
+
+def test_ltx_with_the_image_at_frame_1_is_diffusers_own_image_call_bit_for_bit(ltx):
+    image = _image()
+    theirs = ltx(image=image, prompt="a cat plays", **_call()).frames  # frame_index=0, strength=1.0: its defaults
+    ours = LTXBackend(ltx)(image, "a cat plays", image_frame_index=0, **_call()).frames
+    assert np.array_equal(ours, theirs)
+    assert not np.array_equal(ours, LTXBackend(ltx)(image, "a cat plays", image_frame_index=5, **_call()).frames)
+
+
+@pytest.mark.parametrize("k", [0, 3, 8])
+def test_vace_conditioning_holds_the_image_at_frame_k_only_and_keeps_only_that_frame(vace, k):
+    image = _image()
+    video, mask = vace_keyframe(image, k, 9, 32, 32)
+    # the pipeline's own prepare step: video in [-1, 1], mask in [0, 1] with 1 = generate
+    video_t, mask_t, _ = vace.preprocess_conditions(video, mask, None, 1, 32, 32, 9, torch.float32, "cpu")
+    expected = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 127.5 - 1
+    assert torch.allclose(video_t[0, :, k], expected, atol=1e-6)
+    others = [i for i in range(9) if i != k]
+    assert torch.allclose(video_t[0][:, others], torch.full_like(video_t[0][:, others], 128 / 127.5 - 1),
+                          atol=1e-6)
+    assert (mask_t[0, :, k] == 0).all() and (mask_t[0][:, others] == 1).all()
+    inactive = video_t * (1 - (mask_t > 0.5).float())  # what VACE keeps: the image at k, nothing anywhere else
+    assert [i for i in range(9) if inactive[0, :, i].abs().sum() > 0] == [k]
+
+
+def test_ltx_condition_places_the_image_at_frame_k_and_nowhere_else(ltx):
+    image = _image()
+    tensor = ltx.video_processor.preprocess(image, 32, 32).unsqueeze(2)
+    for k in (0, 5, 8):
+        (condition,) = ltx_conditions(image, k, 1.0)
+        assert (condition.image, condition.frame_index, condition.strength) == (image, k, 1.0)
+        latents, mask, ids, extra = ltx.prepare_latents(
+            [tensor], [condition.strength], [condition.frame_index], num_channels_latents=8, height=32, width=32,
+            num_frames=9, generator=torch.Generator().manual_seed(0), dtype=torch.float32, device="cpu")
+        tokens_per_frame = (32 // ltx.vae_spatial_compression_ratio) ** 2
+        grid_mask = mask[0, extra:].view(-1, tokens_per_frame)  # one row per latent frame of the video itself
+        if k == 0:  # blended into latent frame 0, which is the only conditioned frame of the grid
+            grid_ids = ids
+            assert extra == 0 and grid_mask[0].eq(1).all() and grid_mask[1:].eq(0).all()
+        else:  # one latent frame of extra tokens, at time position k exactly; the grid itself untouched
+            assert extra == tokens_per_frame and grid_mask.eq(0).all() and mask[0, :extra].eq(1).all()
+            assert ids[0, 0, :extra].eq(k).all()
+            assert torch.equal(ids[:, :, extra:], grid_ids)  # the video's own positions, as with no keyframe
+
+
+@pytest.mark.parametrize("backend", ["vace", "ltx"])
+@pytest.mark.parametrize("kwargs, name", [
+    ({"image_frame_index": 9}, "image_frame_index"), ({"image_frame_index": -1}, "image_frame_index"),
+    ({"strength": 1.5}, "strength"), ({"strength": -0.1}, "strength"), ({"strength": float("nan")}, "strength"),
+    ({"frame_prompts": ["x"] * 5}, "frame_prompts"),
+])
+def test_a_frame_past_the_end_or_a_strength_outside_0_1_is_refused_naming_it(request, backend, kwargs, name):
+    pipe = wrap(request.getfixturevalue(backend))
+    with pytest.raises(ValueError, match=name):
+        pipe(_image(), "a cat", **kwargs, **_call())
+
+
+def test_a_script_is_told_in_one_prompt_in_time_order_and_a_plain_call_keeps_the_prompt():
+    script = ["The cat sits."] * 3 + ["the cat jumps"] * 4 + ["The vase breaks"] * 2
+    assert story_prompt("A cat plays", None) == "A cat plays"
+    assert story_prompt("A cat plays", script) == ("A cat plays. First, the cat sits. Then, the cat jumps. "
+                                                   "Finally, the vase breaks.")
+    assert story_prompt("A cat plays.", ["A cat."] * 9) == "A cat plays. A cat."
+
+
+def test_the_backend_shows_the_model_the_story_prompt(ltx):
+    image, script = _image(), ["the cat sits"] * 4 + ["the cat jumps"] * 5
+    ours = LTXBackend(ltx)(image, "a cat", frame_prompts=script, image_frame_index=0, **_call()).frames
+    theirs = ltx(image=image, prompt=story_prompt("a cat", script), **_call()).frames
+    assert np.array_equal(ours, theirs)
+
+
+def test_vace_strength_is_its_conditioning_scale(vace):
+    image = _image()
+    video, mask = vace_keyframe(image, 2, 9, 32, 32)
+    theirs = vace(prompt="a cat", video=video, mask=mask, conditioning_scale=0.5, **_call()).frames
+    ours = WanVACEBackend(vace)(image, "a cat", image_frame_index=2, strength=0.5, **_call()).frames
+    assert np.array_equal(ours, theirs)
