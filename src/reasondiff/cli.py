@@ -152,7 +152,11 @@ def _prepare(image: Path | None, prompt: str | None, narration: Path | None, wri
     return condition, script, image_path
 
 
-# Over 60 lines only by its 20 typer options (one per line: the interface); its body is 29 lines.
+STRENGTH_HELP = ("How hard the image is held at its frame, 0..1 (default 1). Only for the keyframe backends "
+                 "(a WanVACEPipeline or LTXConditionPipeline --model folder).")
+
+
+# Over 60 lines only by its 21 typer options (one per line: the interface); its body is 30 lines.
 @app.command()
 def generate(
     image: Path = typer.Option(None, "--image", "-i", help="Condition image. Default: the bundled broken-vase example."),
@@ -184,6 +188,7 @@ def generate(
     fps: int = typer.Option(8, help="Frames per second of the written video."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     dtype: str = typer.Option("auto", help="'auto' (bfloat16 on CUDA, float32 on CPU), 'float32', 'bfloat16'."),
+    strength: float = typer.Option(None, help=STRENGTH_HELP),
 ) -> None:
     """Generate a video from a prompt and a condition image that need not show the same moment.
 
@@ -205,6 +210,7 @@ def generate(
                                  prompt=prompt, frames=frames, height=height, width=width, steps=steps,
                                  guidance=guidance, seed=seed, fps=fps, device=device, dtype=dtype)
         check_outputs(check_video_path(out), *_generation_files(out)[1:])  # all three, before any work
+        keyframe = _keyframe_call(strength, mode, job.model)
     except ValueError as err:
         _fail(str(err))
     writer = None
@@ -218,13 +224,37 @@ def generate(
     pipe, device = load_or_fail(job, alignformer, lora, device, dtype)
     start = time.perf_counter()
     result = _denoise(pipe, job, mode, image=condition.resize((job.width, job.height)), prompt=prompt, narration=script,
-                      narrator=writer, negative_prompt=negative_prompt, guidance_scale=job.guidance, seed=seed)
+                      narrator=writer, negative_prompt=negative_prompt, guidance_scale=job.guidance, seed=seed,
+                      **keyframe)
     seconds = time.perf_counter() - start
     _write_generation(result, out, fps, {
         "mode": mode, "model": model, "prompt": prompt, "prompt_used": result.prompt, "image": str(image_path),
         "num_frames": job.frames, "height": job.height, "width": job.width, "steps": job.steps,
         "guidance_scale": job.guidance, "seed": seed, "seconds": round(seconds, 3), "reasondiff_version": __version__,
     }, f"{seconds:.1f} s on {device}")
+
+
+def _keyframe_call(strength: float | None, mode: str, model: str) -> dict:
+    """`{"strength": S}` for a keyframe backend's call ({} when not given), before anything loads; ValueError for a
+    mode a keyframe backend does not render, or naming --strength for a value outside [0, 1] or a model whose
+    pipeline has no strength (ReasonDiff's Wan I2V holds frame 1 fully)."""
+    import math
+
+    from .pipelines.modes import ZERO_MODES
+    from .pipelines.registry import KEYFRAME_BACKENDS, model_spec
+
+    backend = model_spec(model).backend
+    if backend in KEYFRAME_BACKENDS and mode not in ZERO_MODES:
+        raise ValueError(f"mode {mode!r} needs ReasonDiff's Wan2.1-I2V pipeline; the {backend} backend of {model!r} "
+                         f"renders --mode {' or '.join(ZERO_MODES)} (training-free)")
+    if strength is None:
+        return {}
+    if not (math.isfinite(strength) and 0.0 <= strength <= 1.0):
+        raise ValueError(f"--strength must be a number in [0, 1], got {strength}")
+    if backend not in KEYFRAME_BACKENDS:
+        raise ValueError(f"--strength is for the keyframe backends ({', '.join(KEYFRAME_BACKENDS)}); model {model!r} "
+                         f"renders on the {backend} backend, which has none")
+    return {"strength": strength}
 
 
 def _denoise(pipe, job, mode: str, *, seed: int, **call):

@@ -127,3 +127,85 @@ def test_vace_strength_is_its_conditioning_scale(vace):
     theirs = vace(prompt="a cat", video=video, mask=mask, conditioning_scale=0.5, **_call()).frames
     ours = WanVACEBackend(vace)(image, "a cat", image_frame_index=2, strength=0.5, **_call()).frames
     assert np.array_equal(ours, theirs)
+
+
+# --- wired: registry, loading, reasondiff.generate and the command line -------------------------------------------
+
+import json  # noqa: E402
+
+from typer.testing import CliRunner  # noqa: E402
+
+import reasondiff  # noqa: E402
+from reasondiff.cli import app  # noqa: E402
+from reasondiff.narrator.schema import Narration  # noqa: E402
+from reasondiff.pipelines.loading import load_pipeline  # noqa: E402
+from reasondiff.pipelines.registry import backend_of, model_spec  # noqa: E402
+
+runner = CliRunner()
+SCRIPT = Narration.from_segments(5, [(1, 4, "the cat sits"), (5, 9, "the cat knocks the vase")])
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, vace, ltx):
+    """Both tiny pipelines saved as diffusers folders, as a user's download would be laid out."""
+    root = tmp_path_factory.mktemp("models")
+    vace.save_pretrained(root / "vace")
+    ltx.save_pretrained(root / "ltx")
+    return {"vace": root / "vace", "ltx": root / "ltx"}
+
+
+def test_a_vace_or_ltx_folder_finds_its_backend_and_loads_wrapped(folders):
+    assert backend_of(folders["vace"]) == "wan-vace" and backend_of(folders["ltx"]) == "ltx"
+    assert (model_spec(str(folders["ltx"])).frames, model_spec(str(folders["ltx"])).guidance) == (161, 3.0)
+    pipe, _ = load_pipeline(str(folders["vace"]), device="cpu")
+    assert isinstance(pipe, WanVACEBackend) and type(pipe.pipe).__name__ == "WanVACEPipeline"
+    with pytest.raises(ValueError, match="--lora is for ReasonDiff"):
+        load_pipeline(str(folders["ltx"]), lora=folders["ltx"], device="cpu")
+
+
+@pytest.mark.parametrize("backend, pipe_class", [("vace", WanVACEBackend), ("ltx", LTXBackend)])
+def test_generate_renders_the_script_at_its_frame_and_plain_wan_mode_at_frame_1(request, backend, pipe_class):
+    raw = request.getfixturevalue(backend)
+    pipe, image = pipe_class(raw), _image()
+    out = reasondiff.generate(pipe, image, "a cat plays", narration=SCRIPT, mode="reasondiff", **_call())
+    direct = pipe(image, "a cat plays", frame_prompts=SCRIPT.descriptions, image_frame_index=4, **_call()).frames
+    assert np.array_equal(out.frames, direct) and out.narration == SCRIPT
+    assert out.prompt == "a cat plays. First, the cat sits. Finally, the cat knocks the vase."
+    plain = reasondiff.generate(pipe, image, "a cat plays", mode="wan", **_call())
+    assert np.array_equal(plain.frames, pipe(image, "a cat plays", **_call()).frames) and plain.narration is None
+    with pytest.raises(ValueError, match="mode 'no_enhanced_latents' needs ReasonDiff's Wan2.1-I2V pipeline"):
+        reasondiff.generate(pipe, image, "a cat plays", narration=SCRIPT, mode="no_enhanced_latents", **_call())
+    with pytest.raises(ValueError, match="strength"):
+        reasondiff.generate(pipe, image, "a cat plays", narration=SCRIPT, strength=2.0, **_call())
+
+
+def _cli(folder, tmp_path, *extra):
+    image, script = tmp_path / "cat.png", tmp_path / "script.json"
+    _image().save(image)
+    script.write_text(SCRIPT.to_json())
+    return runner.invoke(app, ["--quiet", "generate", "--model", str(folder), "-i", str(image), "-p", "a cat plays",
+                               "-n", str(script), "--frames", "9", "--height", "32", "--width", "32", "--steps", "2",
+                               "-o", str(tmp_path / "out.mp4"), *extra])
+
+
+@pytest.mark.parametrize("backend", ["vace", "ltx"])
+def test_reasondiff_generate_on_a_saved_folder_renders_the_narration(folders, tmp_path, backend):
+    result = _cli(folders[backend], tmp_path, "--strength", "0.8")
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "out.narration.json").read_text())
+    assert record["position"] == 5 and record["descriptions"] == SCRIPT.descriptions
+    assert record["metadata"]["generation"]["prompt_used"].startswith("a cat plays. First, the cat sits.")
+    assert (tmp_path / "out.mp4").stat().st_size > 0
+
+
+@pytest.mark.parametrize("model, extra, message", [
+    ("vace", ["--mode", "no_multi_prompt"], "mode 'no_multi_prompt' needs ReasonDiff's Wan2.1-I2V pipeline"),
+    ("ltx", ["--strength", "1.5"], "--strength must be a number in [0, 1]"),
+    ("ltx", ["--strength", "nan"], "--strength must be a number in [0, 1]"),
+    ("tiny", ["--strength", "0.5"], "--strength is for the keyframe backends"),
+])
+def test_generate_refuses_a_mode_or_strength_a_backend_cannot_take_in_one_line(folders, tmp_path, model, extra,
+                                                                               message):
+    result = _cli(folders.get(model, model), tmp_path, *extra)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1, result.output

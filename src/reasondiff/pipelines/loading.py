@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..device import resolve_device
 from .hub import find_lora
-from .registry import model_spec
+from .registry import KEYFRAME_BACKENDS, model_spec
 
 
 def load_pipeline(model: str, alignformer: str | Path | None = None, lora: str | Path | None = None,
@@ -25,6 +25,8 @@ def load_pipeline(model: str, alignformer: str | Path | None = None, lora: str |
     spec = model_spec(model)
     if spec.build is not None:  # a model made in code (tiny: random weights, float32 whatever the dtype)
         pipe = spec.build()
+    elif spec.backend in KEYFRAME_BACKENDS:  # a diffusers keyframe pipeline, rendered training-free
+        return _load_keyframe(spec, alignformer, lora, torch_dtype).to(device), device
     else:
         source = spec.source()
         # a plain Wan2.1 folder needs an AlignFormer from elsewhere; a saved ReasonDiff pipeline brings its own
@@ -35,3 +37,21 @@ def load_pipeline(model: str, alignformer: str | Path | None = None, lora: str |
     if lora is not None:
         pipe.load_reasondiff_lora(str(lora))
     return pipe.to(device), device
+
+
+def _load_keyframe(spec, alignformer, lora, torch_dtype):
+    """The folder's own diffusers pipeline class (from model_index.json), wrapped in its keyframe backend. These
+    run without ReasonDiff weights, so an AlignFormer or a LoRA for them is refused rather than ignored."""
+    import json
+
+    import diffusers
+
+    from .backends import wrap
+
+    for given, option in ((alignformer, "--alignformer"), (lora, "--lora")):
+        if given is not None:
+            raise ValueError(f"{option} is for ReasonDiff's Wan2.1-I2V pipeline; the {spec.backend} backend renders "
+                             "training-free, with no ReasonDiff weights")
+    source = spec.source()
+    name = json.loads((Path(source) / "model_index.json").read_text())["_class_name"]
+    return wrap(getattr(diffusers, name).from_pretrained(source, torch_dtype=torch_dtype))

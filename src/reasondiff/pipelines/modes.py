@@ -12,3 +12,5 @@ MODE_HELP = {
 MODES_HELP = " | ".join(f"{mode} ({what})" for mode, what in MODE_HELP.items()) + "."
 # The DiT reads the user's prompt in these modes, so `prompt_embeds` (e.g. ThinkDiff's aligned tokens) can stand for it.
 PROMPT_MODES = ("wan", "no_multi_prompt")
+# What a keyframe backend (pipelines/backends: VACE, LTX-Video) renders without ReasonDiff weights ("zero" mode).
+ZERO_MODES = ("reasondiff", "wan")

@@ -30,17 +30,23 @@ def generate(pipe, image, prompt: str | list[str] | None = None, *, narration: N
     """Render `prompt` with `image` in one of the paper's modes; every check runs before the narrator does.
 
     Args:
-        pipe: a `ReasonDiffPipeline`.
+        pipe: a `ReasonDiffPipeline`, or a keyframe backend (`pipelines.backends`: VACE, LTX-Video), which renders
+            modes "reasondiff" (zero mode: the image at the script's frame, the script told in one prompt) and "wan".
         narration: the frame-wise script (a `Narration`, its dict, or one per prompt); None: `narrator` writes it.
         narrator: an object with `narrate(image, prompt, num_frames)` (and `rewrite(image, prompt)` for "rewrite").
         mode: "reasondiff" (the method), "wan" (plain Wan I2V), "rewrite" (the narrator rewrites the prompt for plain
             Wan), "no_enhanced_latents" and "no_multi_prompt" (the paper's ablations).
-        call: `ReasonDiffPipeline.__call__`'s arguments (sizes, steps, guidance, generator, output_type, ...).
+        call: `ReasonDiffPipeline.__call__`'s arguments (sizes, steps, guidance, generator, output_type, ...); a
+            keyframe backend takes the wrapped pipeline's own, and `strength` (how hard the image is held, 0..1).
 
     Returns:
         `ReasonDiffPipelineOutput` with `frames`, `narration` (the script used; a list when batched) and `prompt`.
     """
     return_dict = call.pop("return_dict", True)
+    if getattr(pipe, "keyframe_backend", False):  # LTX, VACE, ...: pipelines/backends, training-free
+        from .backends.zero import generate_zero
+
+        return generate_zero(pipe, image, prompt, narration, narrator, mode, return_dict, call, _narrations)
     _check(pipe, image, prompt, narration, narrator, mode, call)
     if mode in ("wan", "rewrite"):
         if mode == "rewrite":

@@ -16,8 +16,13 @@ from typing import Any
 
 from .limits import SizeLimits, limits_of_folder
 
-# diffusers pipeline class -> the backend that renders a narration on it
-BACKENDS = {"WanImageToVideoPipeline": "reasondiff", "ReasonDiffPipeline": "reasondiff"}
+# diffusers pipeline class -> the backend that renders a narration on it ("wan-vace", "ltx": training-free keyframe
+# backends, pipelines/backends/, which put the image at the narrator's frame and tell the script in one prompt)
+BACKENDS = {"WanImageToVideoPipeline": "reasondiff", "ReasonDiffPipeline": "reasondiff",
+            "WanVACEPipeline": "wan-vace", "LTXConditionPipeline": "ltx"}
+KEYFRAME_BACKENDS = ("wan-vace", "ltx")
+# a folder's defaults by backend, where they are not Wan2.1's (LTXConditionPipeline's own call defaults)
+BACKEND_DEFAULTS = {"ltx": dict(frames=161, height=512, width=704, steps=50, guidance=3.0)}
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,8 @@ def model_spec(model: str) -> ModelSpec:
         return _SPECS[model]
     path = Path(model)
     if path.is_dir():
-        return ModelSpec(name=model, folder=lambda: path, backend=backend_of(path))
+        backend = backend_of(path)
+        return ModelSpec(name=model, folder=lambda: path, backend=backend, **BACKEND_DEFAULTS.get(backend, {}))
     return ModelSpec(name=model)
 
 
@@ -140,5 +146,5 @@ TINY = ModelSpec(
             "and an untrained AlignFormer. The video is noise. The trained offline model is the default --model."),
 )
 register_model(TINY)
-__all__ = ["BACKENDS", "ModelSpec", "TINY", "backend_of", "default_model", "model_spec", "register_model",
-           "registered_models"]
+__all__ = ["BACKENDS", "BACKEND_DEFAULTS", "KEYFRAME_BACKENDS", "ModelSpec", "TINY", "backend_of", "default_model",
+           "model_spec", "register_model", "registered_models"]
