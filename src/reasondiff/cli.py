@@ -153,7 +153,7 @@ def _prepare(image: Path | None, prompt: str | None, narration: Path | None, wri
 
 
 STRENGTH_HELP = ("How hard the image is held at its frame, 0..1 (default 1). Only for the keyframe backends "
-                 "(a WanVACEPipeline or LTXConditionPipeline --model folder).")
+                 "(a WanVACEPipeline, LTXConditionPipeline or LTX2ConditionPipeline --model folder).")
 
 
 # Over 60 lines only by its 21 typer options (one per line: the interface); its body is 30 lines.

@@ -5,10 +5,13 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from diffusers import LTXConditionPipeline, WanVACEPipeline
+from diffusers import LTX2ConditionPipeline, LTXConditionPipeline, WanVACEPipeline
+from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
 
 from reasondiff.models import tiny_backends
-from reasondiff.pipelines.backends import LTXBackend, WanVACEBackend, story_prompt, wrap
+from reasondiff.frames import latent_to_pixel_positions, pixel_to_latent_index
+from reasondiff.pipelines.backends import LTX2Backend, LTXBackend, WanVACEBackend, story_prompt, wrap
+from reasondiff.pipelines.backends.ltx2 import ltx2_conditions
 from reasondiff.pipelines.backends.ltx import ltx_conditions
 from reasondiff.pipelines.backends.wan_vace import vace_keyframe
 
@@ -36,6 +39,30 @@ def ltx():
     pipe = LTXConditionPipeline(**tiny_backends.ltx_components(seed=0))
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+@pytest.fixture(scope="module")
+def ltx2():
+    pipe = LTX2ConditionPipeline(**tiny_backends.ltx2_components(seed=0))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def test_ltx2_with_the_image_at_frame_1_is_diffusers_own_condition_call_bit_for_bit(ltx2):
+    image = _image()
+    theirs = ltx2(conditions=LTX2VideoCondition(frames=image), prompt="a cat plays", **_call()).frames
+    ours = LTX2Backend(ltx2)(image, "a cat plays", image_frame_index=0, **_call()).frames
+    assert np.array_equal(ours, theirs)
+    assert not np.array_equal(ours, LTX2Backend(ltx2)(image, "a cat plays", image_frame_index=6, **_call()).frames)
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3, 6, 8])
+def test_ltx2_condition_goes_to_the_latent_frame_that_holds_pixel_frame_k(ltx2, k):
+    """LTX-2's index is a latent index: the pipeline's own prepare step must get the latent frame holding k."""
+    t = ltx2.vae_temporal_compression_ratio  # 2 in the tiny VAE, 8 in the real one
+    _, strengths, indices, _ = ltx2.preprocess_conditions(ltx2_conditions(_image(), k, 0.7, t), 32, 32, 9, "cpu")
+    assert strengths == [0.7] and indices == [pixel_to_latent_index(k + 1, 9, t)]
+    assert k + 1 in latent_to_pixel_positions(indices[0], 9, t)
 
 
 def test_vace_with_the_image_at_frame_1_is_diffusers_own_first_frame_recipe_bit_for_bit(vace):
@@ -94,7 +121,7 @@ def test_ltx_condition_places_the_image_at_frame_k_and_nowhere_else(ltx):
             assert torch.equal(ids[:, :, extra:], grid_ids)  # the video's own positions, as with no keyframe
 
 
-@pytest.mark.parametrize("backend", ["vace", "ltx"])
+@pytest.mark.parametrize("backend", ["vace", "ltx", "ltx2"])
 @pytest.mark.parametrize("kwargs, name", [
     ({"image_frame_index": 9}, "image_frame_index"), ({"image_frame_index": -1}, "image_frame_index"),
     ({"strength": 1.5}, "strength"), ({"strength": -0.1}, "strength"), ({"strength": float("nan")}, "strength"),
@@ -154,6 +181,13 @@ def folders(tmp_path_factory, vace, ltx):
     return {"vace": root / "vace", "ltx": root / "ltx"}
 
 
+@pytest.fixture(scope="module")
+def ltx2_folder(tmp_path_factory, ltx2):
+    folder = tmp_path_factory.mktemp("models") / "ltx2"
+    ltx2.save_pretrained(folder)
+    return folder
+
+
 def test_a_vace_or_ltx_folder_finds_its_backend_and_loads_wrapped(folders):
     assert backend_of(folders["vace"]) == "wan-vace" and backend_of(folders["ltx"]) == "ltx"
     assert (model_spec(str(folders["ltx"])).frames, model_spec(str(folders["ltx"])).guidance) == (161, 3.0)
@@ -163,7 +197,7 @@ def test_a_vace_or_ltx_folder_finds_its_backend_and_loads_wrapped(folders):
         load_pipeline(str(folders["ltx"]), lora=folders["ltx"], device="cpu")
 
 
-@pytest.mark.parametrize("backend, pipe_class", [("vace", WanVACEBackend), ("ltx", LTXBackend)])
+@pytest.mark.parametrize("backend, pipe_class", [("vace", WanVACEBackend), ("ltx", LTXBackend), ("ltx2", LTX2Backend)])
 def test_generate_renders_the_script_at_its_frame_and_plain_wan_mode_at_frame_1(request, backend, pipe_class):
     raw = request.getfixturevalue(backend)
     pipe, image = pipe_class(raw), _image()
@@ -209,3 +243,11 @@ def test_generate_refuses_a_mode_or_strength_a_backend_cannot_take_in_one_line(f
     result = _cli(folders.get(model, model), tmp_path, *extra)
     assert result.exit_code == 2, result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_an_ltx2_folder_loads_wrapped_and_generate_renders_the_narration_on_it(ltx2_folder, tmp_path):
+    assert backend_of(ltx2_folder) == "ltx2" and model_spec(str(ltx2_folder)).frames == 121
+    result = _cli(ltx2_folder, tmp_path, "--strength", "1.0")
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "out.narration.json").read_text())
+    assert record["position"] == 5 and record["metadata"]["generation"]["prompt_used"].startswith("a cat plays. First")

@@ -19,10 +19,11 @@ from .limits import SizeLimits, limits_of_folder
 # diffusers pipeline class -> the backend that renders a narration on it ("wan-vace", "ltx": training-free keyframe
 # backends, pipelines/backends/, which put the image at the narrator's frame and tell the script in one prompt)
 BACKENDS = {"WanImageToVideoPipeline": "reasondiff", "ReasonDiffPipeline": "reasondiff",
-            "WanVACEPipeline": "wan-vace", "LTXConditionPipeline": "ltx"}
-KEYFRAME_BACKENDS = ("wan-vace", "ltx")
-# a folder's defaults by backend, where they are not Wan2.1's (LTXConditionPipeline's own call defaults)
-BACKEND_DEFAULTS = {"ltx": dict(frames=161, height=512, width=704, steps=50, guidance=3.0)}
+            "WanVACEPipeline": "wan-vace", "LTXConditionPipeline": "ltx", "LTX2ConditionPipeline": "ltx2"}
+KEYFRAME_BACKENDS = ("wan-vace", "ltx", "ltx2")
+# a folder's defaults by backend, where they are not Wan2.1's (LTXConditionPipeline's, LTX2ConditionPipeline's own)
+BACKEND_DEFAULTS = {"ltx": dict(frames=161, height=512, width=704, steps=50, guidance=3.0),
+                    "ltx2": dict(frames=121, height=512, width=768, steps=30, guidance=3.0)}
 
 
 @dataclass(frozen=True)

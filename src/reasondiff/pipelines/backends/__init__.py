@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from .common import KeyframeBackend, check_keyframe, story_prompt
 from .ltx import LTXBackend
+from .ltx2 import LTX2Backend
 from .wan_vace import WanVACEBackend
 
 # diffusers pipeline class -> backend class
-KEYFRAME_BACKENDS = {"WanVACEPipeline": WanVACEBackend, "LTXConditionPipeline": LTXBackend}
+KEYFRAME_BACKENDS = {"WanVACEPipeline": WanVACEBackend, "LTXConditionPipeline": LTXBackend,
+                     "LTX2ConditionPipeline": LTX2Backend}
 
 
 def wrap(pipe) -> KeyframeBackend:
@@ -20,5 +22,5 @@ def wrap(pipe) -> KeyframeBackend:
     return backend(pipe)
 
 
-__all__ = ["KEYFRAME_BACKENDS", "KeyframeBackend", "LTXBackend", "WanVACEBackend", "check_keyframe", "story_prompt",
+__all__ = ["KEYFRAME_BACKENDS", "KeyframeBackend", "LTX2Backend", "LTXBackend", "WanVACEBackend", "check_keyframe", "story_prompt",
            "wrap"]
