@@ -5,9 +5,9 @@ A backend wraps a diffusers pipeline that already conditions on an image at any 
 LTX's `LTXVideoCondition`) and renders ReasonDiff's narration on it with no ReasonDiff weights ("zero" mode):
 the narrator says where the image belongs and what every frame shows; the backend puts the image there.
 
-Frame-wise text is NOT ported to these transformers yet: their cross-attention sees one prompt for the whole
-clip. So a script is told in one prompt, its segments in time order (`story_prompt`); nothing here pretends
-each latent frame reads its own text.
+Frame-wise text: VACE's DiT (Wan's) takes ReasonDiff's frame-wise cross-attention (`wan_vace_text`); the LTX
+and LTX-2 DiTs do not yet: their cross-attention sees one prompt for the whole clip. There a script is told in
+one prompt, its segments in time order (`story_prompt`); nothing pretends each latent frame reads its own text.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ class KeyframeBackend:
     name = "keyframe"
     default_frames = 81
     keyframe_backend = True  # what `reasondiff.generate` looks for
+    framewise_text = False  # True: `frame_prompts` reach the DiT frame by frame; False: told in one story prompt
 
     def __init__(self, pipe):
         self.pipe = pipe
@@ -91,7 +92,11 @@ class KeyframeBackend:
         """Render `prompt` (told with `frame_prompts` as `story_prompt` does) with `image` at 0-based pixel frame
         `image_frame_index`; `call`: the diffusers pipeline's own arguments (sizes, steps, generator, ...)."""
         check_keyframe(image, image_frame_index, strength, call.get("num_frames", self.default_frames), frame_prompts)
-        return self.render(image, story_prompt(prompt, frame_prompts), image_frame_index, strength, **call)
+        return self.render(image, self.shown_prompt(prompt, frame_prompts), image_frame_index, strength, **call)
+
+    def shown_prompt(self, prompt: str, frame_prompts: list[str] | None) -> str:
+        """The one text the DiT is shown: the story prompt, or `prompt` itself where the script goes frame-wise."""
+        return prompt if self.framewise_text else story_prompt(prompt, frame_prompts)
 
     def render(self, image: PIL.Image.Image, prompt: str, image_frame_index: int, strength: float, **call):
         raise NotImplementedError

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..modes import ZERO_MODES
 from ..pipeline_output import ReasonDiffPipelineOutput
-from .common import check_keyframe, story_prompt
+from .common import check_keyframe
 
 
 def check_zero(pipe, image, prompt, narration, narrator, mode, call) -> None:
@@ -30,7 +30,7 @@ def check_zero(pipe, image, prompt, narration, narrator, mode, call) -> None:
 
 def generate_zero(pipe, image, prompt, narration, narrator, mode, return_dict, call, narrations):
     """What `reasondiff.generate` returns, on a `KeyframeBackend`; `prompt` in the output is the text the model
-    was shown (the story prompt in mode "reasondiff"). `narrations` is `generate`'s own way to a script (passed
+    was shown (mode "reasondiff": the story prompt, or the user's prompt where the script goes frame-wise). `narrations` is `generate`'s own way to a script (passed
     in, so this module does not import the one that imports it)."""
     check_zero(pipe, image, prompt, narration, narrator, mode, call)
     if mode == "wan":
@@ -38,7 +38,7 @@ def generate_zero(pipe, image, prompt, narration, narrator, mode, return_dict, c
         frames = pipe(image, prompt, image_frame_index=0, **call).frames
     else:
         (story,) = narrations(image, prompt, None, narration, narrator, call.get("num_frames", pipe.default_frames))
-        shown = story_prompt(prompt, story.descriptions)
+        shown = pipe.shown_prompt(prompt, story.descriptions)
         frames = pipe(image, prompt, frame_prompts=story.descriptions, image_frame_index=story.position - 1,
                       **call).frames
     if not return_dict:
