@@ -142,10 +142,10 @@ def test_a_script_is_told_in_one_prompt_in_time_order_and_a_plain_call_keeps_the
     assert story_prompt("A cat plays.", ["A cat."] * 9) == "A cat plays. A cat."
 
 
-def test_the_backend_shows_the_model_the_story_prompt(ltx):
+def test_ltx2_shows_the_model_the_story_prompt(ltx2):
     image, script = _image(), ["the cat sits"] * 4 + ["the cat jumps"] * 5
-    ours = LTXBackend(ltx)(image, "a cat", frame_prompts=script, image_frame_index=0, **_call()).frames
-    theirs = ltx(image=image, prompt=story_prompt("a cat", script), **_call()).frames
+    ours = LTX2Backend(ltx2)(image, "a cat", frame_prompts=script, image_frame_index=0, **_call()).frames
+    theirs = ltx2(conditions=LTX2VideoCondition(frames=image), prompt=story_prompt("a cat", script), **_call()).frames
     assert np.array_equal(ours, theirs)
 
 
@@ -184,6 +184,43 @@ def test_vace_changing_latent_frame_ks_text_changes_only_frame_ks_cross_attentio
     for name in ("block", "vace"):
         differs = [not torch.equal(before[name][f], after[name][f]) for f in range(3)]
         assert differs == [f == latent for f in range(3)], name
+
+
+def test_ltx_reads_a_one_text_script_exactly_as_diffusers_reads_that_prompt(ltx):
+    image = _image()
+    theirs = ltx(conditions=ltx_conditions(image, 5, 1.0), prompt="the cat knocks the vase", **_call()).frames
+    ours = LTXBackend(ltx)(image, "a cat plays", frame_prompts=["the cat knocks the vase"] * 9, image_frame_index=5,
+                           **_call()).frames
+    assert np.array_equal(ours, theirs)
+
+
+def _ltx_cross_attention(backend, script, k):
+    """Block 0's text cross-attention output at the first denoising call: (keyframe tokens, grid per latent frame)."""
+    outputs = []
+    hook = backend.pipe.transformer.transformer_blocks[0].attn2.register_forward_hook(
+        lambda m, args, out: outputs.append(out.detach()))
+    try:
+        backend(_image(), "a cat", frame_prompts=script, image_frame_index=k,
+                **_call(num_inference_steps=1, guidance_scale=1.0))
+    finally:
+        hook.remove()
+    per_frame = (32 // backend.pipe.vae_spatial_compression_ratio) ** 2
+    extra = per_frame if k > 0 else 0
+    return outputs[0][0, :extra], outputs[0][0, extra:].view(3, per_frame, -1)  # 9 frames: 3 latent
+
+
+@pytest.mark.parametrize("k, latent", [(0, 1), (0, 2), (2, 1), (7, 1), (7, 2)])
+def test_ltx_changing_latent_frame_ks_text_changes_only_frame_ks_cross_attention(ltx, k, latent):
+    """The keyframe's own tokens (prepended when k > 0) read the narrative of the latent frame holding pixel k."""
+    backend = LTXBackend(ltx)
+    script = ["the cat sits"] + ["the cat jumps"] * 4 + ["the vase breaks"] * 4
+    changed = list(script)
+    for p in latent_to_pixel_positions(latent, 9, ltx.vae_temporal_compression_ratio):
+        changed[p - 1] = "a dog runs in the garden"
+    (key_before, before), (key_after, after) = (_ltx_cross_attention(backend, s, k) for s in (script, changed))
+    assert [not torch.equal(before[f], after[f]) for f in range(3)] == [f == latent for f in range(3)]
+    keyframe_latent = pixel_to_latent_index(k + 1, 9, ltx.vae_temporal_compression_ratio)
+    assert (not torch.equal(key_before, key_after)) == (k > 0 and keyframe_latent == latent)
 
 
 def test_vace_strength_is_its_conditioning_scale(vace):
@@ -243,7 +280,8 @@ def test_generate_renders_the_script_at_its_frame_and_plain_wan_mode_at_frame_1(
     direct = pipe(image, "a cat plays", frame_prompts=SCRIPT.descriptions, image_frame_index=4, **_call()).frames
     assert np.array_equal(out.frames, direct) and out.narration == SCRIPT
     story = "a cat plays. First, the cat sits. Finally, the cat knocks the vase."
-    assert out.prompt == ("a cat plays" if backend == "vace" else story)  # VACE reads the script frame-wise
+    assert out.prompt == ("a cat plays" if pipe.framewise_text else story)  # VACE, LTX read the script frame-wise
+    assert pipe.framewise_text == (backend != "ltx2")
     plain = reasondiff.generate(pipe, image, "a cat plays", mode="wan", **_call())
     assert np.array_equal(plain.frames, pipe(image, "a cat plays", **_call()).frames) and plain.narration is None
     with pytest.raises(ValueError, match="mode 'no_enhanced_latents' needs ReasonDiff's Wan2.1-I2V pipeline"):
@@ -268,7 +306,7 @@ def test_reasondiff_generate_on_a_saved_folder_renders_the_narration(folders, tm
     record = json.loads((tmp_path / "out.narration.json").read_text())
     assert record["position"] == 5 and record["descriptions"] == SCRIPT.descriptions
     shown = record["metadata"]["generation"]["prompt_used"]
-    assert shown == "a cat plays" if backend == "vace" else shown.startswith("a cat plays. First, the cat sits.")
+    assert shown == "a cat plays"  # both read the script frame-wise
     assert (tmp_path / "out.mp4").stat().st_size > 0
 
 

@@ -5,9 +5,10 @@ A backend wraps a diffusers pipeline that already conditions on an image at any 
 LTX's `LTXVideoCondition`) and renders ReasonDiff's narration on it with no ReasonDiff weights ("zero" mode):
 the narrator says where the image belongs and what every frame shows; the backend puts the image there.
 
-Frame-wise text: VACE's DiT (Wan's) takes ReasonDiff's frame-wise cross-attention (`wan_vace_text`); the LTX
-and LTX-2 DiTs do not yet: their cross-attention sees one prompt for the whole clip. There a script is told in
-one prompt, its segments in time order (`story_prompt`); nothing pretends each latent frame reads its own text.
+Frame-wise text: VACE's DiT (Wan's) takes ReasonDiff's frame-wise cross-attention (`wan_vace_text`), LTX-Video's
+its own port (`ltx_text`); LTX-2's does not yet: its cross-attention sees one prompt for the whole clip. There a
+script is told in one prompt, its segments in time order (`story_prompt`); nothing pretends each latent frame
+reads its own text.
 """
 
 from __future__ import annotations
