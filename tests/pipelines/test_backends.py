@@ -134,6 +134,11 @@ def test_a_frame_past_the_end_or_a_strength_outside_0_1_is_refused_naming_it(req
         pipe(_image(), "a cat", **kwargs, **_call())
 
 
+def test_vace_refuses_a_frame_count_its_vae_would_round(vace):
+    with pytest.raises(ValueError, match="num_frames must be 4k\\+1"):
+        WanVACEBackend(vace)(_image(), "a cat", image_frame_index=9, **_call(num_frames=10))
+
+
 def test_a_script_is_told_in_one_prompt_in_time_order_and_a_plain_call_keeps_the_prompt():
     script = ["The cat sits."] * 3 + ["the cat jumps"] * 4 + ["The vase breaks"] * 2
     assert story_prompt("A cat plays", None) == "A cat plays"

@@ -61,6 +61,9 @@ class WanVACEBackend(KeyframeBackend):
         if "video" in call or "mask" in call or "conditioning_scale" in call:
             raise ValueError("the wan-vace backend builds video, mask and conditioning_scale itself: pass "
                              "image, image_frame_index and strength")
-        video, mask = vace_keyframe(image, image_frame_index, call.get("num_frames", 81), call.get("height", 480),
+        num_frames, temporal = call.get("num_frames", 81), self.pipe.vae_scale_factor_temporal
+        if (num_frames - 1) % temporal:  # VACE would round the video's length, and the keyframe would drift
+            raise ValueError(f"num_frames must be {temporal}k+1 for Wan VACE's VAE (e.g. 17, 33, 81), got {num_frames}")
+        video, mask = vace_keyframe(image, image_frame_index, num_frames, call.get("height", 480),
                                     call.get("width", 832))
         return self.pipe(prompt=prompt, video=video, mask=mask, conditioning_scale=float(strength), **call)
