@@ -5,6 +5,24 @@ from PIL import Image
 from reasondiff.models import tiny_wan
 
 
+@pytest.fixture
+def no_model(monkeypatch):
+    """Loading a model fails the test: a fault the command can know before must be reported before that."""
+    import reasondiff.pipelines.loading as loading
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the fault was reported")
+
+    monkeypatch.setattr(loading, "load_pipeline", refuse)
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models are dominated by per-op overhead; on a shared 2-core runner one thread is faster."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 @pytest.fixture
 def wan_components():

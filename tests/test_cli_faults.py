@@ -15,17 +15,6 @@ from reasondiff.mini.world import EventScript
 runner = CliRunner()
 
 
-@pytest.fixture
-def no_model(monkeypatch):
-    """Loading a model fails the test: every fault below must be caught before that (and before any narrator)."""
-    import reasondiff.pipelines.loading as loading
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the model was loaded before the fault was reported")
-
-    monkeypatch.setattr(loading, "load_pipeline", refuse)
-
-
 def errors_of(result):
     return [line for line in result.output.splitlines() if line.startswith("error:")]
 

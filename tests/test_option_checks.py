@@ -21,17 +21,6 @@ from reasondiff.media import save_video
 runner = CliRunner()
 
 
-@pytest.fixture
-def no_model(monkeypatch):
-    """Loading a model fails the test: every fault here must be reported before that."""
-    import reasondiff.pipelines.loading as loading
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the model was loaded before the fault was reported")
-
-    monkeypatch.setattr(loading, "load_pipeline", refuse)
-
-
 def the_one_line(result, *needles):
     """The whole output is one `error:` line (no traceback, no dump), exit code 2, and it names `needles`."""
     assert result.exit_code == 2, (result.exit_code, result.output, result.exception)

@@ -6,12 +6,8 @@ from reasondiff.thinkdiff import tiny
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models are dominated by per-op overhead; on a shared 2-core runner one thread is ~10x faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread):
+    """Every ThinkDiff test runs on one thread (tests/conftest.py says why): ~10x faster here."""
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import PIL.Image
 import torch
 from diffusers import AutoencoderKLWan, WanImageToVideoPipeline, WanTransformer3DModel
 from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
