@@ -10,11 +10,15 @@ VAE="python -m reasondiff.mini.vae $OUT/vae --crop 32 --frames-per-step 48"
 $VAE --steps 1100 --learning-rate 5e-4 --windows 1,5,9 --no-mark-trails
 $VAE --steps 2800 --learning-rate 5e-4 --foreground-weight 5
 $VAE --steps "${VAE_STEPS:-6000}" --learning-rate 3e-4 --foreground-weight 5
-# the judge v2 (what src/reasondiff/mini/weights/judge holds): true clips decoded by this VAE, a held-out bank,
-# 3 000 steps (docs/mini.md); it reads videos for the benchmark, so it is trained once per VAE
+# the judge: true clips decoded by this VAE, a held-out bank, 3 000 steps (v2, docs/mini.md); it reads videos for
+# the benchmark, so it is trained once per VAE. Judge v3 (what src/reasondiff/mini/weights/judge holds, issue #31)
+# fine-tunes v2 on a second bank and on clips as users hand them in (codecs, edge cases): docs/mini.md "Measures v3"
 python -m reasondiff.mini.judge_data "$OUT/judge/bank" --vae "$OUT/vae/vae" --clips 384 --seed 100
 python -m reasondiff.mini.judge_data "$OUT/judge/heldout" --vae "$OUT/vae/vae" --clips 64 --seed 7 --held-out
 python -m reasondiff.mini.judge_training "$OUT/judge/train" --bank "$OUT/judge/bank" --held-out "$OUT/judge/heldout" --steps 3000
+python -m reasondiff.mini.judge_data "$OUT/judge/bank2" --vae "$OUT/vae/vae" --clips 384 --seed 101
+python -m reasondiff.mini.judge_training "$OUT/judge/train_v3" --bank "$OUT/judge/bank" --bank "$OUT/judge/bank2" \
+  --held-out "$OUT/judge/heldout" --init "$OUT/judge/train/judge" --lr 5e-4 --steps 5000
 python -m reasondiff.mini.build cache "$OUT/cache" --vae "$OUT/vae/vae" --clips "${CLIPS:-1500}"
 reasondiff train --config configs/mini_stage0.yaml            # plain I2V DiT from scratch: the base and the baseline
 reasondiff train --config configs/mini_stage1.yaml            # + LoRA + AlignFormer (Eq. 1)

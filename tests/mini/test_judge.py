@@ -8,7 +8,7 @@ import pytest
 import torch
 from diffusers import AutoencoderKLWan
 
-from reasondiff.mini.judge import AGENT_CLASSES, IGNORE, SceneJudge, degrade, frame_labels, judge_loss, stack_labels
+from reasondiff.mini.judge import AGENT_CLASSES, IGNORE, SceneJudge, degrade, frame_labels, judge_loss, stack_labels, state_labels
 from reasondiff.mini.judge_data import build_bank, decode_through, read_bank
 from reasondiff.mini.judge_training import accuracy, train_judge
 from reasondiff.mini.pretrained import load_pipeline
@@ -105,3 +105,24 @@ def test_the_shipped_judge_reads_frames_the_mini_vae_decoded(shipped_judge):
     scores = accuracy(shipped_judge, decoded.reshape(-1, 64, 64, 3), labels)
     assert min(scores["object"], scores["changed"], scores["room"]) >= 0.95 and scores["agent"] >= 0.85, scores
     assert scores["agent_x_mae"] < 0.05 and scores["object_x_mae"] < 0.02, scores
+
+
+def test_the_shipped_judge_reads_clips_as_users_hand_them_in(shipped_judge):
+    """Judge v3: held-out true clips through H.264 crf 28, JPEG q25, 32 px and back, mirrored. The v2 judge read a
+    phantom agent in 17 % of the agent-free JPEG q25 frames (the garden's wall and floor after chroma subsampling),
+    which v3's edge rules would call an agent appearing inside the room; v3 reads none, and agents at an edge
+    within 0.03 of where they are."""
+    from reasondiff.mini.robustness import variant
+
+    rng = np.random.default_rng(3131)
+    scripts = [sample_script(rng, 17, rooms=["garden"], object_bands=HELD_OUT_OBJECT_BANDS) for _ in range(6)]
+    for name in ("h264_crf28", "jpeg_q25", "down32", "mirrored"):
+        frames, labels = [], []
+        for script in scripts:
+            clean = script.frames(64)
+            shown = clean[:, :, ::-1] if name == "mirrored" else clean
+            frames.append(variant(name, clean))
+            labels += [state_labels(script, script.state(t).object_state, shown[t]) for t in range(17)]
+        scores = accuracy(shipped_judge, np.concatenate(frames), labels)
+        assert scores["no_phantom"] >= 0.98 and scores["agent"] >= 0.97, (name, scores)
+        assert scores["edge_agent_x_mae"] < 0.03, (name, scores)

@@ -3,7 +3,12 @@
 A measure is trusted only as far as the cheapest way to fool it fails. Each function makes, from a case's
 true clip, a video a lazy or broken model could produce: the condition image held still, a two-shot hard
 cut (with and without the contact frame pasted between the shots), the story reversed or shuffled, or the
-same story with the wrong object or agent. `python -m reasondiff.mini.degenerate BENCH KIND OUT` writes
+same story with the wrong object or agent. Measures v3 added the stories without a cause that v2 passed
+(`ADVERSARIAL_V3`, issue #31): an agent parked beside the object throughout, one that pops in beside it two
+frames before the change, the first half of the story then its last frame frozen, an agent that vanishes right
+after the contact, a crossfade from the first to the last frame, an agent that fades in beside the object (a
+ghost), the object changing three frames before the agent arrives, and the story played forward then
+backward. `python -m reasondiff.mini.degenerate BENCH KIND OUT` writes
 `OUT/<case id>.mp4` for every case of a benchmark, ready for `reasondiff eval score`.
 """
 
@@ -17,7 +22,10 @@ import typer
 from ..console import script_app
 from .world import AGENTS, OBJECTS, EventScript
 
-KINDS = ("truth", "static", "hard_cut", "hard_cut_pasted_agent", "reversed", "shuffled", "wrong_object", "wrong_agent")
+ADVERSARIAL_V3 = ("parked_agent", "agent_pops_in", "frozen_half", "vanishes_after_contact", "crossfade", "ghost_fade_in",
+                  "early_change", "forward_backward")
+KINDS = ("truth", "static", "hard_cut", "hard_cut_pasted_agent", "reversed", "shuffled", "wrong_object", "wrong_agent",
+         *ADVERSARIAL_V3)
 
 
 def _other(options, current: str, seed: int) -> str:
@@ -48,7 +56,46 @@ def degenerate(kind: str, script: EventScript, position: int, size: int = 64, se
         return replace(script, object=_other(OBJECTS, script.object, seed)).frames(size)
     if kind == "wrong_agent":
         return replace(script, agent=_other(AGENTS, script.agent, seed)).frames(size)
+    if kind in ADVERSARIAL_V3:
+        return _without_cause(kind, script, frames, size)
     raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
+
+
+def _without_cause(kind: str, script: EventScript, frames: np.ndarray, size: int) -> np.ndarray:
+    """The stories v2 passed with no cause in them (module docstring), each from the case's own scene and timing."""
+    n, contact = len(frames), script.contact
+    touch = script.state(contact).agent_x  # where the agent stands when it touches the object
+    intact, changed, _ = OBJECTS[script.object]
+
+    def drawn(t: int, agent_x, state_changed: bool) -> np.ndarray:
+        return script.render_state(agent_x, changed if state_changed else intact, False, size)
+
+    if kind == "parked_agent":  # beside the object from the first frame to the last while it changes
+        return np.stack([drawn(t, touch, t >= contact) for t in range(n)])
+    if kind == "agent_pops_in":  # nothing, then the agent beside the object two frames before the change
+        video = frames.copy()
+        video[:contact] = frames[0]
+        video[contact - 2:contact] = drawn(0, touch, False)
+        return video
+    if kind == "frozen_half":  # the story up to the change, then its aftermath held: the agent vanishes at the change
+        return np.concatenate([frames[:contact], np.repeat(drawn(0, None, True)[None], n - contact, 0)])
+    if kind == "vanishes_after_contact":  # the true contact, then the aftermath with no agent at all
+        return np.concatenate([frames[:contact + 1], np.stack([drawn(t, None, True) for t in range(contact + 1, n)])])
+    if kind in ("crossfade", "ghost_fade_in"):  # one frame dissolving into another: each between frame a blend
+        end = frames[-1] if kind == "crossfade" else drawn(0, touch, False)
+        last = n - 1 if kind == "crossfade" else contact - 1
+        alpha = np.clip(np.arange(n) / last, 0, 1)[:, None, None, None]
+        video = np.round((1 - alpha) * frames[0].astype(np.float64) + alpha * end).astype(np.uint8)
+        if kind == "ghost_fade_in":  # then the true story from the contact on
+            video[contact:] = frames[contact:]
+        return video
+    if kind == "early_change":  # the object changes three frames before the agent gets there
+        return np.stack([drawn(t, script.state(t).agent_x, t >= contact - 3) for t in range(n)])
+    if kind == "forward_backward":  # the story at double speed, then played back to the start
+        forward = list(range(0, n, 2))
+        order = (forward + forward[-2::-1])[:n]
+        return frames[order + [0] * (n - len(order))]
+    raise ValueError(f"unknown kind {kind!r}")
 
 
 def write_videos(benchmark: str, kind: str, out_dir: str) -> int:

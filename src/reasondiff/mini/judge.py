@@ -38,19 +38,26 @@ IGNORE = -100  # torch's ignore_index: a label no one could read from the frame
 
 def frame_labels(script: EventScript, t: int, frame: np.ndarray) -> dict[str, float]:
     """Ground truth of rendered frame `t`, measured on its pixels (positions NaN where nothing shows)."""
-    state = script.state(t)
+    return state_labels(script, script.state(t).object_state, frame)
+
+
+def state_labels(script: EventScript, object_state: str, frame: np.ndarray) -> dict[str, float]:
+    """Ground truth of a render of `script`'s scene with the object in `object_state` (any agent position, the
+    story's or not: `EventScript.render_state`), measured on its pixels. A sliver of an agent (fewer than
+    `MIN_AGENT_PIXELS`) has no class label but has a position: where it shows is readable, and the measures'
+    edge rules need a sliver read at the edge, never inside the room."""
     agent_mask = np.all(frame == AGENTS[script.agent][0], axis=-1)
-    colour = OBJECT_COLOURS[(script.object, state.object_state)]
+    colour = OBJECT_COLOURS[(script.object, object_state)]
     object_mask = np.all(frame == colour, axis=-1)
     width = frame.shape[1]
     count = int(agent_mask.sum())
     agent = AGENT_CLASSES.index(script.agent) if count >= MIN_AGENT_PIXELS else (0 if count == 0 else IGNORE)
     return {
         "object": OBJECT_CLASSES.index(script.object),
-        "changed": int(state.object_state == OBJECTS[script.object][1]),
+        "changed": int(object_state == OBJECTS[script.object][1]),
         "agent": agent,
         "room": ROOM_CLASSES.index(script.room),
-        "agent_x": float(np.nonzero(agent_mask)[1].mean() + 0.5) / width if agent > 0 else float("nan"),
+        "agent_x": float(np.nonzero(agent_mask)[1].mean() + 0.5) / width if count else float("nan"),
         "object_x": float(np.nonzero(object_mask)[1].mean() + 0.5) / width if object_mask.any() else float("nan"),
     }
 

@@ -131,17 +131,23 @@ class EventScript:
     # -------------------------------------------------------------- rendering
 
     def render(self, t: int, size: int = 64) -> np.ndarray:
+        s = self.state(t)
+        return self.render_state(s.agent_x, s.object_state, s.phase == "contact", size)
+
+    def render_state(self, agent_x: float | None, object_state: str, impact: bool = False, size: int = 64) -> np.ndarray:
+        """This scene with the agent's left edge at `agent_x` (None: not in view) and the object in `object_state`:
+        what `render` draws for a frame's state, open to states the story never has (the measures' adversarial
+        videos, `mini.degenerate`, are made of them)."""
         wall, floor = ROOMS[self.room]
         img = Image.new("RGB", (size, size), wall)
         d = ImageDraw.Draw(img)
         floor_y = int(size * FLOOR_FRACTION)
         d.rectangle([0, floor_y, size, size], fill=floor)
-        s = self.state(t)
-        _draw_object(d, self.object, s.object_state, self.object_x * size, floor_y, size)
-        if s.phase == "contact":
+        _draw_object(d, self.object, object_state, self.object_x * size, floor_y, size)
+        if impact:
             _draw_impact(d, self.object_x * size, floor_y - 18 * size / 64, size / 64)
-        if s.agent_x is not None:
-            _draw_agent(d, self.agent, s.agent_x * size, floor_y, self.agent_size * size, not self.from_left)
+        if agent_x is not None:
+            _draw_agent(d, self.agent, agent_x * size, floor_y, self.agent_size * size, not self.from_left)
         return np.asarray(img)
 
     def frames(self, size: int = 64) -> np.ndarray:
